@@ -1,0 +1,228 @@
+import CZeroMQ
+import Foundation
+import Logging
+import Synchronization
+
+/// One dedicated OS thread that owns every socket of a node and moves frames between them and
+/// Swift concurrency.
+///
+/// libzmq sockets are not thread-safe, and a blocking `zmq_poll` must not occupy the
+/// cooperative thread pool, so all socket work happens here. Tasks hand commands (open, send,
+/// close) to the thread through a locked queue plus a one-byte `inproc://` wake-up; received
+/// messages reach Swift concurrency through ``events``.
+///
+/// Flow control both ways:
+/// - Outbound: sends never block. A message refused at the high-water mark waits in a bounded
+///   per-destination queue and is retried; past ``Configuration/maxQueuedBytesPerDestination``
+///   it is dropped and reported as ``ZMQEvent/sendFailed(_:destination:error:)``.
+/// - Inbound: when ``Configuration/maxBufferedEvents`` events wait unconsumed, the thread stops
+///   reading, so TCP and libzmq's high-water marks push back on senders instead of memory growing.
+///
+/// Thread-safety: all methods may be called from any thread or task.
+public final class ZMQEventLoop: Sendable {
+    /// Tuning knobs of the loop.
+    public struct Configuration: Sendable, Hashable {
+        /// Events buffered for Swift before the loop stops reading sockets.
+        public var maxBufferedEvents: Int = 50_000
+        /// Bytes queued for one unresponsive destination before new messages to it are dropped.
+        public var maxQueuedBytesPerDestination: Int = 256 << 20
+        /// Messages read from one socket before the loop looks at the others (fairness).
+        public var readBatch: Int = 512
+        /// libzmq background I/O threads.
+        public var ioThreads: Int = 1
+
+        public init() {}
+
+        public static var `default`: Configuration { Configuration() }
+    }
+
+    enum Command {
+        case open(ZMQSocketID, ZMQSocketType, ZMQSocketOptions, bind: String?, connect: String?,
+                  completion: @Sendable (Result<String, ZMQError>) -> Void)
+        case send(ZMQSocketID, [[UInt8]])
+        case close(ZMQSocketID)
+        case shutdown
+    }
+
+    struct Shared {
+        var commands: [Command] = []
+        var signalled = false
+        var stopped = false
+        /// The sending end of the wake-up pair. Only ever used while holding the lock, which
+        /// serialises access and provides the full memory barrier libzmq asks for when a
+        /// socket is used from more than one thread.
+        var wakeSender: ZMQSocket?
+    }
+
+    public let configuration: Configuration
+    /// Everything the sockets receive, plus dropped-send reports.
+    public let events: ZMQEventStream
+
+    let logger: Logger
+    private let context: ZMQContext
+    private let shared = Mutex(Shared())
+    private let nextSocketID = Atomic<Int>(1)
+    private let buffered: ZMQEventStream.Counter
+    private let continuation: AsyncStream<ZMQEvent>.Continuation
+    private let exited = DispatchSemaphore(value: 0)
+
+    /// Starts the loop's thread.
+    /// - Parameters:
+    ///   - name: Thread name, for debuggers and `top -H`.
+    ///   - configuration: Buffering limits.
+    ///   - logger: Used at debug and trace level only.
+    /// - Throws: ``ZMQError`` if the context or the wake-up sockets cannot be made.
+    public init(name: String = "zmq-io", configuration: Configuration = .default, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.context = try ZMQContext(ioThreads: configuration.ioThreads)
+        let (stream, continuation) = AsyncStream<ZMQEvent>.makeStream()
+        self.continuation = continuation
+        self.buffered = ZMQEventStream.Counter()
+        self.events = ZMQEventStream(base: stream, counter: buffered)
+
+        let wakeAddress = "inproc://wake-\(UInt64.random(in: 1 ... .max))"
+        let receiver = try ZMQSocket(context: context, type: .pair, options: .default)
+        try receiver.bind(wakeAddress)
+        let context = self.context
+        try shared.withLock { state throws(ZMQError) in
+            let sender = try ZMQSocket(context: context, type: .pair, options: .default)
+            try sender.connect(wakeAddress)
+            state.wakeSender = sender
+        }
+
+        let box = UncheckedTransfer(receiver)
+        let thread = Thread { [self] in
+            self.run(wakeReceiver: box.take())
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Opens a socket and binds it.
+    /// - Returns: The socket's id and the bound endpoint with any wildcard port resolved.
+    /// - Throws: ``ZMQError`` if the endpoint is invalid or in use, or the loop is stopped.
+    public func bind(_ type: ZMQSocketType, to endpoint: String, options: ZMQSocketOptions = .default)
+        async throws -> (ZMQSocketID, String)
+    {
+        let id = ZMQSocketID(rawValue: nextSocketID.wrappingAdd(1, ordering: .relaxed).oldValue)
+        let bound = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String, any Error>) in
+            enqueue(.open(id, type, options, bind: endpoint, connect: nil) { result in
+                continuation.resume(with: result.mapError { $0 as any Error })
+            })
+        }
+        return (id, bound)
+    }
+
+    /// Opens a socket and connects it; libzmq keeps reconnecting in the background.
+    /// - Returns: The socket's id. Messages may be sent at once; they wait for the connection.
+    /// - Throws: ``ZMQError`` if the endpoint is malformed or the loop is stopped.
+    public func connect(_ type: ZMQSocketType, to endpoint: String, options: ZMQSocketOptions = .default)
+        async throws -> ZMQSocketID
+    {
+        let id = ZMQSocketID(rawValue: nextSocketID.wrappingAdd(1, ordering: .relaxed).oldValue)
+        _ = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String, any Error>) in
+            enqueue(.open(id, type, options, bind: nil, connect: endpoint) { result in
+                continuation.resume(with: result.mapError { $0 as any Error })
+            })
+        }
+        return id
+    }
+
+    /// Queues one multipart message for sending; never blocks. For a ROUTER the first frame is
+    /// the destination's routing id. Failures arrive as ``ZMQEvent/sendFailed(_:destination:error:)``.
+    public func send(_ frames: [[UInt8]], on socket: ZMQSocketID) {
+        enqueue(.send(socket, frames))
+    }
+
+    /// Closes a socket (with `LINGER=0`: unsent messages are discarded).
+    public func close(_ socket: ZMQSocketID) {
+        enqueue(.close(socket))
+    }
+
+    /// Closes every socket on the loop's thread, ends ``events`` and waits for the thread to
+    /// exit. Safe to call more than once, from any thread.
+    public func shutdown() {
+        let first = shared.withLock { state -> Bool in
+            guard !state.stopped else { return false }
+            state.commands.append(.shutdown)
+            signal(&state)
+            state.stopped = true
+            return true
+        }
+        if first { exited.wait() }
+    }
+
+    private func enqueue(_ command: Command) {
+        let accepted = shared.withLock { state -> Bool in
+            guard !state.stopped else { return false }
+            state.commands.append(command)
+            signal(&state)
+            return true
+        }
+        if !accepted, case .open(_, _, _, _, _, let completion) = command {
+            completion(.failure(ZMQError(.terminated, "event loop is shut down")))
+        }
+    }
+
+    private func signal(_ state: inout Shared) {
+        guard !state.signalled, let sender = state.wakeSender else { return }
+        state.signalled = true
+        do {
+            try sender.send([[0]])
+        } catch {
+            // The pair's queue holds at most one byte at a time (`signalled`), so this only
+            // fails if the context is gone; the loop then exits on its own.
+            state.signalled = false
+        }
+    }
+
+    // MARK: - The loop's thread
+
+    private func run(wakeReceiver: ZMQSocket) {
+        var loop = LoopState(configuration: configuration, logger: logger, continuation: continuation)
+        var running = true
+        while running {
+            let pollTimeout: Int = loop.hasQueuedSends || buffered.value >= configuration.maxBufferedEvents ? 1 : 250
+            let readable = loop.poll(wake: wakeReceiver, readSockets: buffered.value < configuration.maxBufferedEvents, timeoutMs: pollTimeout)
+            if readable.wake {
+                while (try? wakeReceiver.receive()) != nil {}
+                let commands = shared.withLock { state -> [Command] in
+                    state.signalled = false
+                    let commands = state.commands
+                    state.commands.removeAll(keepingCapacity: true)
+                    return commands
+                }
+                for command in commands {
+                    if case .shutdown = command { running = false; break }
+                    loop.execute(command, context: context)
+                }
+            }
+            for id in readable.sockets {
+                loop.read(id, counter: buffered)
+            }
+            loop.flushQueuedSends()
+        }
+        loop.closeAll()
+        shared.withLock { $0.wakeSender = nil }
+        _ = consume wakeReceiver
+        continuation.finish()
+        exited.signal()
+    }
+}
+
+/// Hands a non-Sendable value to exactly one other thread, once.
+///
+/// Used to move the wake-up receiver socket into the loop's thread right after creating it:
+/// the creating thread never touches it again.
+private final class UncheckedTransfer<Value>: @unchecked Sendable {
+    // @unchecked: written once in init, read once by the receiving thread; Thread.start()
+    // is the happens-before edge between the two.
+    private var value: Value?
+    init(_ value: Value) { self.value = value }
+    func take() -> Value {
+        guard let value else { fatalError("UncheckedTransfer taken twice") }
+        self.value = nil
+        return value
+    }
+}
