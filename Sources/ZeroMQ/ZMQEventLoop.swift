@@ -129,6 +129,20 @@ public final class ZMQEventLoop: Sendable {
         return id
     }
 
+    /// Opens a socket and connects it without waiting: the returned id may be used at once, and
+    /// commands run in order, so messages sent next go out on this socket.
+    /// - Parameter onFailure: Called on the loop's thread if the socket cannot be made.
+    public func connectNow(
+        _ type: ZMQSocketType, to endpoint: String, options: ZMQSocketOptions = .default,
+        onFailure: @escaping @Sendable (ZMQError) -> Void
+    ) -> ZMQSocketID {
+        let id = ZMQSocketID(rawValue: nextSocketID.wrappingAdd(1, ordering: .relaxed).oldValue)
+        enqueue(.open(id, type, options, bind: nil, connect: endpoint) { result in
+            if case let .failure(error) = result { onFailure(error) }
+        })
+        return id
+    }
+
     /// Queues one multipart message for sending; never blocks. For a ROUTER the first frame is
     /// the destination's routing id. Failures arrive as ``ZMQEvent/sendFailed(_:destination:error:)``.
     public func send(_ frames: [[UInt8]], on socket: ZMQSocketID) {

@@ -1,0 +1,249 @@
+import Foundation
+import CoreMetrics
+import Distributed
+import Logging
+import SwiftProtobuf
+import Synchronization
+import Wire
+import ZeroMQ
+
+extension ClusterSystem {
+    /// The routing id our DEALERs announce: a non-zero marker byte (libzmq reserves ids
+    /// starting with 0) followed by our incarnation, so peers can tell our connections apart.
+    var dealerRoutingID: [UInt8] {
+        var bytes: [UInt8] = [0x6E]
+        withUnsafeBytes(of: identity.incarnation.bigEndian) { bytes.append(contentsOf: $0) }
+        return bytes
+    }
+
+    // MARK: - Sending
+
+    func send(_ envelope: WireEnvelope, via route: Route) {
+        do {
+            let frame: [UInt8] = try envelope.serializedBytes()
+            sendFrame(frame, via: route)
+        } catch {
+            logger.error("Envelope did not serialize", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func sendFrame(_ frame: [UInt8], via route: Route) {
+        switch route {
+        case let .dealer(socket):
+            loop.send([[WireFraming.protocolVersion], frame], on: socket)
+        case let .router(routingID):
+            loop.send([routingID, [WireFraming.protocolVersion], frame], on: routerSocket)
+        }
+    }
+
+    /// Returns how to reach `endpoint`, connecting a DEALER (and queueing the handshake as its
+    /// first message) if we have no connection. Called with the lock held.
+    func ensureRoute(to endpoint: String, state: inout SystemState, effects: inout Effects) -> Route? {
+        if let route = state.peers[endpoint]?.route { return route }
+        return connectDealer(to: endpoint, state: &state, effects: &effects)
+    }
+
+    func connectDealer(to endpoint: String, state: inout SystemState, effects: inout Effects) -> Route? {
+        if let dealer = state.peers[endpoint]?.dealer { return .dealer(dealer) }
+        var options = configuration.socketOptions
+        options.maxMessageSize = Int64(configuration.maxMessageSize)
+        options.routingID = dealerRoutingID
+        let socket = loop.connectNow(.dealer, to: endpoint, options: options) { [logger] error in
+            logger.warning("Could not connect", metadata: ["zmq.endpoint": "\(endpoint)", "error": "\(error)"])
+        }
+        let now = ContinuousClock.now
+        var peer = state.peers[endpoint] ?? Peer(endpoint: endpoint, status: .connecting, lastHeard: now, lastSent: now, statusSince: now)
+        peer.dealer = socket
+        if peer.status != .up {
+            peer.status = .connecting
+            peer.statusSince = now
+            peer.lastHeard = now
+        }
+        peer.lastSent = now
+        state.peers[endpoint] = peer
+        state.endpointByDealer[socket] = endpoint
+        let handshake = makeHandshake()
+        // The open command is already queued on the loop, so the handshake goes out first.
+        loop.send([[WireFraming.protocolVersion], (try? handshake.serializedBytes()) ?? []], on: socket)
+        logger.debug("Connecting", metadata: ["zmq.endpoint": "\(endpoint)"])
+        return .dealer(socket)
+    }
+
+    func makeHandshake() -> WireEnvelope {
+        var handshake = WireHandshake()
+        handshake.protocolVersion = UInt32(WireFraming.protocolVersion)
+        handshake.from = identity.toWire()
+        var envelope = WireEnvelope()
+        envelope.handshake = handshake
+        return envelope
+    }
+
+    // MARK: - Receiving
+
+    /// Consumes the event loop's events until shutdown.
+    func receiveLoop() async {
+        for await event in loop.events {
+            switch event {
+            case let .message(socket, frames):
+                receive(frames, on: socket)
+            case let .sendFailed(socket, destination, error):
+                metrics.sendsDropped.increment()
+                logger.debug("Message dropped", metadata: [
+                    "zmq.socket": "\(socket)", "peer.routing_id": "\(destination.map(hex) ?? "-")", "error": "\(error.message)",
+                ])
+            }
+        }
+    }
+
+    private func receive(_ frames: [[UInt8]], on socket: ZMQSocketID) {
+        let route: Route
+        let body: ArraySlice<[UInt8]>
+        if socket == routerSocket {
+            guard let routingID = frames.first else { return }
+            route = .router(routingID: routingID)
+            body = frames.dropFirst()
+        } else {
+            route = .dealer(socket)
+            body = frames[...]
+        }
+        guard body.count == 2, let version = body.first, version.count == 1 else {
+            rejectFrame(route: route, reason: "expected 2 frames [version][envelope], got \(body.count) (first frame \(body.first?.count ?? 0) bytes)")
+            return
+        }
+        guard version[0] == WireFraming.protocolVersion else {
+            rejectFrame(route: route, reason: "unsupported protocol version \(version[0])")
+            return
+        }
+        let envelope: WireEnvelope
+        do {
+            envelope = try WireEnvelope(serializedBytes: body[body.startIndex + 1])
+        } catch {
+            rejectFrame(route: route, reason: "undecodable envelope (\(body[body.startIndex + 1].count) bytes): \(error)")
+            return
+        }
+        metrics.envelopesReceived.increment()
+        dispatch(envelope, from: route)
+    }
+
+    private func rejectFrame(route: Route, reason: String) {
+        metrics.framesRejected.increment()
+        logger.warning("Rejected frame from peer", metadata: ["peer": "\(describe(route))", "reason": "\(reason)"])
+    }
+
+    /// A readable name for whoever is behind a route, for logs.
+    func describe(_ route: Route) -> String {
+        state.withLock { state in
+            switch route {
+            case let .dealer(socket):
+                return state.endpointByDealer[socket] ?? "\(socket)"
+            case let .router(routingID):
+                if let endpoint = state.endpointByRoutingID[routingID] { return endpoint }
+                return "unidentified connection \(hex(routingID))"
+            }
+        }
+    }
+
+    private func dispatch(_ envelope: WireEnvelope, from route: Route) {
+        switch envelope.body {
+        case let .call(call)?:
+            noteHeard(from: route)
+            handleCall(call, from: route)
+        case let .reply(reply)?:
+            noteHeard(from: route)
+            completeCall(reply.callID, with: .success(reply.result))
+        case let .error(error)?:
+            noteHeard(from: route)
+            completeCall(error.callID, with: .failure(RemoteCallError(code: error.code, typeName: error.typeName, message: error.message)))
+        case let .handshake(handshake)?:
+            handleHandshake(handshake, from: route)
+        case let .handshakeAccept(accept)?:
+            handleHandshakeAccept(accept, from: route)
+        case let .handshakeReject(reject)?:
+            handleHandshakeReject(reject, from: route)
+        case .heartbeat?:
+            noteHeard(from: route)
+        case let .receptionistUpdate(update)?:
+            noteHeard(from: route)
+            applyReceptionistUpdate(update, from: route)
+        case .associationUnknown?:
+            handleAssociationUnknown(from: route)
+        case nil:
+            rejectFrame(route: route, reason: "envelope has no body")
+        }
+    }
+
+    // MARK: - Calls
+
+    private func completeCall(_ callID: UInt64, with result: Result<Data, RemoteCallError>) {
+        let call = state.withLock { $0.pending.removeValue(forKey: callID) }
+        guard let call else {
+            logger.trace("Late or unknown reply dropped", metadata: ["call.id": "\(callID)"])
+            return
+        }
+        switch result {
+        case let .success(bytes):
+            metrics.callsSucceeded.increment()
+            call.continuation.resume(returning: bytes)
+        case let .failure(error):
+            metrics.callsFailed.increment()
+            call.continuation.resume(throwing: error)
+        }
+    }
+
+    private func handleCall(_ call: WireCall, from route: Route) {
+        Task {
+            let envelope = await self.execute(call)
+            self.send(envelope, via: route)
+        }
+    }
+
+    private func execute(_ call: WireCall) async -> WireEnvelope {
+        func failure(_ code: String, _ message: String) -> WireEnvelope {
+            var envelope = WireEnvelope()
+            envelope.error = .make(callID: call.callID, code: code, message: message)
+            return envelope
+        }
+        let target: ClusterActorID
+        do {
+            target = try ClusterActorID(wire: call.target)
+        } catch {
+            return failure(RemoteCallError.protocolInvalid, "bad call target: \(error.message)")
+        }
+        guard target.node.incarnation == identity.incarnation else {
+            return failure(RemoteCallError.incarnationMismatch, "\(target) belongs to another incarnation; this node is \(identity)")
+        }
+        guard let entry = methods.entry(named: call.method) else {
+            return failure(RemoteCallError.methodUnknown, "no method '\(call.method)' is registered on \(configuration.nodeName)")
+        }
+        guard call.arguments.count == entry.arity else {
+            return failure(RemoteCallError.argumentsInvalid, "\(call.method) takes \(entry.arity) argument(s), got \(call.arguments.count)")
+        }
+        guard let actor = state.withLock({ $0.localActors[target.name]?.actor }) else {
+            return failure(RemoteCallError.actorNotFound, "no actor '\(target.name)' on \(configuration.nodeName)")
+        }
+        var decoder = ClusterInvocationDecoder(method: call.method, arguments: call.arguments)
+        let handler = ClusterResultHandler(callID: call.callID)
+        do {
+            try await executeDistributedTarget(
+                on: actor, target: RemoteCallTarget(entry.identifier), invocationDecoder: &decoder, handler: handler)
+        } catch let error as RemoteCallError {
+            return failure(error.code, error.message)
+        } catch {
+            return failure(RemoteCallError.argumentsInvalid, "\(call.method) could not be invoked: \(error)")
+        }
+        metrics.callsServed.increment()
+        return handler.take() ?? failure(RemoteCallError.protocolInvalid, "\(call.method) produced no result")
+    }
+}
+
+/// Lower-case hex of some bytes, for logs.
+func hex(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var text: [UInt8] = []
+    text.reserveCapacity(bytes.count * 2)
+    for byte in bytes {
+        text.append(digits[Int(byte >> 4)])
+        text.append(digits[Int(byte & 0xF)])
+    }
+    return String(decoding: text, as: UTF8.self)
+}

@@ -1,0 +1,49 @@
+import ZeroMQ
+
+/// Settings of one ``ClusterSystem`` node.
+public struct ClusterSystemConfiguration: Sendable, Hashable {
+    /// A name for logs (for example `sampler-1`).
+    public var nodeName: String = "node"
+    /// Where the node's ROUTER listens; `*` as the port picks a free one.
+    public var bindEndpoint: String = "tcp://127.0.0.1:*"
+    /// The endpoint peers should use, if different from the bound one (for example the host's
+    /// routable address when binding `tcp://0.0.0.0:7000`).
+    public var advertisedEndpoint: String? = nil
+    /// How long a remote call waits for its reply unless overridden with
+    /// ``ClusterSystem/withCallTimeout(_:_:)``.
+    public var callTimeout: Duration = .seconds(30)
+    /// How often each side of an association sends an application heartbeat.
+    public var heartbeatInterval: Duration = .milliseconds(250)
+    /// Silence after which a peer is declared down, its calls failed and its actors reported
+    /// gone. With the default tick this bounds detection at about 2.1 s (requirement: 3 s).
+    public var failureTimeout: Duration = .seconds(2)
+    /// Granularity of call timeouts and failure detection.
+    public var tick: Duration = .milliseconds(50)
+    /// Largest message this node sends or accepts (`ZMQ_MAXMSGSIZE` on its sockets).
+    public var maxMessageSize: Int = 64 << 20
+    /// Socket options for every socket of the node (high-water marks, ZMTP heartbeats, CURVE).
+    public var socketOptions: ZMQSocketOptions = .default
+    /// Event loop buffering limits.
+    public var eventLoop: ZMQEventLoop.Configuration = .default
+
+    public init() {}
+
+    public static var `default`: ClusterSystemConfiguration { ClusterSystemConfiguration() }
+
+    /// Checks the settings before anything starts.
+    /// - Throws: ``ClusterError`` with code `.configuration` naming the bad setting.
+    public func validate() throws(ClusterError) {
+        guard bindEndpoint.contains("://") else {
+            throw ClusterError(.configuration, "bindEndpoint '\(bindEndpoint)' is not a ZeroMQ endpoint (expected e.g. tcp://127.0.0.1:*)")
+        }
+        guard callTimeout > .zero else { throw ClusterError(.configuration, "callTimeout must be positive") }
+        guard heartbeatInterval > .zero else { throw ClusterError(.configuration, "heartbeatInterval must be positive") }
+        guard failureTimeout > heartbeatInterval * 2 else {
+            throw ClusterError(.configuration, "failureTimeout (\(failureTimeout)) must exceed two heartbeat intervals (\(heartbeatInterval * 2))")
+        }
+        guard tick > .zero, tick <= heartbeatInterval else {
+            throw ClusterError(.configuration, "tick must be positive and at most heartbeatInterval")
+        }
+        guard maxMessageSize >= 1024 else { throw ClusterError(.configuration, "maxMessageSize must be at least 1024 bytes") }
+    }
+}
