@@ -52,12 +52,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "ProcessSupervision",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "selfimprove",
             dependencies: [
                 "ActorCluster",
+                "ProcessSupervision",
                 "ZeroMQ",
                 "Wire",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -72,6 +79,7 @@ let package = Package(
             name: "ActorClusterTests",
             dependencies: [
                 "ActorCluster",
+                "ProcessSupervision",
                 "ZeroMQ",
                 "Wire",
                 .product(name: "Logging", package: "swift-log"),

@@ -170,4 +170,12 @@ public final class ZMQSocket {
             if zmq_msg_more(&message) == 0 { return frames }
         }
     }
+
+    /// Blocks until a message can be read or `timeoutMs` passes. For simple single-socket
+    /// programs on their own thread (benchmark peers, test probes), never on the Swift pool.
+    /// - Returns: Whether a message is waiting.
+    public func waitReadable(timeoutMs: Int) -> Bool {
+        var item = zmq_pollitem_t(socket: handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
+        return zmq_poll(&item, 1, timeoutMs) > 0 && item.revents & Int16(ZMQ_POLLIN) != 0
+    }
 }

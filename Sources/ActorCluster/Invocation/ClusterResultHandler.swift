@@ -40,7 +40,7 @@ public final class ClusterResultHandler: DistributedTargetInvocationResultHandle
         if let remote = error as? RemoteCallError {
             envelope.error = .make(callID: callID, code: remote.code, typeName: remote.typeName, message: remote.message)
         } else {
-            envelope.error = .make(callID: callID, code: RemoteCallError.remoteThrew, typeName: String(reflecting: Err.self), message: "\(error)")
+            envelope.error = .make(callID: callID, code: RemoteCallError.remoteThrew, typeName: String(reflecting: type(of: error as any Error)), message: "\(error)")
         }
         outcome.withLock { $0 = envelope }
     }

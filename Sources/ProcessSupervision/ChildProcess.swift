@@ -1,0 +1,181 @@
+import Foundation
+import Synchronization
+
+/// A child OS process whose output is drained while it runs, for supervisors, benchmarks and
+/// multi-process tests.
+///
+/// Standard output is split into lines, read with ``nextLine(timeout:)``; standard error is kept
+/// (the last 64 KiB) for diagnostics. Standard input is a pipe held open for the child's life:
+/// a child that exits when its standard input closes (as `selfimprove peer` does) therefore
+/// never outlives its parent. The process is killed with SIGKILL when this object goes away.
+///
+/// Thread-safety: all methods may be called from any task.
+public final class ChildProcess: Sendable {
+    public let executable: String
+    public let arguments: [String]
+
+    private let process: Process
+    private let stdinPipe: Pipe
+    private let shared = Shared()
+
+    /// State shared with the pipe and termination handlers.
+    private final class Shared: Sendable {
+        let exitStatus = Mutex<Int32?>(nil)
+        let exited = Mutex<[CheckedContinuation<Int32, Never>]>([])
+        let stderrTail = Mutex<[UInt8]>([])
+        let output = Mutex(LineQueue())
+    }
+
+    /// Lines read from standard output and not yet taken, and the readers waiting for one.
+    struct LineQueue {
+        var buffer: [UInt8] = []
+        var lines: [String] = []
+        var closed = false
+        var waiters: [UInt64: CheckedContinuation<String?, Never>] = [:]
+        var nextToken: UInt64 = 0
+
+        /// Hands lines to waiting readers first. Returns the continuations to resume.
+        mutating func deliver() -> [(CheckedContinuation<String?, Never>, String?)] {
+            var resumed: [(CheckedContinuation<String?, Never>, String?)] = []
+            while !waiters.isEmpty, !lines.isEmpty || closed {
+                guard let token = waiters.keys.min(), let waiter = waiters.removeValue(forKey: token) else { break }
+                resumed.append((waiter, lines.isEmpty ? nil : lines.removeFirst()))
+            }
+            return resumed
+        }
+    }
+
+    /// Starts the child.
+    /// - Throws: If the executable cannot be started.
+    public init(executable: String, arguments: [String], environment: [String: String]? = nil) throws {
+        self.executable = executable
+        self.arguments = arguments
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let stdinPipe = Pipe(), stdoutPipe = Pipe(), stderrPipe = Pipe()
+        process.standardInput = stdinPipe
+        process.standardOutput = stdoutPipe
+        process.standardError = stderrPipe
+        self.process = process
+        self.stdinPipe = stdinPipe
+        let shared = self.shared
+        stdoutPipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil }
+            let resumed = shared.output.withLock { queue in
+                if data.isEmpty {
+                    if !queue.buffer.isEmpty { queue.lines.append(String(decoding: queue.buffer, as: UTF8.self)) }
+                    queue.buffer.removeAll()
+                    queue.closed = true
+                } else {
+                    queue.buffer.append(contentsOf: data)
+                    while let newline = queue.buffer.firstIndex(of: 0x0A) {
+                        queue.lines.append(String(decoding: queue.buffer[..<newline], as: UTF8.self))
+                        queue.buffer.removeSubrange(...newline)
+                    }
+                }
+                return queue.deliver()
+            }
+            for (waiter, line) in resumed { waiter.resume(returning: line) }
+        }
+        stderrPipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                return
+            }
+            shared.stderrTail.withLock { tail in
+                tail.append(contentsOf: data)
+                if tail.count > 64 << 10 { tail.removeFirst(tail.count - (64 << 10)) }
+            }
+        }
+        process.terminationHandler = { process in
+            let status = process.terminationStatus
+            shared.exitStatus.withLock { $0 = status }
+            let waiters = shared.exited.withLock { waiters in
+                defer { waiters.removeAll() }
+                return waiters
+            }
+            for waiter in waiters { waiter.resume(returning: status) }
+        }
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    /// The child's process id.
+    public var pid: Int32 { process.processIdentifier }
+
+    /// Whether the child is still running.
+    public var isRunning: Bool { shared.exitStatus.withLock { $0 } == nil }
+
+    /// The last 64 KiB the child wrote to standard error.
+    public var standardErrorTail: String {
+        String(decoding: shared.stderrTail.withLock { $0 }, as: UTF8.self)
+    }
+
+    /// Sends a signal (SIGKILL, SIGSTOP, SIGCONT, SIGTERM, ...).
+    public func send(signal: Int32) {
+        if isRunning { kill(pid, signal) }
+    }
+
+    /// Closes the child's standard input.
+    public func closeStandardInput() {
+        try? stdinPipe.fileHandleForWriting.close()
+    }
+
+    /// Waits for the child to exit and returns its status.
+    public func waitForExit() async -> Int32 {
+        await withCheckedContinuation { continuation in
+            let status = shared.exitStatus.withLock { status -> Int32? in
+                if let status { return status }
+                shared.exited.withLock { $0.append(continuation) }
+                return nil
+            }
+            if let status { continuation.resume(returning: status) }
+        }
+    }
+
+    /// Asks the child to stop (SIGTERM and closed standard input); after `grace`, kills it.
+    /// - Returns: The exit status.
+    @discardableResult
+    public func stop(grace: Duration = .seconds(5)) async -> Int32 {
+        guard isRunning else { return await waitForExit() }
+        send(signal: SIGCONT)
+        send(signal: SIGTERM)
+        closeStandardInput()
+        let killer = Task {
+            try? await Task.sleep(for: grace)
+            if !Task.isCancelled { self.send(signal: SIGKILL) }
+        }
+        let status = await waitForExit()
+        killer.cancel()
+        return status
+    }
+
+    /// The next line of standard output, or nil if the child closed it or `timeout` passed.
+    public func nextLine(timeout: Duration) async -> String? {
+        let output = shared
+        let token = output.output.withLock { queue in
+            defer { queue.nextToken += 1 }
+            return queue.nextToken
+        }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            let waiter = output.output.withLock { $0.waiters.removeValue(forKey: token) }
+            waiter?.resume(returning: nil)
+        }
+        defer { timer.cancel() }
+        return await withCheckedContinuation { continuation in
+            let resumed = output.output.withLock { queue in
+                queue.waiters[token] = continuation
+                return queue.deliver()
+            }
+            for (waiter, line) in resumed { waiter.resume(returning: line) }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Writes one JSON object per log line to standard error: `ts`, `level`, `label`, `message`
+/// and the metadata as string fields.
+struct JSONLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+    private static let lock = Mutex(())
+
+    init(label: String) { self.label = label }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var object: [String: String] = [:]
+        for (key, value) in metadata { object[key] = "\(value)" }
+        for (key, value) in event.metadata ?? [:] { object[key] = "\(value)" }
+        object["ts"] = ISO8601DateFormatter().string(from: Date())
+        object["level"] = event.level.rawValue
+        object["label"] = label
+        object["message"] = "\(event.message)"
+        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        data.append(0x0A)
+        Self.lock.withLock { _ in FileHandle.standardError.write(data) }
+    }
+}

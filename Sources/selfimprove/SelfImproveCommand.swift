@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `selfimprove` command line.
+@main
+struct SelfImproveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "selfimprove",
+        abstract: "A Swift cluster that produces self-improvement data for language models.",
+        subcommands: [Smoke.self, Peer.self, Bench.self, Keys.self]
+    )
+}

@@ -1,0 +1,9 @@
+import ArgumentParser
+
+/// `selfimprove bench`: benchmarks that print JSON for comparison across commits.
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run benchmarks.",
+        subcommands: [BenchActors.self]
+    )
+}

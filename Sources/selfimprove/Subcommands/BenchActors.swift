@@ -1,0 +1,240 @@
+import SwiftProtobuf
+import ProcessSupervision
+import Wire
+import ActorCluster
+import ArgumentParser
+import Foundation
+import Logging
+import Synchronization
+import ZeroMQ
+
+/// `selfimprove bench actors`: remote actor calls against raw ZeroMQ round trips between two
+/// processes, for each payload size.
+struct BenchActors: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "actors",
+        abstract: "Measure remote actor calls against raw ZeroMQ DEALER/ROUTER round trips.",
+        discussion: """
+        Starts a peer process hosting a diagnostics actor and one serving a bare ZeroMQ echo.
+        For each payload size: p50/p99 latency of sequential round trips, and throughput with
+        --in-flight calls outstanding. Also reports peak and end resident memory of every process.
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    @Option(help: "Comma-separated payload sizes in bytes.")
+    var payloads = "64,4096"
+
+    @Option(help: "Sequential round trips for the latency figures.")
+    var latencyCalls = 5000
+
+    @Option(help: "Calls for the throughput figure (use 1000000 to check memory stays flat).")
+    var throughputCalls = 200_000
+
+    @Option(help: "Calls kept in flight during the throughput phase.")
+    var inFlight = 256
+
+    func validate() throws {
+        guard !payloadSizes.isEmpty, payloadSizes.allSatisfy({ $0 >= 0 }) else {
+            throw ValidationError("--payloads must be a comma-separated list of sizes, e.g. 64,4096")
+        }
+        guard latencyCalls >= 100 else { throw ValidationError("--latency-calls must be at least 100") }
+        guard throughputCalls >= inFlight, inFlight >= 1 else { throw ValidationError("--throughput-calls must be at least --in-flight (>= 1)") }
+    }
+
+    var payloadSizes: [Int] { payloads.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
+    func run() async throws {
+        var logger = global.makeLogger()
+        if json { logger.logLevel = .warning }
+        let actorPeer = try await PeerLauncher.launch(["--name", "bench-peer", "--log-level", "warning"])
+        let zmqPeer = try await PeerLauncher.launch(["--raw-echo", "--log-level", "warning"])
+        var configuration = ClusterSystemConfiguration()
+        configuration.nodeName = "bench"
+        let system = try await ClusterSystem.start(configuration: configuration, logger: logger)
+        try await system.register(DiagnosticsActor.self)
+        defer { withExtendedLifetime(system) {} }
+
+        let remote: DiagnosticsActor
+        do {
+            try await system.join(actorPeer.endpoint)
+            var found: DiagnosticsActor?
+            for await listing in system.receptionist.listing(DiagnosticsActor.key) {
+                found = listing.first { $0.id.node.endpoint == actorPeer.endpoint }
+                if found != nil { break }
+            }
+            guard let found else { throw ValidationError("peer's diagnostics actor not listed") }
+            remote = found
+        }
+
+        var results: [[String: Any]] = []
+        var memory: [String: Any] = [:]
+        for (index, size) in payloadSizes.enumerated() {
+            var request = Selfimprove_V1_EchoRequest()
+            request.payload = Data(repeating: 0xA5, count: size)
+            let encoded: [UInt8] = try request.serializedBytes()
+
+            let latency = try await actorLatency(remote, request: request)
+            let throughput = try await actorThroughput(remote, request: request)
+            if index == 0 {
+                memory["bench_rss_after_first_size_bytes"] = ProcessMemory.residentBytes() ?? 0
+                memory["actor_peer_rss_after_first_size_bytes"] = residentBytes(pid: actorPeer.process.pid)
+            }
+            let raw = try await rawZMQ(endpoint: zmqPeer.endpoint, frame: encoded)
+            let entry: [String: Any] = [
+                "payload_bytes": size,
+                "actor_p50_us": latency.p50,
+                "actor_p99_us": latency.p99,
+                "actor_calls_per_s": throughput,
+                "zmq_p50_us": raw.p50,
+                "zmq_p99_us": raw.p99,
+                "zmq_msgs_per_s": raw.perSecond,
+                "actor_p50_vs_zmq": raw.p50 > 0 ? Double(latency.p50) / Double(raw.p50) : 0,
+                "peak_rss_bytes": [
+                    "bench": ProcessMemory.peakResidentBytes() ?? 0,
+                    "actor_peer": ProcessMemory.peakResidentBytes(pid: actorPeer.process.pid) ?? 0,
+                    "zmq_peer": ProcessMemory.peakResidentBytes(pid: zmqPeer.process.pid) ?? 0,
+                ],
+            ]
+            results.append(entry)
+            if !json {
+                logger.info("Measured", metadata: entry.mapValues { "\($0)" })
+            }
+        }
+        memory["bench_rss_end_bytes"] = ProcessMemory.residentBytes() ?? 0
+        memory["actor_peer_rss_end_bytes"] = residentBytes(pid: actorPeer.process.pid)
+        memory["throughput_calls_per_size"] = throughputCalls
+
+        await system.shutdown()
+        await actorPeer.process.stop()
+        await zmqPeer.process.stop()
+
+        let output: [String: Any] = [
+            "benchmark": "actors",
+            "machine": ["cores": ProcessInfo.processInfo.activeProcessorCount],
+            "settings": ["latency_calls": latencyCalls, "throughput_calls": throughputCalls, "in_flight": inFlight],
+            "results": results,
+            "memory": memory,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: output, options: json ? [.sortedKeys] : [.sortedKeys, .prettyPrinted])
+        FileHandle.standardOutput.write(data)
+        FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+
+    private func residentBytes(pid: Int32) -> UInt64 {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return (line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { UInt64($0) } ?? 0) * 1024
+        }
+        return 0
+    }
+
+    private func actorLatency(_ remote: DiagnosticsActor, request: Selfimprove_V1_EchoRequest) async throws -> (p50: Int, p99: Int) {
+        let clock = ContinuousClock()
+        for _ in 0 ..< min(1000, latencyCalls) { _ = try await remote.echo(request) }
+        var samples: [Duration] = []
+        samples.reserveCapacity(latencyCalls)
+        for _ in 0 ..< latencyCalls {
+            let start = clock.now
+            _ = try await remote.echo(request)
+            samples.append(clock.now - start)
+        }
+        return percentiles(samples)
+    }
+
+    private func actorThroughput(_ remote: DiagnosticsActor, request: Selfimprove_V1_EchoRequest) async throws -> Int {
+        let remaining = CallBudget(throughputCalls)
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0 ..< inFlight {
+                group.addTask {
+                    while remaining.take() {
+                        _ = try await remote.echo(request)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = clock.now - start
+        return Int(Double(throughputCalls) / seconds(elapsed))
+    }
+
+    /// Sequential and windowed round trips over a bare DEALER, on a thread of its own.
+    private func rawZMQ(endpoint: String, frame: [UInt8]) async throws -> (p50: Int, p99: Int, perSecond: Int) {
+        let latencyCalls = self.latencyCalls, throughputCalls = self.throughputCalls, window = self.inFlight
+        return try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                do {
+                    let context = try ZMQContext()
+                    var options = ZMQSocketOptions()
+                    options.sendHighWaterMark = 100_000
+                    options.receiveHighWaterMark = 100_000
+                    let socket = try ZMQSocket(context: context, type: .dealer, options: options)
+                    try socket.connect(endpoint)
+                    let clock = ContinuousClock()
+                    func roundTrip() throws {
+                        try socket.send([frame])
+                        while true {
+                            if try socket.receive() != nil { return }
+                            _ = socket.waitReadable(timeoutMs: 1000)
+                        }
+                    }
+                    for _ in 0 ..< min(1000, latencyCalls) { try roundTrip() }
+                    var samples: [Duration] = []
+                    samples.reserveCapacity(latencyCalls)
+                    for _ in 0 ..< latencyCalls {
+                        let start = clock.now
+                        try roundTrip()
+                        samples.append(clock.now - start)
+                    }
+                    let (p50, p99) = percentiles(samples)
+                    let start = clock.now
+                    var sent = 0, received = 0
+                    while sent < min(window, throughputCalls) {
+                        try socket.send([frame]); sent += 1
+                    }
+                    while received < throughputCalls {
+                        if try socket.receive() != nil {
+                            received += 1
+                            if sent < throughputCalls { try socket.send([frame]); sent += 1 }
+                        } else {
+                            _ = socket.waitReadable(timeoutMs: 1000)
+                        }
+                    }
+                    let perSecond = Int(Double(throughputCalls) / seconds(clock.now - start))
+                    continuation.resume(returning: (p50, p99, perSecond))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+            thread.start()
+        }
+    }
+}
+
+private func seconds(_ duration: Duration) -> Double {
+    let (whole, attoseconds) = duration.components
+    return Double(whole) + Double(attoseconds) / 1e18
+}
+
+/// p50 and p99 in whole microseconds.
+private func percentiles(_ samples: [Duration]) -> (Int, Int) {
+    let sorted = samples.sorted()
+    guard !sorted.isEmpty else { return (0, 0) }
+    let p50 = sorted[sorted.count / 2]
+    let p99 = sorted[min(sorted.count - 1, sorted.count * 99 / 100)]
+    return (microseconds(p50), microseconds(p99))
+}
+
+/// Calls left to make, shared by the throughput workers.
+private final class CallBudget: Sendable {
+    private let remaining: Atomic<Int>
+    init(_ count: Int) { remaining = Atomic(count) }
+    /// Takes one call from the budget; false once it is spent.
+    func take() -> Bool { remaining.subtract(1, ordering: .relaxed).newValue >= 0 }
+}
