@@ -82,6 +82,7 @@ let package = Package(
                 "ProcessSupervision",
                 "ZeroMQ",
                 "Wire",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

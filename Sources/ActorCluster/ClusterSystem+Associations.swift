@@ -240,6 +240,10 @@ extension ClusterSystem {
         var effects = Effects()
         var heartbeats: [Route] = []
         var handshakes: [Route] = []
+        // Unread inbound events may hold the very heartbeats a silent-looking peer sent: while
+        // we are behind, a peer is only declared down after twice the failure timeout.
+        let behind = loop.bufferedEventCount > 0
+        let silenceLimit = behind ? configuration.failureTimeout * 2 : configuration.failureTimeout
         state.withLock { state in
             guard !state.isShutDown else { return }
             let now = ContinuousClock.now
@@ -265,7 +269,7 @@ extension ClusterSystem {
                 if paused { peer.lastHeard = now }
                 switch peer.status {
                 case .up:
-                    if now - peer.lastHeard > configuration.failureTimeout {
+                    if now - peer.lastHeard > silenceLimit {
                         state.peers[endpoint] = peer
                         declareDown(endpoint: endpoint, reason: "silent for \(now - peer.lastHeard)", state: &state, effects: &effects)
                         continue
@@ -280,7 +284,7 @@ extension ClusterSystem {
                         handshakes.append(.dealer(dealer))
                         peer.lastSent = now
                     }
-                    if peer.status == .connecting, now - peer.statusSince > configuration.failureTimeout {
+                    if peer.status == .connecting, now - peer.statusSince > silenceLimit {
                         failCalls(toEndpoint: endpoint, with: ClusterError(.nodeUnreachable, "no handshake from \(endpoint) within \(configuration.failureTimeout)"), state: &state, effects: &effects)
                     }
                 case .rejected:

@@ -99,6 +99,9 @@ public final class ZMQEventLoop: Sendable {
         thread.start()
     }
 
+    /// Events received and not yet taken from ``events``: how far behind the consumer is.
+    public var bufferedEventCount: Int { buffered.value }
+
     /// Opens a socket and binds it.
     /// - Returns: The socket's id and the bound endpoint with any wildcard port resolved.
     /// - Throws: ``ZMQError`` if the endpoint is invalid or in use, or the loop is stopped.

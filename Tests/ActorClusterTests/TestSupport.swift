@@ -1,0 +1,214 @@
+import SwiftProtobuf
+import ActorCluster
+import Distributed
+import Foundation
+import Logging
+import ProcessSupervision
+import Synchronization
+import Testing
+import Wire
+import ZeroMQ
+
+/// Captures log entries of one test (tests never bootstrap the global logging system).
+final class CapturedLogs: Sendable {
+    struct Entry: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: [String: String]
+    }
+
+    private let entries = Mutex<[Entry]>([])
+
+    func append(_ entry: Entry) { entries.withLock { $0.append(entry) } }
+
+    var all: [Entry] { entries.withLock { $0 } }
+
+    func count(_ message: String) -> Int { all.filter { $0.message == message }.count }
+
+    /// A logger writing into this capture.
+    func logger(level: Logger.Level = .debug) -> Logger {
+        var logger = Logger(label: "test") { _ in CapturingLogHandler(sink: self) }
+        logger.logLevel = level
+        return logger
+    }
+}
+
+struct CapturingLogHandler: LogHandler {
+    let sink: CapturedLogs
+    var logLevel: Logger.Level = .debug
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var merged: [String: String] = [:]
+        for (key, value) in metadata { merged[key] = "\(value)" }
+        for (key, value) in event.metadata ?? [:] { merged[key] = "\(value)" }
+        sink.append(.init(level: event.level, message: "\(event.message)", metadata: merged))
+    }
+}
+
+/// Settings that make failure detection quick in tests.
+func testConfiguration(_ name: String, bind: String = "tcp://127.0.0.1:*") -> ClusterSystemConfiguration {
+    var configuration = ClusterSystemConfiguration()
+    configuration.nodeName = name
+    configuration.bindEndpoint = bind
+    configuration.heartbeatInterval = .milliseconds(100)
+    configuration.failureTimeout = .milliseconds(2000)
+    configuration.tick = .milliseconds(20)
+    configuration.callTimeout = .seconds(20)
+    return configuration
+}
+
+/// Starts a node hosting a checked-in diagnostics actor.
+func startNode(_ name: String, configuration: ClusterSystemConfiguration? = nil, logs: CapturedLogs = CapturedLogs())
+    async throws -> (ClusterSystem, DiagnosticsActor)
+{
+    let system = try await ClusterSystem.start(configuration: configuration ?? testConfiguration(name), logger: logs.logger())
+    try await system.register(DiagnosticsActor.self)
+    let diagnostics = DiagnosticsActor(actorSystem: system)
+    try system.receptionist.checkIn(diagnostics, with: DiagnosticsActor.key)
+    return (system, diagnostics)
+}
+
+/// Runs `body` with `count` started nodes and shuts every one down afterwards, also on error.
+func withNodes(
+    _ count: Int, logs: CapturedLogs = CapturedLogs(),
+    configure: (Int) -> ClusterSystemConfiguration = { testConfiguration("node-\($0)") },
+    _ body: ([(system: ClusterSystem, diagnostics: DiagnosticsActor)]) async throws -> Void
+) async throws {
+    var nodes: [(system: ClusterSystem, diagnostics: DiagnosticsActor)] = []
+    do {
+        for index in 0 ..< count {
+            let node = try await startNode("node-\(index)", configuration: configure(index), logs: logs)
+            nodes.append((node.0, node.1))
+        }
+        try await body(nodes)
+    } catch {
+        for node in nodes { await node.system.shutdown() }
+        throw error
+    }
+    for node in nodes { await node.system.shutdown() }
+}
+
+/// Builds an echo request with a recognisable payload.
+func echoRequest(_ sequence: UInt64, size: Int = 16) -> Selfimprove_V1_EchoRequest {
+    var request = Selfimprove_V1_EchoRequest()
+    request.sequence = sequence
+    request.payload = Data((0 ..< size).map { UInt8(truncatingIfNeeded: Int(sequence) &+ $0) })
+    return request
+}
+
+/// Waits until `condition` holds, polling every 20 ms, for at most `timeout`.
+func eventually(
+    timeout: Duration = .seconds(10), _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    Issue.record("timed out waiting for: \(what)", sourceLocation: sourceLocation)
+    throw CancellationError()
+}
+
+/// The `selfimprove` executable built next to the test bundle (or `$SELFIMPROVE_BIN`).
+func selfimproveExecutable() throws -> String {
+    if let path = ProcessInfo.processInfo.environment["SELFIMPROVE_BIN"] { return path }
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    var candidates = [bundle.appendingPathComponent("selfimprove").path]
+    candidates.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/selfimprove").path)
+    for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
+        return candidate
+    }
+    throw TestFailure("selfimprove executable not found (looked in \(candidates)); run `swift build` first or set SELFIMPROVE_BIN")
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A `selfimprove peer` child process.
+struct PeerProcess {
+    let process: ChildProcess
+    let endpoint: String
+    let incarnation: UInt64
+
+    static func launch(_ arguments: [String] = []) async throws -> PeerProcess {
+        let process = try ChildProcess(executable: try selfimproveExecutable(), arguments: ["peer", "--log-level", "warning"] + arguments)
+        guard let line = await process.nextLine(timeout: .seconds(60)),
+              let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let endpoint = object["endpoint"] as? String,
+              let incarnation = (object["incarnation"] as? String).flatMap({ UInt64($0) })
+        else {
+            await process.stop()
+            throw TestFailure("peer did not start: \(process.standardErrorTail)")
+        }
+        return PeerProcess(process: process, endpoint: endpoint, incarnation: incarnation)
+    }
+
+    var diagnosticsID: ClusterActorID {
+        ClusterActorID(node: NodeIdentity(endpoint: endpoint, incarnation: incarnation), name: "DiagnosticsActor-1")
+    }
+}
+
+/// A bare ZeroMQ DEALER run on a thread of its own (blocking calls stay off the Swift pool):
+/// sends the given messages, then collects replies until `replies` arrived or `timeout`.
+func rawExchange(
+    endpoint: String, send messages: [[[UInt8]]], replies: Int, timeout: Duration = .seconds(5),
+    options: ZMQSocketOptions = ZMQSocketOptions()
+) async throws -> [[[UInt8]]] {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            do {
+                let context = try ZMQContext()
+                let socket = try ZMQSocket(context: context, type: .dealer, options: options)
+                try socket.connect(endpoint)
+                for message in messages {
+                    while true {
+                        do {
+                            try socket.send(message)
+                            break
+                        } catch let error as ZMQError where error.code == .wouldBlock {
+                            Thread.sleep(forTimeInterval: 0.001)
+                        }
+                    }
+                }
+                var received: [[[UInt8]]] = []
+                let deadline = ContinuousClock.now + timeout
+                while received.count < replies, ContinuousClock.now < deadline {
+                    if let frames = try socket.receive() {
+                        received.append(frames)
+                    } else {
+                        _ = socket.waitReadable(timeoutMs: 50)
+                    }
+                }
+                continuation.resume(returning: received)
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+        thread.start()
+    }
+}
+
+/// Frames of one wire message: `[version][envelope]`.
+func wireMessage(_ envelope: WireEnvelope) throws -> [[UInt8]] {
+    [[WireFraming.protocolVersion], try envelope.serializedBytes()]
+}
+
+/// A handshake envelope from a made-up node.
+func fakeHandshake(endpoint: String = "tcp://127.0.0.1:1") -> WireEnvelope {
+    var handshake = WireHandshake()
+    handshake.protocolVersion = UInt32(WireFraming.protocolVersion)
+    handshake.from.endpoint = endpoint
+    handshake.from.incarnation = 42
+    var envelope = WireEnvelope()
+    envelope.handshake = handshake
+    return envelope
+}
