@@ -80,18 +80,17 @@ extension ClusterSystem {
 
     // MARK: - Receiving
 
-    /// Consumes the event loop's events until shutdown.
-    func receiveLoop() async {
-        for await event in loop.events {
-            switch event {
-            case let .message(socket, frames):
-                receive(frames, on: socket)
-            case let .sendFailed(socket, destination, error):
-                metrics.sendsDropped.increment()
-                logger.debug("Message dropped", metadata: [
-                    "zmq.socket": "\(socket)", "peer.routing_id": "\(destination.map(hex) ?? "-")", "error": "\(error.message)",
-                ])
-            }
+    /// Handles one event of the event loop, on the loop's thread: decodes, then resumes a
+    /// waiting caller or starts a task; never blocks.
+    func handle(_ event: ZMQEvent) {
+        switch event {
+        case let .message(socket, frames):
+            receive(frames, on: socket)
+        case let .sendFailed(socket, destination, error):
+            metrics.sendsDropped.increment()
+            logger.debug("Message dropped", metadata: [
+                "zmq.socket": "\(socket)", "peer.routing_id": "\(destination.map(hex) ?? "-")", "error": "\(error.message)",
+            ])
         }
     }
 
@@ -146,13 +145,13 @@ extension ClusterSystem {
     private func dispatch(_ envelope: WireEnvelope, from route: Route) {
         switch envelope.body {
         case let .call(call)?:
-            noteHeard(from: route)
+            if heard.withLock({ $0.shouldNote(route) }) { noteHeard(from: route) }
             handleCall(call, from: route)
         case let .reply(reply)?:
-            noteHeard(from: route)
+            if heard.withLock({ $0.shouldNote(route) }) { noteHeard(from: route) }
             completeCall(reply.callID, with: .success(reply.result))
         case let .error(error)?:
-            noteHeard(from: route)
+            if heard.withLock({ $0.shouldNote(route) }) { noteHeard(from: route) }
             completeCall(error.callID, with: .failure(RemoteCallError(code: error.code, typeName: error.typeName, message: error.message)))
         case let .handshake(handshake)?:
             handleHandshake(handshake, from: route)
@@ -191,9 +190,17 @@ extension ClusterSystem {
     }
 
     private func handleCall(_ call: WireCall, from route: Route) {
-        Task {
-            let envelope = await self.execute(call)
-            self.send(envelope, via: route)
+        switch configuration.callExecution {
+        case .eventLoop:
+            Task(executorPreference: loop) {
+                let envelope = await self.execute(call)
+                self.send(envelope, via: route)
+            }
+        case .globalPool:
+            Task {
+                let envelope = await self.execute(call)
+                self.send(envelope, via: route)
+            }
         }
     }
 
@@ -221,18 +228,70 @@ extension ClusterSystem {
         guard let actor = state.withLock({ $0.localActors[target.name]?.actor }) else {
             return failure(RemoteCallError.actorNotFound, "no actor '\(target.name)' on \(configuration.nodeName)")
         }
-        var decoder = ClusterInvocationDecoder(method: call.method, arguments: call.arguments)
-        let handler = ClusterResultHandler(callID: call.callID)
+        let arguments = WireArguments(method: call.method, encoded: call.arguments)
+        var envelope = WireEnvelope()
         do {
-            try await executeDistributedTarget(
-                on: actor, target: RemoteCallTarget(entry.identifier), invocationDecoder: &decoder, handler: handler)
+            let result = try await entry.invoke(actor, arguments)
+            var reply = WireReply()
+            reply.callID = call.callID
+            if let result { reply.result = try result.serializedData() }
+            envelope.reply = reply
         } catch let error as RemoteCallError {
-            return failure(error.code, error.message)
+            envelope.error = .make(callID: call.callID, code: error.code, typeName: error.typeName, message: error.message)
         } catch {
-            return failure(RemoteCallError.argumentsInvalid, "\(call.method) could not be invoked: \(error)")
+            envelope.error = .make(callID: call.callID, code: RemoteCallError.remoteThrew,
+                                   typeName: String(reflecting: type(of: error as any Error)), message: "\(error)")
         }
         metrics.callsServed.increment()
-        return handler.take() ?? failure(RemoteCallError.protocolInvalid, "\(call.method) produced no result")
+        return envelope
+    }
+}
+
+/// Hands the event loop's events to the system once it exists, holding back (in order) any
+/// that arrive between binding the ROUTER and the system's creation.
+final class InboundDispatch: Sendable {
+    private enum Target {
+        case waiting([ZMQEvent])
+        case attached(ClusterSystem)
+    }
+
+    private let target = Mutex(Target.waiting([]))
+
+    func attach(_ system: ClusterSystem) {
+        let held = target.withLock { target -> [ZMQEvent] in
+            guard case let .waiting(events) = target else { return [] }
+            target = .attached(system)
+            return events
+        }
+        for event in held { system.handle(event) }
+    }
+
+    func handle(_ event: ZMQEvent) {
+        let system = target.withLock { target -> ClusterSystem? in
+            switch target {
+            case var .waiting(events):
+                events.append(event)
+                target = .waiting(events)
+                return nil
+            case let .attached(system):
+                return system
+            }
+        }
+        system?.handle(event)
+    }
+}
+
+/// Remembers when the receive path last reported traffic from each route, so a busy
+/// connection updates the shared liveness state at most every 10 ms instead of per message.
+struct HeardRecently {
+    private var noted: [Route: ContinuousClock.Instant] = [:]
+
+    mutating func shouldNote(_ route: Route) -> Bool {
+        let now = ContinuousClock.now
+        if let last = noted[route], now - last < .milliseconds(10) { return false }
+        if noted.count > 4096 { noted.removeAll(keepingCapacity: true) }
+        noted[route] = now
+        return true
     }
 }
 

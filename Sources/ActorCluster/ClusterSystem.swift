@@ -46,6 +46,8 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
     private let tasks = Mutex<[Task<Void, Never>]>([])
 
     let metrics: SystemMetrics
+    /// Liveness notes of the receive path; only touched on the event loop's thread.
+    let heard = Mutex(HeardRecently())
 
     /// Task-local per-call timeout override; see ``withCallTimeout(_:_:)``.
     @TaskLocal static var callTimeoutOverride: Duration?
@@ -74,6 +76,8 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
         var options = configuration.socketOptions
         options.maxMessageSize = Int64(configuration.maxMessageSize)
         let loop = try ZMQEventLoop(name: "zmq-\(configuration.nodeName)", configuration: configuration.eventLoop, logger: logger)
+        let inbound = InboundDispatch()
+        loop.deliverEvents { inbound.handle($0) }
         let routerSocket: ZMQSocketID
         let bound: String
         do {
@@ -85,15 +89,15 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
         let identity = NodeIdentity(endpoint: configuration.advertisedEndpoint ?? bound, incarnation: NodeIdentity.randomIncarnation())
         logger[metadataKey: "node.id"] = "\(identity)"
         let system = ClusterSystem(identity: identity, configuration: configuration, logger: logger, loop: loop, routerSocket: routerSocket)
+        inbound.attach(system)
         system.startTasks()
         logger.debug("Node started", metadata: ["zmq.endpoint": "\(bound)"])
         return system
     }
 
     private func startTasks() {
-        let receiver = Task { [self] in await self.receiveLoop() }
         let timer = Task { [self] in await self.timerLoop() }
-        tasks.withLock { $0 = [receiver, timer] }
+        tasks.withLock { $0 = [timer] }
     }
 
     /// Stops the node: tells peers its registrations are gone, fails calls in flight with
@@ -160,12 +164,20 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
         for method in Act.wireMethods {
             let recording = MethodRecording()
             await MethodRecording.$current.withValue(recording) {
-                _ = try? await method.invoke(probe)
+                _ = try? await method.body(probe, .recording(method.name))
             }
             guard let recorded = recording.recorded.withLock({ $0 }) else {
                 throw ClusterError(.configuration, "'\(method.name)' did not call a distributed method of \(Act.self)")
             }
-            try methods.add(.init(name: method.name, identifier: recorded.identifier, arity: recorded.arity))
+            let body = method.body
+            let name = method.name
+            try methods.add(.init(name: name, identifier: recorded.identifier, arity: recorded.arity) { actor, arguments in
+                guard let typed = actor as? Act else {
+                    throw RemoteCallError(code: RemoteCallError.actorNotFound, typeName: "",
+                                          message: "\(name) is a method of \(Act.self), but the target is a \(Swift.type(of: actor))")
+                }
+                return try await body(typed, arguments)
+            })
         }
     }
 

@@ -23,6 +23,21 @@ public struct ClusterSystemConfiguration: Sendable, Hashable {
     public var maxMessageSize: Int = 64 << 20
     /// Socket options for every socket of the node (high-water marks, ZMTP heartbeats, CURVE).
     public var socketOptions: ZMQSocketOptions = .default
+    /// Where incoming calls run. See ``CallExecution``.
+    public var callExecution: CallExecution = .eventLoop
+
+    /// Where a node runs the distributed methods its peers call.
+    public enum CallExecution: Sendable, Hashable {
+        /// On the node's I/O thread (a task executor preference), which saves two thread hops
+        /// per call. Right for methods that only await (network, other actors) or compute for
+        /// microseconds; a method that computes for long stalls the node's sockets, heartbeats
+        /// included, while it runs.
+        case eventLoop
+        /// On Swift's global concurrent pool: one hop more each way, but long computations
+        /// cannot delay the node's I/O.
+        case globalPool
+    }
+
     /// Event loop buffering limits.
     public var eventLoop: ZMQEventLoop.Configuration = .default
 

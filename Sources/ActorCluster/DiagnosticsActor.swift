@@ -12,10 +12,10 @@ public distributed actor DiagnosticsActor: ClusterCallable {
     public static let key = ReceptionKey<DiagnosticsActor>("diagnostics")
 
     public static let wireMethods: [WireMethod<DiagnosticsActor>] = [
-        .init("Diagnostics.echo") { _ = try await $0.echo(.init()) },
-        .init("Diagnostics.fail") { try await $0.fail(.init()) },
-        .init("Diagnostics.sleep") { _ = try await $0.sleep(.init()) },
-        .init("Diagnostics.status") { _ = try await $0.status() },
+        .init("Diagnostics.echo") { try await $0.echo($1.next()) },
+        .init("Diagnostics.fail") { try await $0.fail($1.next()) },
+        .init("Diagnostics.sleep") { try await $0.sleep($1.next()) },
+        .init("Diagnostics.status") { actor, _ in try await actor.status() },
     ]
 
     private let nodeName: String

@@ -41,6 +41,8 @@ public final class ZMQEventLoop: Sendable {
                   completion: @Sendable (Result<String, ZMQError>) -> Void)
         case send(ZMQSocketID, [[UInt8]])
         case close(ZMQSocketID)
+        case deliver(@Sendable (ZMQEvent) -> Void)
+        case run(UnownedJob)
         case shutdown
     }
 
@@ -60,8 +62,10 @@ public final class ZMQEventLoop: Sendable {
 
     let logger: Logger
     private let context: ZMQContext
-    private let shared = Mutex(Shared())
+    fileprivate let shared = Mutex(Shared())
     private let nextSocketID = Atomic<Int>(1)
+    /// `pthread_self()` of the loop's thread, once it runs.
+    private let loopThread = Atomic<UInt>(0)
     private let buffered: ZMQEventStream.Counter
     private let continuation: AsyncStream<ZMQEvent>.Continuation
     private let exited = DispatchSemaphore(value: 0)
@@ -152,6 +156,16 @@ public final class ZMQEventLoop: Sendable {
         enqueue(.send(socket, frames))
     }
 
+    /// Hands every later event to `handler`, called on the loop's thread, instead of ``events``.
+    ///
+    /// For latency-critical consumers that only do brief, non-blocking work per event (decode,
+    /// resume a continuation, start a task): it saves the hop from the loop's thread into the
+    /// task that would iterate ``events``. The handler must never block. Call it before opening
+    /// sockets so that no event goes to the stream.
+    public func deliverEvents(to handler: @escaping @Sendable (ZMQEvent) -> Void) {
+        enqueue(.deliver(handler))
+    }
+
     /// Closes a socket (with `LINGER=0`: unsent messages are discarded).
     public func close(_ socket: ZMQSocketID) {
         enqueue(.close(socket))
@@ -170,11 +184,18 @@ public final class ZMQEventLoop: Sendable {
         if first { exited.wait() }
     }
 
+    /// Whether the caller runs on the loop's own thread (for example in a task that prefers
+    /// the loop as its executor).
+    public var isLoopThread: Bool { loopThread.load(ordering: .relaxed) == UInt(pthread_self()) }
+
     private func enqueue(_ command: Command) {
+        // On the loop's thread no wake-up is needed: the loop looks at its queue again before
+        // it next sleeps.
+        let local = isLoopThread
         let accepted = shared.withLock { state -> Bool in
             guard !state.stopped else { return false }
             state.commands.append(command)
-            signal(&state)
+            if !local { signal(&state) }
             return true
         }
         if !accepted, case .open(_, _, _, _, _, let completion) = command {
@@ -182,7 +203,7 @@ public final class ZMQEventLoop: Sendable {
         }
     }
 
-    private func signal(_ state: inout Shared) {
+    fileprivate func signal(_ state: inout Shared) {
         guard !state.signalled, let sender = state.wakeSender else { return }
         state.signalled = true
         do {
@@ -197,22 +218,33 @@ public final class ZMQEventLoop: Sendable {
     // MARK: - The loop's thread
 
     private func run(wakeReceiver: ZMQSocket) {
+        loopThread.store(UInt(pthread_self()), ordering: .relaxed)
         var loop = LoopState(configuration: configuration, logger: logger, continuation: continuation)
         var running = true
         while running {
-            let pollTimeout: Int = loop.hasQueuedSends || buffered.value >= configuration.maxBufferedEvents ? 1 : 250
+            let queuedLocally = shared.withLock { !$0.commands.isEmpty }
+            let pollTimeout: Int = queuedLocally ? 0 : loop.hasQueuedSends || buffered.value >= configuration.maxBufferedEvents ? 1 : 250
             let readable = loop.poll(wake: wakeReceiver, readSockets: buffered.value < configuration.maxBufferedEvents, timeoutMs: pollTimeout)
-            if readable.wake {
-                while (try? wakeReceiver.receive()) != nil {}
+            if readable.wake || queuedLocally {
+                if readable.wake {
+                    while (try? wakeReceiver.receive()) != nil {}
+                }
                 let commands = shared.withLock { state -> [Command] in
-                    state.signalled = false
+                    if readable.wake { state.signalled = false }
                     let commands = state.commands
                     state.commands.removeAll(keepingCapacity: true)
                     return commands
                 }
                 for command in commands {
-                    if case .shutdown = command { running = false; break }
-                    loop.execute(command, context: context)
+                    switch command {
+                    case .shutdown:
+                        running = false
+                    case let .run(job):
+                        job.runSynchronously(on: asUnownedTaskExecutor())
+                    default:
+                        loop.execute(command, context: context)
+                    }
+                    if !running { break }
                 }
             }
             for id in readable.sockets {
@@ -225,6 +257,26 @@ public final class ZMQEventLoop: Sendable {
         _ = consume wakeReceiver
         continuation.finish()
         exited.signal()
+    }
+}
+
+/// The loop's thread as a task executor (SE-0417), as NIO's event loops are: tasks started with
+/// `Task(executorPreference: loop)` run their short, non-blocking steps on the loop's thread
+/// between polls, so work that receives and answers a message needs no thread hop. Code that
+/// computes for long or blocks must not run here: it would stall every socket of the node.
+extension ZMQEventLoop: TaskExecutor {
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let accepted = shared.withLock { state -> Bool in
+            guard !state.stopped else { return false }
+            state.commands.append(.run(job))
+            signal(&state)
+            return true
+        }
+        if !accepted {
+            // After shutdown the job still has to run to completion somewhere.
+            job.runSynchronously(on: globalConcurrentExecutor.asUnownedTaskExecutor())
+        }
     }
 }
 

@@ -8,8 +8,8 @@ distributed actor ImpostorActor: ClusterCallable {
     typealias ActorSystem = ClusterSystem
 
     static let wireMethods: [WireMethod<ImpostorActor>] = [
-        .init("Diagnostics.missing") { _ = try await $0.missing(.init()) },
-        .init("Diagnostics.echo") { _ = try await $0.echoWithTwoArguments(.init(), .init()) },
+        .init("Diagnostics.missing") { try await $0.missing($1.next()) },
+        .init("Diagnostics.echo") { try await $0.echoWithTwoArguments($1.next(), $1.next()) },
     ]
 
     distributed func missing(_ request: Selfimprove_V1_EchoRequest) -> Selfimprove_V1_EchoReply {

@@ -26,6 +26,8 @@ struct LoopState {
     var pollItems: [zmq_pollitem_t] = []
     var pollItemsValid = false
     var pollItemsReading = true
+    /// Set by ``ZMQEventLoop/deliverEvents(to:)``: events go here instead of the stream.
+    var handler: (@Sendable (ZMQEvent) -> Void)?
 
     init(configuration: ZMQEventLoop.Configuration, logger: Logger, continuation: AsyncStream<ZMQEvent>.Continuation) {
         self.configuration = configuration
@@ -94,14 +96,17 @@ struct LoopState {
             queues = queues.filter { $0.key.socket != id }
             pollItemsValid = false
             logger.debug("Socket closed", metadata: ["zmq.socket": "\(id)"])
-        case .shutdown:
+        case let .deliver(handler):
+            self.handler = handler
+        case .run, .shutdown:
+            // Handled by the loop itself.
             break
         }
     }
 
     mutating func send(_ frames: [[UInt8]], on id: ZMQSocketID) {
         guard let socket = sockets[id] else {
-            continuation.yield(.sendFailed(id, destination: nil, error: ZMQError(.unknownSocket, "send on closed \(id)")))
+            emit(.sendFailed(id, destination: nil, error: ZMQError(.unknownSocket, "send on closed \(id)")), counter: nil)
             return
         }
         let destination = Destination(socket: id, routingID: socket.type == .router ? frames.first : nil)
@@ -134,7 +139,17 @@ struct LoopState {
 
     private func report(_ error: ZMQError, destination: Destination) {
         logger.debug("Send failed", metadata: ["zmq.socket": "\(destination.socket)", "zmq.error": "\(error.message)"])
-        continuation.yield(.sendFailed(destination.socket, destination: destination.routingID, error: error))
+        emit(.sendFailed(destination.socket, destination: destination.routingID, error: error), counter: nil)
+    }
+
+    /// Hands an event to the handler if one is set, else to the stream (counting it).
+    func emit(_ event: ZMQEvent, counter: ZMQEventStream.Counter?) {
+        if let handler {
+            handler(event)
+        } else {
+            counter?.increment()
+            continuation.yield(event)
+        }
     }
 
     /// Retries queued messages, in order per destination, until each queue empties or blocks.
@@ -178,8 +193,7 @@ struct LoopState {
         for _ in 0 ..< configuration.readBatch {
             do {
                 guard let frames = try socket.receive() else { return }
-                counter.increment()
-                continuation.yield(.message(id, frames: frames))
+                emit(.message(id, frames: frames), counter: counter)
             } catch {
                 logger.debug("Receive failed", metadata: ["zmq.socket": "\(id)", "zmq.error": "\(error)"])
                 return
