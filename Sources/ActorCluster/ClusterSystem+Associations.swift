@@ -189,8 +189,9 @@ extension ClusterSystem {
             effects.add { waiter.resume(returning: remote) }
         }
         guard !wasUp else { return }
+        // Yielded under the lock so that up and down events keep their order.
         for (_, subscriber) in state.nodeEventSubscribers {
-            effects.add { subscriber.yield(.up(remote)) }
+            subscriber.yield(.up(remote))
         }
         let logger = self.logger
         effects.add { logger.debug("Node up", metadata: ["peer": "\(remote)"]) }
@@ -323,7 +324,7 @@ extension ClusterSystem {
                 fireWatchers(of: id, state: &state, effects: &effects)
             }
             for (_, subscriber) in state.nodeEventSubscribers {
-                effects.add { subscriber.yield(.down(remote)) }
+                subscriber.yield(.down(remote))
             }
             metrics.nodesDown.increment()
             let logger = self.logger

@@ -26,6 +26,7 @@ extension ClusterSystem {
         if id.node == identity {
             return state.localActors[id.name]?.actor == nil && !state.reservedNames.contains(id.name)
         }
+        if state.departed.contains(id) { return true }
         guard let peer = state.peers[id.node.endpoint], let remote = peer.remote else { return false }
         if remote.incarnation != id.node.incarnation { return peer.status == .up }
         return peer.status == .down

@@ -22,6 +22,9 @@ public enum ZMQSocketType: Sendable, Hashable {
 public final class ZMQSocket {
     let handle: UnsafeMutableRawPointer
     public let type: ZMQSocketType
+    /// Keeps the context alive while the socket is: `zmq_ctx_term` waits for every socket of
+    /// the context to close, so a context freed first would hang.
+    private let context: ZMQContext
 
     /// Creates a socket and applies `options`.
     /// - Throws: ``ZMQError`` if libzmq refuses the socket or an option.
@@ -31,6 +34,7 @@ public final class ZMQSocket {
         }
         self.handle = handle
         self.type = type
+        self.context = context
         do {
             try apply(options)
         } catch {

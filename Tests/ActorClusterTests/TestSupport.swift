@@ -158,7 +158,8 @@ struct PeerProcess {
 }
 
 /// A bare ZeroMQ DEALER run on a thread of its own (blocking calls stay off the Swift pool):
-/// sends the given messages, then collects replies until `replies` arrived or `timeout`.
+/// sends the given messages, then collects replies until `replies` arrived or `timeout` (with
+/// `replies: 0` it waits the whole `timeout`, so the messages leave before the socket closes).
 func rawExchange(
     endpoint: String, send messages: [[[UInt8]]], replies: Int, timeout: Duration = .seconds(5),
     options: ZMQSocketOptions = ZMQSocketOptions()
@@ -181,7 +182,7 @@ func rawExchange(
                 }
                 var received: [[[UInt8]]] = []
                 let deadline = ContinuousClock.now + timeout
-                while received.count < replies, ContinuousClock.now < deadline {
+                while received.count < replies || replies == 0, ContinuousClock.now < deadline {
                     if let frames = try socket.receive() {
                         received.append(frames)
                     } else {

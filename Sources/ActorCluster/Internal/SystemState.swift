@@ -83,6 +83,10 @@ struct SystemState {
     var remoteRegistrations: [String: [String: Set<ClusterActorID>]] = [:]
     var listingSubscribers: [String: [UInt64: AsyncStream<[ClusterActorID]>.Continuation]] = [:]
 
+    /// Remote actors their node withdrew (deinitialised, or left out of its final snapshot),
+    /// so that a watch started afterwards returns at once. Bounded: oldest forgotten first.
+    var departed = BoundedSet<ClusterActorID>(capacity: 10_000)
+
     // Watchers and node events.
     var watchers: [ClusterActorID: [UInt64: CheckedContinuation<Void, Never>]] = [:]
     var nodeEventSubscribers: [UInt64: AsyncStream<ClusterSystem.NodeEvent>.Continuation] = [:]
@@ -103,6 +107,31 @@ struct SystemState {
         }
         return ids.sorted { ($0.node.endpoint, $0.name) < ($1.node.endpoint, $1.name) }
     }
+}
+
+/// A set that forgets its oldest members beyond `capacity`.
+struct BoundedSet<Element: Hashable> {
+    let capacity: Int
+    private(set) var members: Set<Element> = []
+    private var order: [Element] = []
+    private var head = 0
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    mutating func insert(_ element: Element) {
+        guard members.insert(element).inserted else { return }
+        order.append(element)
+        if members.count > capacity {
+            members.remove(order[head])
+            head += 1
+            if head > capacity {
+                order.removeFirst(head)
+                head = 0
+            }
+        }
+    }
+
+    func contains(_ element: Element) -> Bool { members.contains(element) }
 }
 
 /// Work decided under the lock and carried out after it is released (resuming continuations,

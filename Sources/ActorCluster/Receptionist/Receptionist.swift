@@ -90,12 +90,15 @@ extension ClusterSystem {
         return stream
     }
 
-    /// Sends the current listing under `key` to its subscribers. Called with the lock held.
+    /// Sends the current listing under `key` to its subscribers. Called with the lock held, and
+    /// yields right there (a yield never blocks nor calls back): listings computed under the
+    /// lock by different threads must reach subscribers in the order they were computed, or a
+    /// stale listing could arrive last.
     func notifyListing(key: String, state: inout SystemState, effects: inout Effects) {
         guard let subscribers = state.listingSubscribers[key], !subscribers.isEmpty else { return }
         let ids = state.listing(for: key)
         for (_, subscriber) in subscribers {
-            effects.add { subscriber.yield(ids) }
+            subscriber.yield(ids)
         }
     }
 
@@ -176,6 +179,7 @@ extension ClusterSystem {
             state.remoteRegistrations[endpoint] = table.isEmpty ? nil : table
             for key in changedKeys { notifyListing(key: key, state: &state, effects: &effects) }
             for id in gone where !stillListed.contains(id) {
+                state.departed.insert(id)
                 fireWatchers(of: id, state: &state, effects: &effects)
             }
         }

@@ -1,0 +1,134 @@
+import ActorCluster
+import Foundation
+import SwiftProtobuf
+import Testing
+import Wire
+import ZeroMQ
+
+@Suite("Hostile and broken input")
+struct HostileInputTests {
+    @Test(.timeLimit(.minutes(1)))
+    func garbageFramesAreLoggedAndTheNodeCarriesOn() async throws {
+        let logs = CapturedLogs()
+        try await withNodes(2, logs: logs) { nodes in
+            let target = nodes[1].system.identity.endpoint
+            let noBody = WireEnvelope()
+            var generator = SystemRandomNumberGenerator()
+            let random = (0 ..< 64).map { _ in UInt8.random(in: 0 ... 255, using: &generator) }
+            let garbage: [[[UInt8]]] = [
+                [random],                                             // one frame
+                [[WireFraming.protocolVersion], random, random],     // three frames
+                [[9], try noBody.serializedBytes()],                 // unknown protocol version
+                [[WireFraming.protocolVersion], random],             // undecodable envelope
+                [[WireFraming.protocolVersion], [0xFF, 0xFF, 0xFF]], // truncated protobuf
+                [[WireFraming.protocolVersion], try noBody.serializedBytes()], // envelope without a body
+                [[], []],                                            // empty frames
+            ]
+            _ = try await rawExchange(endpoint: target, send: garbage, replies: 0, timeout: .milliseconds(200))
+
+            // Bytes that are not even ZMTP, on a plain TCP connection.
+            try sendRawTCP(to: target, bytes: Array(repeating: 0xAB, count: 4096))
+
+            try await eventually("every garbage frame is logged") {
+                logs.all.filter { $0.message == "Rejected frame from peer" }.count >= garbage.count
+            }
+            let rejected = logs.all.filter { $0.message == "Rejected frame from peer" }
+            #expect(rejected.allSatisfy { $0.metadata["peer"] != nil && $0.metadata["reason"] != nil })
+
+            let remote = try DiagnosticsActor.resolve(id: nodes[1].diagnostics.id, using: nodes[0].system)
+            #expect(try await remote.echo(echoRequest(5)).sequence == 5)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func undecodableArgumentsComeBackAsAnErrorReply() async throws {
+        try await withNodes(1) { nodes in
+            let node = nodes[0]
+            var call = WireCall()
+            call.callID = 77
+            call.target.node.endpoint = node.system.identity.endpoint
+            call.target.node.incarnation = node.system.identity.incarnation
+            call.target.name = node.diagnostics.id.name
+            call.method = "Diagnostics.echo"
+            call.arguments = [Data([0xFF, 0xFF, 0xFF, 0xFF])]
+            var envelope = WireEnvelope()
+            envelope.call = call
+            let replies = try await rawExchange(
+                endpoint: node.system.identity.endpoint,
+                send: [try wireMessage(fakeHandshake()), try wireMessage(envelope)],
+                replies: 10, timeout: .seconds(2))
+            let errors = try replies.compactMap { frames -> WireErrorReply? in
+                guard frames.count == 2 else { return nil }
+                let reply = try WireEnvelope(serializedBytes: frames[1])
+                if case let .error(error)? = reply.body { return error }
+                return nil
+            }
+            let error = try #require(errors.first)
+            #expect(error.callID == 77)
+            #expect(error.code == RemoteCallError.argumentsInvalid)
+            #expect(error.message.contains("EchoRequest"))
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func frameOverTheSizeLimitIsDroppedWithoutHarmingOtherPeers() async throws {
+        let logs = CapturedLogs()
+        try await withNodes(2, logs: logs, configure: { index in
+            var configuration = testConfiguration("node-\(index)")
+            configuration.maxMessageSize = 1 << 20
+            return configuration
+        }) { nodes in
+            let target = nodes[1].system.identity.endpoint
+            let remote = try DiagnosticsActor.resolve(id: nodes[1].diagnostics.id, using: nodes[0].system)
+            #expect(try await remote.echo(echoRequest(1)).sequence == 1)
+
+            // A peer that ignores the limit: libzmq on the node drops its connection.
+            let oversized: [[UInt8]] = [[WireFraming.protocolVersion], Array(repeating: 0x42, count: 2 << 20)]
+            async let flood = rawExchange(endpoint: target, send: [oversized, oversized], replies: 1, timeout: .milliseconds(500))
+            // Meanwhile a well-behaved peer keeps working.
+            for sequence in 2 ..< 200 {
+                #expect(try await remote.echo(echoRequest(UInt64(sequence))).sequence == UInt64(sequence))
+            }
+            let answered = try await flood
+            #expect(answered.isEmpty)
+            #expect(try await remote.echo(echoRequest(500)).sequence == 500)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func handshakeWithAnotherProtocolVersionIsRefused() async throws {
+        try await withNodes(1) { nodes in
+            var handshake = fakeHandshake()
+            handshake.handshake.protocolVersion = 99
+            let replies = try await rawExchange(
+                endpoint: nodes[0].system.identity.endpoint, send: [try wireMessage(handshake)], replies: 1, timeout: .seconds(2))
+            let reply = try #require(replies.first)
+            let envelope = try WireEnvelope(serializedBytes: reply[1])
+            guard case let .handshakeReject(reject)? = envelope.body else {
+                Issue.record("expected a HandshakeReject, got \(envelope)")
+                return
+            }
+            #expect(reject.reason.contains("99"))
+        }
+    }
+}
+
+/// Writes bytes on a plain TCP connection (no ZMTP) to a `tcp://host:port` endpoint.
+func sendRawTCP(to endpoint: String, bytes: [UInt8]) throws {
+    let address = endpoint.replacingOccurrences(of: "tcp://", with: "")
+    guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
+        throw TestFailure("not a tcp endpoint: \(endpoint)")
+    }
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestFailure("socket() failed") }
+    defer { close(fd) }
+    var inet = sockaddr_in()
+    inet.sin_family = sa_family_t(AF_INET)
+    inet.sin_port = port.bigEndian
+    inet.sin_addr.s_addr = inet_addr(String(address[..<colon]))
+    let connected = withUnsafePointer(to: &inet) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw TestFailure("connect to \(endpoint) failed") }
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+}
