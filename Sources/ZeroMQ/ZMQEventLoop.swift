@@ -223,18 +223,27 @@ public final class ZMQEventLoop: Sendable {
         var running = true
         while running {
             let queuedLocally = shared.withLock { !$0.commands.isEmpty }
-            let pollTimeout: Int = queuedLocally ? 0 : loop.hasQueuedSends || buffered.value >= configuration.maxBufferedEvents ? 1 : 250
-            let readable = loop.poll(wake: wakeReceiver, readSockets: buffered.value < configuration.maxBufferedEvents, timeoutMs: pollTimeout)
-            if readable.wake || queuedLocally {
-                if readable.wake {
-                    while (try? wakeReceiver.receive()) != nil {}
-                }
+            let reading = buffered.value < configuration.maxBufferedEvents
+            let pollTimeout = queuedLocally ? 0 : (loop.hasQueuedSends || !reading ? 1 : 250)
+            let readable = loop.poll(wake: wakeReceiver, readSockets: reading, timeoutMs: pollTimeout)
+            if readable.wake {
+                while (try? wakeReceiver.receive()) != nil {}
+            }
+            for id in readable.sockets {
+                loop.read(id, counter: buffered)
+            }
+            // Run what is queued, including work the handlers and jobs just queued, until the
+            // queue is quiet (bounded, so sockets are polled again regularly): a call served on
+            // this thread is several short jobs in a row, and a poll between each would cost
+            // more than the jobs.
+            for _ in 0 ..< 64 where running {
                 let commands = shared.withLock { state -> [Command] in
-                    if readable.wake { state.signalled = false }
+                    state.signalled = false
                     let commands = state.commands
                     state.commands.removeAll(keepingCapacity: true)
                     return commands
                 }
+                if commands.isEmpty { break }
                 for command in commands {
                     switch command {
                     case .shutdown:
@@ -246,9 +255,6 @@ public final class ZMQEventLoop: Sendable {
                     }
                     if !running { break }
                 }
-            }
-            for id in readable.sockets {
-                loop.read(id, counter: buffered)
             }
             loop.flushQueuedSends()
         }
