@@ -79,6 +79,10 @@ struct BenchActors: AsyncParsableCommand {
             let encoded: [UInt8] = try request.serializedBytes()
 
             let latency = try await actorLatency(remote, request: request)
+            if index == 0 {
+                memory["bench_rss_before_throughput_bytes"] = ProcessMemory.residentBytes() ?? 0
+                memory["actor_peer_rss_before_throughput_bytes"] = residentBytes(pid: actorPeer.process.pid)
+            }
             let throughput = try await actorThroughput(remote, request: request)
             if index == 0 {
                 memory["bench_rss_after_first_size_bytes"] = ProcessMemory.residentBytes() ?? 0
