@@ -18,6 +18,30 @@ struct MultiProcessTests {
         throw TestFailure("listing ended")
     }
 
+    /// Runs `body` with a `selfimprove peer` process and a local node, stopping both after, also
+    /// on error (a paused peer is resumed first so that it can exit).
+    private func withPeer(
+        _ arguments: [String] = [], _ body: (PeerProcess, ClusterSystem) async throws -> Void
+    ) async throws {
+        let peer = try await PeerProcess.launch(arguments)
+        let node: ClusterSystem
+        do {
+            node = try await startNode("caller").0
+        } catch {
+            await peer.process.stop()
+            throw error
+        }
+        var failure: (any Error)?
+        do {
+            try await body(peer, node)
+        } catch {
+            failure = error
+        }
+        await peer.process.stop()
+        await node.shutdown()
+        if let failure { throw failure }
+    }
+
     private func sleepRequest(seconds: UInt32) -> Selfimprove_V1_SleepRequest {
         var request = Selfimprove_V1_SleepRequest()
         request.milliseconds = seconds * 1000
@@ -26,28 +50,18 @@ struct MultiProcessTests {
 
     @Test(.timeLimit(.minutes(2)))
     func idleAssociationStaysUpOnHeartbeatsAlone() async throws {
-        let peer = try await PeerProcess.launch()
-        let (node, _) = try await startNode("caller")
-        do {
+        try await withPeer { peer, node in
             let identity = try await node.join(peer.endpoint)
             let remote = try await diagnostics(of: peer, on: node)
             try await Task.sleep(for: .seconds(5))
             #expect(node.upNodes.contains(identity))
             #expect(try await remote.echo(echoRequest(1)).sequence == 1)
-        } catch {
-            await peer.process.stop()
-            await node.shutdown()
-            throw error
         }
-        await peer.process.stop()
-        await node.shutdown()
     }
 
     @Test(.timeLimit(.minutes(2)))
     func peerKilledMidCallFailsItsCallsWithinThreeSecondsAndLeavesTheListing() async throws {
-        let peer = try await PeerProcess.launch()
-        let (node, _) = try await startNode("caller")
-        do {
+        try await withPeer { peer, node in
             try await node.join(peer.endpoint)
             let remote = try await diagnostics(of: peer, on: node)
             #expect(try await remote.echo(echoRequest(1)).sequence == 1)
@@ -65,21 +79,13 @@ struct MultiProcessTests {
             #expect(failedAfter < .seconds(3), "calls failed \(failedAfter) after kill -9")
             await watch.value
             #expect(!node.receptionist.lookup(DiagnosticsActor.key).contains { $0.id.node.endpoint == peer.endpoint })
-        } catch {
-            await peer.process.stop()
-            await node.shutdown()
-            throw error
         }
-        await peer.process.stop()
-        await node.shutdown()
     }
 
     @Test(.timeLimit(.minutes(2)))
     func peerStoppedWithSIGSTOPFailsItsCallsWithinThreeSecondsAndRejoinsAfterSIGCONT() async throws {
-        let peer = try await PeerProcess.launch()
-        let (node, _) = try await startNode("caller")
-        var events = node.nodeEvents().makeAsyncIterator()
-        do {
+        try await withPeer { peer, node in
+            var events = node.nodeEvents().makeAsyncIterator()
             let identity = try await node.join(peer.endpoint)
             #expect(await events.next() == .up(identity))
             let remote = try await diagnostics(of: peer, on: node)
@@ -99,53 +105,38 @@ struct MultiProcessTests {
             #expect(await events.next() == .up(identity))
             let again = try await diagnostics(of: peer, on: node)
             #expect(try await again.echo(echoRequest(9)).sequence == 9)
-        } catch {
-            peer.process.send(signal: SIGCONT)
-            await peer.process.stop()
-            await node.shutdown()
-            throw error
         }
-        await peer.process.stop()
-        await node.shutdown()
     }
 
     @Test(.timeLimit(.minutes(2)))
     func peerRestartedOnTheSamePortIsRecognisedAsANewIncarnation() async throws {
-        let first = try await PeerProcess.launch()
-        let (node, _) = try await startNode("caller")
-        var second: PeerProcess?
-        do {
+        try await withPeer { first, node in
             let firstIdentity = try await node.join(first.endpoint)
             let oldRemote = try await diagnostics(of: first, on: node)
             first.process.send(signal: SIGKILL)
             _ = await first.process.waitForExit()
 
             let restarted = try await PeerProcess.launch(["--bind", first.endpoint])
-            second = restarted
-            #expect(restarted.endpoint == first.endpoint)
-            #expect(restarted.incarnation != first.incarnation)
-
-            let newRemote = try await diagnostics(of: restarted, on: node)
-            #expect(newRemote.id.node.incarnation == restarted.incarnation)
-            #expect(try await newRemote.echo(echoRequest(3)).sequence == 3)
-            #expect(!node.upNodes.contains(firstIdentity))
-            await #expect(throws: (any Error).self) { _ = try await oldRemote.echo(echoRequest(4)) }
-            await node.terminated(oldRemote.id)
-        } catch {
-            await first.process.stop()
-            if let second { await second.process.stop() }
-            await node.shutdown()
-            throw error
+            do {
+                #expect(restarted.endpoint == first.endpoint)
+                #expect(restarted.incarnation != first.incarnation)
+                let newRemote = try await diagnostics(of: restarted, on: node)
+                #expect(newRemote.id.node.incarnation == restarted.incarnation)
+                #expect(try await newRemote.echo(echoRequest(3)).sequence == 3)
+                #expect(!node.upNodes.contains(firstIdentity))
+                await #expect(throws: (any Error).self) { _ = try await oldRemote.echo(echoRequest(4)) }
+                await node.terminated(oldRemote.id)
+            } catch {
+                await restarted.process.stop()
+                throw error
+            }
+            await restarted.process.stop()
         }
-        if let second { await second.process.stop() }
-        await node.shutdown()
     }
 
     @Test(.timeLimit(.minutes(2)))
     func garbageSentToAPeerProcessDoesNotHarmIt() async throws {
-        let peer = try await PeerProcess.launch()
-        let (node, _) = try await startNode("caller")
-        do {
+        try await withPeer { peer, node in
             try await node.join(peer.endpoint)
             let remote = try await diagnostics(of: peer, on: node)
             let garbage: [[[UInt8]]] = (0 ..< 50).map { index in
@@ -157,13 +148,8 @@ struct MultiProcessTests {
                 #expect(try await remote.echo(echoRequest(UInt64(sequence))).sequence == UInt64(sequence))
             }
             #expect(peer.process.isRunning)
-        } catch {
-            await peer.process.stop()
-            await node.shutdown()
-            throw error
+            let status = await peer.process.stop()
+            #expect(status == 0, "peer exited with \(status): \(peer.process.standardErrorTail)")
         }
-        let status = await peer.process.stop()
-        #expect(status == 0, "peer exited with \(status): \(peer.process.standardErrorTail)")
-        await node.shutdown()
     }
 }

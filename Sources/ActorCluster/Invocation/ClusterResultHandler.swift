@@ -4,6 +4,9 @@ import Synchronization
 import Wire
 
 /// Captures what a locally executed distributed method produced, as the envelope to send back.
+///
+/// Required by `DistributedActorSystem` (for `executeDistributedTarget`); ``ClusterSystem``
+/// executes calls through ``WireMethod`` handlers and builds replies itself.
 public final class ClusterResultHandler: DistributedTargetInvocationResultHandler {
     public typealias SerializationRequirement = any SwiftProtobuf.Message
 
