@@ -36,6 +36,9 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
 
     /// This node.
     public let identity: NodeIdentity
+    /// The endpoint the ROUTER is bound to (wildcard port resolved); `identity.endpoint` is the
+    /// advertised one, which differs behind NAT or a proxy.
+    public let boundEndpoint: String
     public let configuration: ClusterSystemConfiguration
     public let logger: Logger
 
@@ -52,10 +55,11 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
     /// Task-local per-call timeout override; see ``withCallTimeout(_:_:)``.
     @TaskLocal static var callTimeoutOverride: Duration?
 
-    private init(identity: NodeIdentity, configuration: ClusterSystemConfiguration, logger: Logger,
+    private init(identity: NodeIdentity, boundEndpoint: String, configuration: ClusterSystemConfiguration, logger: Logger,
                  loop: ZMQEventLoop, routerSocket: ZMQSocketID)
     {
         self.identity = identity
+        self.boundEndpoint = boundEndpoint
         self.configuration = configuration
         self.logger = logger
         self.loop = loop
@@ -88,7 +92,7 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
         }
         let identity = NodeIdentity(endpoint: configuration.advertisedEndpoint ?? bound, incarnation: NodeIdentity.randomIncarnation())
         logger[metadataKey: "node.id"] = "\(identity)"
-        let system = ClusterSystem(identity: identity, configuration: configuration, logger: logger, loop: loop, routerSocket: routerSocket)
+        let system = ClusterSystem(identity: identity, boundEndpoint: bound, configuration: configuration, logger: logger, loop: loop, routerSocket: routerSocket)
         inbound.attach(system)
         system.startTasks()
         logger.debug("Node started", metadata: ["zmq.endpoint": "\(bound)"])

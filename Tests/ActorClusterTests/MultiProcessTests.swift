@@ -109,6 +109,39 @@ struct MultiProcessTests {
     }
 
     @Test(.timeLimit(.minutes(2)))
+    func peerCutOffByASilentLinkFailsItsCallsWithinThreeSecondsAndLeavesTheListing() async throws {
+        // All traffic between the node and the peer goes through a relay that can go silent.
+        let relay = try TCPRelay()
+        defer { relay.stop() }
+        try await withPeer(["--advertise", relay.endpoint]) { peer, node in
+            let realPort = try #require(UInt16(peer.bound.split(separator: ":").last ?? ""))
+            #expect(peer.endpoint == relay.endpoint)
+            relay.forward(toPort: realPort)
+            let identity = try await node.join(relay.endpoint)
+            #expect(identity.endpoint == relay.endpoint)
+            var remote: DiagnosticsActor?
+            for await listing in node.receptionist.listing(DiagnosticsActor.key) {
+                remote = listing.first { $0.id.node == identity }
+                if remote != nil { break }
+            }
+            let target = try #require(remote)
+            #expect(try await target.echo(echoRequest(1)).sequence == 1)
+
+            let call = Task { try await target.sleep(sleepRequest(seconds: 30)) }
+            try await Task.sleep(for: .milliseconds(200))
+            let cutAt = ContinuousClock.now
+            relay.blackHole()
+            let result = await call.result
+            let failedAfter = ContinuousClock.now - cutAt
+            #expect(throws: ClusterError.self) { try result.get() }
+            #expect(failedAfter < .seconds(3), "call failed \(failedAfter) after the link went silent")
+            await node.terminated(target.id)
+            #expect(!node.receptionist.lookup(DiagnosticsActor.key).contains { $0.id.node == identity })
+            #expect(peer.process.isRunning)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
     func peerRestartedOnTheSamePortIsRecognisedAsANewIncarnation() async throws {
         try await withPeer { first, node in
             let firstIdentity = try await node.join(first.endpoint)

@@ -136,7 +136,10 @@ struct TestFailure: Error, CustomStringConvertible {
 /// A `selfimprove peer` child process.
 struct PeerProcess {
     let process: ChildProcess
+    /// The advertised endpoint (what actor ids carry).
     let endpoint: String
+    /// The endpoint the peer's socket is bound to.
+    let bound: String
     let incarnation: UInt64
 
     static func launch(_ arguments: [String] = []) async throws -> PeerProcess {
@@ -149,7 +152,7 @@ struct PeerProcess {
             await process.stop()
             throw TestFailure("peer did not start: \(process.standardErrorTail)")
         }
-        return PeerProcess(process: process, endpoint: endpoint, incarnation: incarnation)
+        return PeerProcess(process: process, endpoint: endpoint, bound: object["bound"] as? String ?? endpoint, incarnation: incarnation)
     }
 
     var diagnosticsID: ClusterActorID {

@@ -5,18 +5,21 @@ import Foundation
 import Logging
 
 /// `selfimprove peer`: one node hosting a Diagnostics actor, for smoke runs, benchmarks and
-/// multi-process tests. Prints one JSON line `{"endpoint", "incarnation", "pid"}` when ready,
+/// multi-process tests. Prints one JSON line `{"endpoint", "bound", "incarnation", "pid"}` when ready,
 /// then serves until SIGINT, SIGTERM or the end of standard input.
 struct Peer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a diagnostics node (echo, fail, sleep, status) until stopped.",
-        discussion: "Prints {\"endpoint\",\"incarnation\",\"pid\"} as one JSON line on standard output once it listens."
+        discussion: "Prints {\"endpoint\",\"bound\",\"incarnation\",\"pid\"} as one JSON line on standard output once it listens."
     )
 
     @OptionGroup var global: GlobalOptions
 
     @Option(help: "ZeroMQ endpoint to bind; '*' as the port picks a free one.")
     var bind = "tcp://127.0.0.1:*"
+
+    @Option(help: "Endpoint peers should dial, if not the bound one (NAT, proxies, 0.0.0.0 binds).")
+    var advertise: String?
 
     @Option(help: "Node name for logs.")
     var name = "peer"
@@ -54,6 +57,7 @@ struct Peer: AsyncParsableCommand {
         var configuration = ClusterSystemConfiguration()
         configuration.nodeName = name
         configuration.bindEndpoint = bind
+        configuration.advertisedEndpoint = advertise
         configuration.heartbeatInterval = .milliseconds(heartbeatMs)
         configuration.failureTimeout = .milliseconds(failureTimeoutMs)
         configuration.tick = min(.milliseconds(50), .milliseconds(heartbeatMs))
@@ -65,7 +69,10 @@ struct Peer: AsyncParsableCommand {
         for endpoint in join {
             try await system.join(endpoint)
         }
-        printJSONLine(["endpoint": system.identity.endpoint, "incarnation": String(system.identity.incarnation), "pid": Int(getpid())])
+        printJSONLine([
+            "endpoint": system.identity.endpoint, "bound": system.boundEndpoint,
+            "incarnation": String(system.identity.incarnation), "pid": Int(getpid()),
+        ])
         if probeCalls > 0 {
             let result = try await probe(system: system, calls: probeCalls, logger: logger)
             printJSONLine(["probe": result])
