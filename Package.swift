@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "selfimprove", targets: ["selfimprove"]),
         .library(name: "ActorCluster", targets: ["ActorCluster"]),
+        .library(name: "SelfImproveCore", targets: ["SelfImproveCore"]),
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
         .library(name: "Wire", targets: ["Wire"]),
     ],
@@ -53,6 +54,10 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "SelfImproveCore",
+            swiftSettings: strict
+        ),
+        .target(
             name: "ProcessSupervision",
             dependencies: [.product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
@@ -62,12 +67,18 @@ let package = Package(
             dependencies: [
                 "ActorCluster",
                 "ProcessSupervision",
+                "SelfImproveCore",
                 "ZeroMQ",
                 "Wire",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SelfImproveCoreTests",
+            dependencies: ["SelfImproveCore"],
             swiftSettings: strict
         ),
         .testTarget(

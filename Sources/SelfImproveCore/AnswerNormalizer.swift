@@ -1,0 +1,99 @@
+import Foundation
+
+/// Turns free answer text into the canonical form of an ``AnswerKind``.
+public enum AnswerNormalizer {
+    /// The canonical text of the first answer of `kind` in `text`, or nil if there is none.
+    public static func canonical(_ text: String, as kind: AnswerKind) -> String? {
+        switch kind {
+        case .number: number(in: text)?.canonical
+        case .choice: choice(in: text)
+        case .label: label(in: text)
+        case .text: plainText(text)
+        }
+    }
+
+    // MARK: Numbers
+
+    /// `$1,234.50` → 1234.5; `7.0` → 7; `3/4` → 3/4; `1 1/2` → 3/2; `-2 kg` → -2.
+    static func number(in text: String) -> Rational? {
+        var cleaned = ""
+        cleaned.reserveCapacity(min(text.utf8.count, 256))
+        let characters = Array(text.prefix(512))
+        for (index, character) in characters.enumerated() {
+            switch character {
+            case "$", "€", "£", "¥", "₹":
+                continue
+            case ",":
+                // A thousands separator sits between digits: keep "3, 4" apart, drop "1,200"'s comma.
+                let before = index > 0 ? characters[index - 1] : " "
+                let after = index + 1 < characters.count ? characters[index + 1] : " "
+                if before.isASCIIDigit, after.isASCIIDigit { continue }
+                cleaned.append(" ")
+            default:
+                cleaned.append(character)
+            }
+        }
+        let pattern = /(?<sign>[-+−]?)(?<number>(\d+\s+\d+\s*\/\s*\d+)|(\d+\s*\/\s*\d+)|(\d+(\.\d+)?|\.\d+))/
+        guard let match = cleaned.firstMatch(of: pattern) else { return nil }
+        let compact = match.output.number.replacingOccurrences(of: #"\s*/\s*"#, with: "/", options: .regularExpression)
+        let sign = match.output.sign.isEmpty || match.output.sign == "+" ? "" : "-"
+        return Rational(parsing: Substring(sign + compact))
+    }
+
+    // MARK: Choices
+
+    /// `B`, `(b)`, `B)`, `b.`, `option C`, `choice (d)` → the upper-case letter.
+    static func choice(in text: String) -> String? {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let patterns = [
+            /^\(?(?<letter>[A-Za-z])\)?(?=$|[\s\.:,;\)])/,
+            /(?i:option|choice|answer)\s*\(?(?<letter>[A-Za-z])\)?(?=$|[\s\.:,;\)])/,
+        ]
+        for pattern in patterns {
+            if let match = trimmed.firstMatch(of: pattern) {
+                return match.output.letter.uppercased()
+            }
+        }
+        return nil
+    }
+
+    // MARK: Labels
+
+    private static let labelWords: [(String, String)] = [
+        ("it is not possible to tell", "neutral"), ("not possible to tell", "neutral"),
+        ("impossible to tell", "neutral"), ("cannot be determined", "neutral"),
+        ("entailment", "yes"), ("contradiction", "no"), ("neutral", "neutral"),
+        ("maybe", "neutral"), ("yes", "yes"), ("no", "no"), ("true", "yes"), ("false", "no"),
+    ]
+
+    /// `yes` / `no` / `neutral`, also from `entailment`, `contradiction`, `true`, `false`, `maybe`.
+    static func label(in text: String) -> String? {
+        let lowered = text.lowercased()
+        var best: (position: String.Index, label: String)?
+        for (word, label) in labelWords {
+            var searchStart = lowered.startIndex
+            while let range = lowered.range(of: word, range: searchStart ..< lowered.endIndex) {
+                let beforeOK = range.lowerBound == lowered.startIndex || !lowered[lowered.index(before: range.lowerBound)].isLetter
+                let afterOK = range.upperBound == lowered.endIndex || !lowered[range.upperBound].isLetter
+                if beforeOK, afterOK {
+                    if let current = best, current.position <= range.lowerBound {} else { best = (range.lowerBound, label) }
+                    break
+                }
+                searchStart = range.upperBound
+            }
+        }
+        return best?.label
+    }
+
+    // MARK: Text
+
+    /// Trimmed, lower-cased, spaces collapsed, surrounding quotes and a final period removed.
+    static func plainText(_ text: String) -> String? {
+        var words = text.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        while let last = words.last, ".!?".contains(last) { words.removeLast() }
+        let quotes: Set<Character> = ["\"", "'", "“", "”", "‘", "’", "*"]
+        while let first = words.first, quotes.contains(first) { words.removeFirst() }
+        while let last = words.last, quotes.contains(last) { words.removeLast() }
+        return words.isEmpty ? nil : words
+    }
+}
