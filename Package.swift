@@ -82,6 +82,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "CommandLineTests",
+            dependencies: ["ProcessSupervision"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "ZeroMQTests",
             dependencies: ["ZeroMQ"],
             swiftSettings: strict

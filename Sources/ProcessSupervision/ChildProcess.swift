@@ -103,6 +103,18 @@ public final class ChildProcess: Sendable {
         try process.run()
     }
 
+    /// An executable built next to the running program (the `selfimprove` binary beside a test
+    /// bundle, say), or `$SELFIMPROVE_BIN` when set; nil if there is none.
+    public static func siblingExecutable(named name: String) -> String? {
+        if let path = ProcessInfo.processInfo.environment["SELFIMPROVE_BIN"] { return path }
+        let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let candidates = [
+            here.appendingPathComponent(name).path,
+            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/\(name)").path,
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }

@@ -118,14 +118,10 @@ func eventually(
 
 /// The `selfimprove` executable built next to the test bundle (or `$SELFIMPROVE_BIN`).
 func selfimproveExecutable() throws -> String {
-    if let path = ProcessInfo.processInfo.environment["SELFIMPROVE_BIN"] { return path }
-    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    var candidates = [bundle.appendingPathComponent("selfimprove").path]
-    candidates.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/selfimprove").path)
-    for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
-        return candidate
+    guard let path = ChildProcess.siblingExecutable(named: "selfimprove") else {
+        throw TestFailure("selfimprove executable not found; run `swift build` first or set SELFIMPROVE_BIN")
     }
-    throw TestFailure("selfimprove executable not found (looked in \(candidates)); run `swift build` first or set SELFIMPROVE_BIN")
+    return path
 }
 
 struct TestFailure: Error, CustomStringConvertible {

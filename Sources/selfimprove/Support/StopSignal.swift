@@ -34,7 +34,7 @@ enum StopSignal {
 /// Writes one JSON object as a line on standard output and flushes it (the handshake line a
 /// parent process reads from a child node).
 func printJSONLine(_ object: [String: Any]) {
-    guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+    guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
     data.append(0x0A)
     FileHandle.standardOutput.write(data)
 }

@@ -1,0 +1,49 @@
+/// The result of voting over one question's paths, as written to `records.jsonl`.
+public struct VoteRecord: Sendable, Hashable, Codable {
+    public struct Path: Sendable, Hashable, Codable {
+        public var index: Int
+        public var text: String
+        /// The extracted, normalised answer; nil when the path states none.
+        public var answer: String?
+    }
+
+    public var id: String
+    public var question: String
+    public var paths: [Path]
+    public var majority: String?
+    public var confidence: Double
+    public var accepted: Bool
+    /// Indices of the kept (majority) paths; empty when not accepted.
+    public var keptPaths: [Int]
+    public var gold: String?
+    public var majorityCorrect: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case id, question, paths, majority, confidence, accepted, gold
+        case keptPaths = "kept_paths"
+        case majorityCorrect = "majority_correct"
+    }
+
+    /// Extracts answers, votes, and builds the record plus the training examples of every kept
+    /// path (none when the vote is not accepted).
+    public static func make(
+        from input: VoteInput, kind: AnswerKind, threshold: Double?, prompts: PromptBuilder
+    ) -> (record: VoteRecord, answers: [Answer?], vote: Vote, gold: Answer?, examples: [TrainingExample]) {
+        let answers = input.paths.map { AnswerExtractor.extract(from: $0, as: kind) }
+        let vote = SelfConsistency.vote(answers, threshold: threshold)
+        let gold = input.gold.flatMap { Answer(parsing: $0, as: kind) }
+        let kept = vote.accepted ? vote.majorityPaths : []
+        var examples: [TrainingExample] = []
+        if let majority = vote.majority {
+            for index in kept {
+                examples += MixedFormats.examples(question: input.question, path: input.paths[index], answer: majority.canonical, prompts: prompts)
+            }
+        }
+        let record = VoteRecord(
+            id: input.id, question: input.question,
+            paths: input.paths.enumerated().map { Path(index: $0.offset, text: $0.element, answer: answers[$0.offset]?.canonical) },
+            majority: vote.majority?.canonical, confidence: vote.confidence, accepted: vote.accepted, keptPaths: kept,
+            gold: gold?.canonical, majorityCorrect: gold.map { $0 == vote.majority })
+        return (record, answers, vote, gold, examples)
+    }
+}
