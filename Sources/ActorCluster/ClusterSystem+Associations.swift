@@ -43,10 +43,17 @@ extension ClusterSystem {
                     return
                 }
                 state.joinWaiters[endpoint, default: [:]][token] = continuation
+                state.joinedEndpoints.insert(endpoint)
                 _ = connectDealer(to: endpoint, state: &state, effects: &effects)
             }
             effects.run()
         }
+    }
+
+    /// How many remote endpoints this node holds state and connections for (up, down or still
+    /// being dialled), for monitoring.
+    public var knownEndpointCount: Int {
+        state.withLock { $0.peers.count }
     }
 
     /// The identities of the nodes currently associated and up.
@@ -241,6 +248,7 @@ extension ClusterSystem {
         var effects = Effects()
         var heartbeats: [Route] = []
         var handshakes: [Route] = []
+        var forgotten: [ZMQSocketID] = []
         // Unread inbound events may hold the very heartbeats a silent-looking peer sent: while
         // we are behind, a peer is only declared down after twice the failure timeout.
         let behind = loop.bufferedEventCount > 0
@@ -281,6 +289,15 @@ extension ClusterSystem {
                         peer.heartbeatSequence += 1
                     }
                 case .connecting, .down:
+                    if now - peer.statusSince > configuration.forgetDownNodesAfter, !state.joinedEndpoints.contains(endpoint),
+                       state.joinWaiters[endpoint]?.isEmpty ?? true
+                    {
+                        if peer.status == .connecting {
+                            failCalls(toEndpoint: endpoint, with: ClusterError(.nodeUnreachable, "\(endpoint) never answered"), state: &state, effects: &effects)
+                        }
+                        forget(endpoint, state: &state, closing: &forgotten)
+                        continue
+                    }
                     if let dealer = peer.dealer, now - peer.lastSent >= handshakeRetry {
                         handshakes.append(.dealer(dealer))
                         peer.lastSent = now
@@ -295,6 +312,7 @@ extension ClusterSystem {
             }
         }
         effects.run()
+        for socket in forgotten { loop.close(socket) }
         if !heartbeats.isEmpty {
             var envelope = WireEnvelope()
             envelope.heartbeat = WireHeartbeat()
@@ -320,6 +338,7 @@ extension ClusterSystem {
             for key in removed.keys { notifyListing(key: key, state: &state, effects: &effects) }
         }
         if let remote {
+            state.departedNodes.insert(remote)
             for id in state.watchers.keys where id.node == remote {
                 fireWatchers(of: id, state: &state, effects: &effects)
             }
@@ -330,6 +349,22 @@ extension ClusterSystem {
             let logger = self.logger
             effects.add { logger.warning("Node down", metadata: ["peer": "\(remote)", "reason": "\(reason)"]) }
         }
+    }
+
+    /// Drops everything known about a peer that stayed down: its connection (closed by the
+    /// caller after the lock), routes and registrations. Called with the lock held.
+    private func forget(_ endpoint: String, state: inout SystemState, closing sockets: inout [ZMQSocketID]) {
+        guard let peer = state.peers.removeValue(forKey: endpoint) else { return }
+        if let dealer = peer.dealer {
+            state.endpointByDealer[dealer] = nil
+            sockets.append(dealer)
+        }
+        if let routingID = peer.routingID, state.endpointByRoutingID[routingID] == endpoint {
+            state.endpointByRoutingID[routingID] = nil
+        }
+        state.remoteRegistrations[endpoint] = nil
+        let logger = self.logger
+        logger.debug("Forgot node", metadata: ["zmq.endpoint": "\(endpoint)"])
     }
 
     /// Fails every call in flight to actors at `endpoint`. Called with the lock held.

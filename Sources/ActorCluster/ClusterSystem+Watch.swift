@@ -27,8 +27,10 @@ extension ClusterSystem {
             return state.localActors[id.name]?.actor == nil && !state.reservedNames.contains(id.name)
         }
         if state.departed.contains(id) { return true }
-        guard let peer = state.peers[id.node.endpoint], let remote = peer.remote else { return false }
-        if remote.incarnation != id.node.incarnation { return peer.status == .up }
+        guard let peer = state.peers[id.node.endpoint], let remote = peer.remote else {
+            return state.departedNodes.contains(id.node)
+        }
+        if remote.incarnation != id.node.incarnation { return peer.status == .up || state.departedNodes.contains(id.node) }
         return peer.status == .down
     }
 

@@ -17,6 +17,10 @@ public struct ClusterSystemConfiguration: Sendable, Hashable {
     /// Silence after which a peer is declared down, its calls failed and its actors reported
     /// gone. With the default tick this bounds detection at about 2.1 s (requirement: 3 s).
     public var failureTimeout: Duration = .seconds(2)
+    /// How long a node that went down (or never answered) is still dialled before its
+    /// connection is closed and the node forgotten. Endpoints passed to
+    /// ``ClusterSystem/join(_:timeout:)`` are dialled forever, so a restarted seed is found again.
+    public var forgetDownNodesAfter: Duration = .seconds(60)
     /// Granularity of call timeouts and failure detection.
     public var tick: Duration = .milliseconds(50)
     /// Largest message this node sends or accepts (`ZMQ_MAXMSGSIZE` on its sockets).

@@ -47,6 +47,37 @@ struct AssociationTests {
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func nodesDownLongerThanTheLimitAreForgottenUnlessJoined() async throws {
+        var configuration = testConfiguration("caller")
+        configuration.forgetDownNodesAfter = .milliseconds(300)
+        let (caller, _) = try await startNode("caller", configuration: configuration)
+        let (seed, _) = try await startNode("seed")
+        let (other, otherActor) = try await startNode("other")
+        do {
+            try await caller.join(seed.identity.endpoint)
+            // Reached through an actor id, not joined.
+            let remote = try DiagnosticsActor.resolve(id: otherActor.id, using: caller)
+            #expect(try await remote.echo(echoRequest(1)).sequence == 1)
+            #expect(caller.knownEndpointCount == 2)
+
+            await seed.shutdown()
+            await other.shutdown()
+            await caller.terminated(otherActor.id)
+            try await eventually("the node reached through an actor id is forgotten") { caller.knownEndpointCount == 1 }
+            // The joined seed is still dialled; a watch on the forgotten node's actor ends at once.
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(caller.knownEndpointCount == 1)
+            await caller.terminated(otherActor.id)
+        } catch {
+            await seed.shutdown()
+            await other.shutdown()
+            await caller.shutdown()
+            throw error
+        }
+        await caller.shutdown()
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func joiningANodeThatIsNotThereTimesOut() async throws {
         try await withNodes(1) { nodes in
             let free = try await freeTCPEndpoint()

@@ -77,6 +77,8 @@ struct SystemState {
     var endpointByRoutingID: [[UInt8]: String] = [:]
     var endpointByDealer: [ZMQSocketID: String] = [:]
     var joinWaiters: [String: [UInt64: CheckedContinuation<NodeIdentity, any Error>]] = [:]
+    /// Endpoints joined explicitly: their connections are kept however long they are down.
+    var joinedEndpoints: Set<String> = []
 
     // Receptionist.
     var localRegistrations: [String: Set<ClusterActorID>] = [:]
@@ -86,6 +88,8 @@ struct SystemState {
     /// Remote actors their node withdrew (deinitialised, or left out of its final snapshot),
     /// so that a watch started afterwards returns at once. Bounded: oldest forgotten first.
     var departed = BoundedSet<ClusterActorID>(capacity: 10_000)
+    /// Node incarnations declared down, remembered after the node itself is forgotten.
+    var departedNodes = BoundedSet<NodeIdentity>(capacity: 10_000)
 
     // Watchers and node events.
     var watchers: [ClusterActorID: [UInt64: CheckedContinuation<Void, Never>]] = [:]
