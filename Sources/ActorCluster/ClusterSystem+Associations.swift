@@ -249,6 +249,7 @@ extension ClusterSystem {
         var heartbeats: [Route] = []
         var handshakes: [Route] = []
         var forgotten: [ZMQSocketID] = []
+        var cancellations: [(Route, UInt64)] = []
         // Unread inbound events may hold the very heartbeats a silent-looking peer sent: while
         // we are behind, a peer is only declared down after twice the failure timeout.
         let behind = loop.bufferedEventCount > 0
@@ -270,6 +271,9 @@ extension ClusterSystem {
                 let error = ClusterError(.timeout, "\(call.method) on \(call.target) got no reply within \(call.timeout)")
                 effects.add { call.continuation.resume(throwing: error) }
                 metrics.callsTimedOut.increment()
+                if let route = state.peers[call.target.node.endpoint]?.route {
+                    cancellations.append((route, callID))
+                }
             }
 
             let handshakeRetry = configuration.heartbeatInterval * 4
@@ -313,6 +317,7 @@ extension ClusterSystem {
         }
         effects.run()
         for socket in forgotten { loop.close(socket) }
+        for (route, callID) in cancellations { sendCancel(callID, via: route) }
         if !heartbeats.isEmpty {
             var envelope = WireEnvelope()
             envelope.heartbeat = WireHeartbeat()

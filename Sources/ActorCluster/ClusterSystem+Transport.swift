@@ -166,6 +166,8 @@ extension ClusterSystem {
             applyReceptionistUpdate(update, from: route)
         case .associationUnknown?:
             handleAssociationUnknown(from: route)
+        case let .cancel(cancel)?:
+            handleCancel(cancel, from: route)
         case nil:
             rejectFrame(route: route, reason: "envelope has no body")
         }
@@ -190,18 +192,21 @@ extension ClusterSystem {
     }
 
     private func handleCall(_ call: WireCall, from route: Route) {
-        switch configuration.callExecution {
-        case .eventLoop:
-            Task(executorPreference: loop) {
+        let key = ServedCall(route: route, callID: call.callID)
+        let executor: (any TaskExecutor)? = configuration.callExecution == .eventLoop ? loop : nil
+        // Created under the lock, so the task's own removal (below) cannot come first.
+        state.withLock { state in
+            state.serving[key] = Task(executorPreference: executor) {
                 let envelope = await self.execute(call)
-                self.send(envelope, via: route)
-            }
-        case .globalPool:
-            Task {
-                let envelope = await self.execute(call)
-                self.send(envelope, via: route)
+                self.state.withLock { _ = $0.serving.removeValue(forKey: key) }
+                if !Task.isCancelled { self.send(envelope, via: route) }
             }
         }
+    }
+
+    private func handleCancel(_ cancel: Selfimprove_V1_Cancel, from route: Route) {
+        let task = state.withLock { $0.serving.removeValue(forKey: ServedCall(route: route, callID: cancel.callID)) }
+        task?.cancel()
     }
 
     private func execute(_ call: WireCall) async -> WireEnvelope {

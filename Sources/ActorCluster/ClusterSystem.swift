@@ -318,11 +318,11 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
                     sendFrame(frame, via: route)
                 }
                 if Task.isCancelled {
-                    failCall(callID, with: CancellationError())
+                    cancelCall(callID)
                 }
             }
         } onCancel: {
-            failCall(callID, with: CancellationError())
+            cancelCall(callID)
         }
     }
 
@@ -339,6 +339,27 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
             return ClusterError(.nodeUnreachable, "node \(id.node.endpoint) refused our handshake")
         }
         return nil
+    }
+
+    /// Ends a pending call whose caller was cancelled, and asks the callee to stop working on it.
+    func cancelCall(_ callID: UInt64) {
+        let (call, route) = state.withLock { state -> (PendingCall?, Route?) in
+            guard let call = state.pending.removeValue(forKey: callID) else { return (nil, nil) }
+            return (call, state.peers[call.target.node.endpoint]?.route)
+        }
+        guard let call else { return }
+        metrics.callsFailed.increment()
+        call.continuation.resume(throwing: CancellationError())
+        if let route { sendCancel(callID, via: route) }
+    }
+
+    /// Tells the callee that this node gave up on a call.
+    func sendCancel(_ callID: UInt64, via route: Route) {
+        var cancel = Selfimprove_V1_Cancel()
+        cancel.callID = callID
+        var envelope = WireEnvelope()
+        envelope.cancel = cancel
+        send(envelope, via: route)
     }
 
     /// Completes a pending call with an error, if it is still pending.

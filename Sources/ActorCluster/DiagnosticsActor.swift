@@ -20,6 +20,7 @@ public distributed actor DiagnosticsActor: ClusterCallable {
 
     private let nodeName: String
     private let served = Atomic<UInt64>(0)
+    private let sleeping = Atomic<UInt64>(0)
 
     public init(actorSystem: ClusterSystem) {
         self.actorSystem = actorSystem
@@ -42,9 +43,11 @@ public distributed actor DiagnosticsActor: ClusterCallable {
         throw DiagnosticsError(message: request.message)
     }
 
-    /// Waits the requested time (cancellable), then answers.
+    /// Waits the requested time, then answers; a cancelled call (caller gave up) stops at once.
     public distributed func sleep(_ request: Selfimprove_V1_SleepRequest) async throws -> Selfimprove_V1_Empty {
         served.add(1, ordering: .relaxed)
+        sleeping.add(1, ordering: .relaxed)
+        defer { sleeping.subtract(1, ordering: .relaxed) }
         try await Task.sleep(for: .milliseconds(Int(request.milliseconds)))
         return Selfimprove_V1_Empty()
     }
@@ -55,6 +58,7 @@ public distributed actor DiagnosticsActor: ClusterCallable {
         status.nodeName = nodeName
         status.callsServed = served.load(ordering: .relaxed)
         status.residentBytes = ProcessMemory.residentBytes() ?? 0
+        status.sleeping = sleeping.load(ordering: .relaxed)
         return status
     }
 }

@@ -85,6 +85,8 @@ struct RemoteCallTests {
             } catch let error as ClusterError {
                 #expect(error.code == .timeout)
             }
+            // Giving up on a call cancels it on the callee too.
+            try await eventually("the timed-out sleep is cancelled") { try await remote.status().sleeping == 0 }
             // A longer per-call timeout lets a 500 ms sleep finish.
             request.milliseconds = 500
             _ = try await ClusterSystem.withCallTimeout(.seconds(10)) {
@@ -185,10 +187,12 @@ struct RemoteCallTests {
                 request.milliseconds = 30_000
                 _ = try await remote.sleep(request)
             }
-            try await Task.sleep(for: .milliseconds(100))
+            try await eventually("the callee is sleeping") { try await remote.status().sleeping == 1 }
             call.cancel()
             let result = await call.result
             #expect(throws: CancellationError.self) { try result.get() }
+            // The callee was told, and stopped working on it.
+            try await eventually("the callee's sleep is cancelled") { try await remote.status().sleeping == 0 }
         }
     }
 

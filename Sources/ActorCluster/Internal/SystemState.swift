@@ -45,6 +45,12 @@ struct Peer {
     }
 }
 
+/// A call a peer made to this node: call ids are unique per caller, hence per route.
+struct ServedCall: Hashable {
+    var route: Route
+    var callID: UInt64
+}
+
 /// A remote call waiting for its reply.
 struct PendingCall {
     let continuation: CheckedContinuation<Data, any Error>
@@ -71,6 +77,9 @@ struct SystemState {
     // Calls in flight, by call id.
     var nextCallID: UInt64 = 1
     var pending: [UInt64: PendingCall] = [:]
+
+    /// Tasks running calls peers made, so a `Cancel` can reach them.
+    var serving: [ServedCall: Task<Void, Never>] = [:]
 
     // Associations.
     var peers: [String: Peer] = [:]

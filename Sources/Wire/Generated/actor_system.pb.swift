@@ -149,6 +149,14 @@ public nonisolated struct Selfimprove_V1_Envelope: Sendable {
     set {body = .associationUnknown(newValue)}
   }
 
+  public var cancel: Selfimprove_V1_Cancel {
+    get {
+      if case .cancel(let v)? = body {return v}
+      return Selfimprove_V1_Cancel()
+    }
+    set {body = .cancel(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -161,8 +169,23 @@ public nonisolated struct Selfimprove_V1_Envelope: Sendable {
     case heartbeat(Selfimprove_V1_Heartbeat)
     case receptionistUpdate(Selfimprove_V1_ReceptionistUpdate)
     case associationUnknown(Selfimprove_V1_AssociationUnknown)
+    case cancel(Selfimprove_V1_Cancel)
 
   }
+
+  public init() {}
+}
+
+/// The caller gave up on a call (its task was cancelled): the callee cancels the task running
+/// it. Best effort; the callee may already have answered, and its answer is then dropped.
+public nonisolated struct Selfimprove_V1_Cancel: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var callID: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -448,7 +471,7 @@ nonisolated extension Selfimprove_V1_ActorIdentity: SwiftProtobuf.Message, Swift
 
 nonisolated extension Selfimprove_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}call\0\u{1}reply\0\u{1}error\0\u{1}handshake\0\u{3}handshake_accept\0\u{3}handshake_reject\0\u{1}heartbeat\0\u{3}receptionist_update\0\u{3}association_unknown\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}call\0\u{1}reply\0\u{1}error\0\u{1}handshake\0\u{3}handshake_accept\0\u{3}handshake_reject\0\u{1}heartbeat\0\u{3}receptionist_update\0\u{3}association_unknown\0\u{1}cancel\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -573,6 +596,19 @@ nonisolated extension Selfimprove_V1_Envelope: SwiftProtobuf.Message, SwiftProto
           self.body = .associationUnknown(v)
         }
       }()
+      case 10: try {
+        var v: Selfimprove_V1_Cancel?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .cancel(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .cancel(v)
+        }
+      }()
       default: break
       }
     }
@@ -620,6 +656,10 @@ nonisolated extension Selfimprove_V1_Envelope: SwiftProtobuf.Message, SwiftProto
       guard case .associationUnknown(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
     }()
+    case .cancel?: try {
+      guard case .cancel(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -627,6 +667,36 @@ nonisolated extension Selfimprove_V1_Envelope: SwiftProtobuf.Message, SwiftProto
 
   public static func ==(lhs: Selfimprove_V1_Envelope, rhs: Selfimprove_V1_Envelope) -> Bool {
     if lhs.body != rhs.body {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Selfimprove_V1_Cancel: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Cancel"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}call_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.callID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.callID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.callID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Selfimprove_V1_Cancel, rhs: Selfimprove_V1_Cancel) -> Bool {
+    if lhs.callID != rhs.callID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -94,6 +94,9 @@ public nonisolated struct Selfimprove_V1_NodeStatus: Sendable {
 
   public var residentBytes: UInt64 = 0
 
+  /// Sleep calls running now (cancelled ones stop at once).
+  public var sleeping: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -250,7 +253,7 @@ nonisolated extension Selfimprove_V1_SleepRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Selfimprove_V1_NodeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".NodeStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_name\0\u{3}calls_served\0\u{3}resident_bytes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_name\0\u{3}calls_served\0\u{3}resident_bytes\0\u{1}sleeping\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -261,6 +264,7 @@ nonisolated extension Selfimprove_V1_NodeStatus: SwiftProtobuf.Message, SwiftPro
       case 1: try { try decoder.decodeSingularStringField(value: &self.nodeName) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.callsServed) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.residentBytes) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.sleeping) }()
       default: break
       }
     }
@@ -276,6 +280,9 @@ nonisolated extension Selfimprove_V1_NodeStatus: SwiftProtobuf.Message, SwiftPro
     if self.residentBytes != 0 {
       try visitor.visitSingularUInt64Field(value: self.residentBytes, fieldNumber: 3)
     }
+    if self.sleeping != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sleeping, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -283,6 +290,7 @@ nonisolated extension Selfimprove_V1_NodeStatus: SwiftProtobuf.Message, SwiftPro
     if lhs.nodeName != rhs.nodeName {return false}
     if lhs.callsServed != rhs.callsServed {return false}
     if lhs.residentBytes != rhs.residentBytes {return false}
+    if lhs.sleeping != rhs.sleeping {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
