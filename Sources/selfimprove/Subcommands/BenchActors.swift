@@ -78,7 +78,17 @@ struct BenchActors: AsyncParsableCommand {
             request.payload = Data(repeating: 0xA5, count: size)
             let encoded: [UInt8] = try request.serializedBytes()
 
-            let latency = try await actorLatency(remote, request: request)
+            // Latency: actor calls and raw round trips in alternating chunks, so that both see
+            // the same machine (on a shared VM conditions drift over seconds).
+            for _ in 0 ..< 200 { _ = try await remote.echo(request) }
+            var actorSamples: [Duration] = [], rawSamples: [Duration] = []
+            let chunk = max(50, latencyCalls / 10)
+            while actorSamples.count < latencyCalls {
+                actorSamples += try await actorLatencySamples(remote, request: request, count: chunk)
+                rawSamples += try await rawLatencySamples(endpoint: zmqPeer.endpoint, frame: encoded, count: chunk)
+            }
+            let latency = percentiles(actorSamples)
+            let rawLatency = percentiles(rawSamples)
             if index == 0 {
                 memory["bench_rss_before_throughput_bytes"] = ProcessMemory.residentBytes() ?? 0
                 memory["actor_peer_rss_before_throughput_bytes"] = residentBytes(pid: actorPeer.process.pid)
@@ -88,16 +98,16 @@ struct BenchActors: AsyncParsableCommand {
                 memory["bench_rss_after_first_size_bytes"] = ProcessMemory.residentBytes() ?? 0
                 memory["actor_peer_rss_after_first_size_bytes"] = residentBytes(pid: actorPeer.process.pid)
             }
-            let raw = try await rawZMQ(endpoint: zmqPeer.endpoint, frame: encoded)
+            let rawThroughput = try await rawThroughput(endpoint: zmqPeer.endpoint, frame: encoded)
             let entry: [String: Any] = [
                 "payload_bytes": size,
-                "actor_p50_us": latency.p50,
-                "actor_p99_us": latency.p99,
+                "actor_p50_us": latency.0,
+                "actor_p99_us": latency.1,
                 "actor_calls_per_s": throughput,
-                "zmq_p50_us": raw.p50,
-                "zmq_p99_us": raw.p99,
-                "zmq_msgs_per_s": raw.perSecond,
-                "actor_p50_vs_zmq": raw.p50 > 0 ? Double(latency.p50) / Double(raw.p50) : 0,
+                "zmq_p50_us": rawLatency.0,
+                "zmq_p99_us": rawLatency.1,
+                "zmq_msgs_per_s": rawThroughput,
+                "actor_p50_vs_zmq": rawLatency.0 > 0 ? Double(latency.0) / Double(rawLatency.0) : 0,
                 "peak_rss_bytes": [
                     "bench": ProcessMemory.peakResidentBytes() ?? 0,
                     "actor_peer": ProcessMemory.peakResidentBytes(pid: actorPeer.process.pid) ?? 0,
@@ -137,17 +147,16 @@ struct BenchActors: AsyncParsableCommand {
         return 0
     }
 
-    private func actorLatency(_ remote: DiagnosticsActor, request: Selfimprove_V1_EchoRequest) async throws -> (p50: Int, p99: Int) {
+    private func actorLatencySamples(_ remote: DiagnosticsActor, request: Selfimprove_V1_EchoRequest, count: Int) async throws -> [Duration] {
         let clock = ContinuousClock()
-        for _ in 0 ..< min(1000, latencyCalls) { _ = try await remote.echo(request) }
         var samples: [Duration] = []
-        samples.reserveCapacity(latencyCalls)
-        for _ in 0 ..< latencyCalls {
+        samples.reserveCapacity(count)
+        for _ in 0 ..< count {
             let start = clock.now
             _ = try await remote.echo(request)
             samples.append(clock.now - start)
         }
-        return percentiles(samples)
+        return samples
     }
 
     private func actorThroughput(_ remote: DiagnosticsActor, request: Selfimprove_V1_EchoRequest) async throws -> Int {
@@ -168,10 +177,61 @@ struct BenchActors: AsyncParsableCommand {
         return Int(Double(throughputCalls) / seconds(elapsed))
     }
 
-    /// Sequential and windowed round trips over a bare DEALER, on a thread of its own.
-    private func rawZMQ(endpoint: String, frame: [UInt8]) async throws -> (p50: Int, p99: Int, perSecond: Int) {
-        let latencyCalls = self.latencyCalls, throughputCalls = self.throughputCalls, window = self.inFlight
-        return try await withCheckedThrowingContinuation { continuation in
+    /// Sequential round trips over a bare DEALER, on a thread of its own (after a short warm-up).
+    private func rawLatencySamples(endpoint: String, frame: [UInt8], count: Int) async throws -> [Duration] {
+        try await onRawDealer(endpoint: endpoint) { socket in
+            let clock = ContinuousClock()
+            func roundTrip() throws {
+                try socket.send([frame])
+                while true {
+                    if try socket.receive() != nil { return }
+                    _ = socket.waitReadable(timeoutMs: 1000)
+                }
+            }
+            for _ in 0 ..< 20 { try roundTrip() }
+            var samples: [Duration] = []
+            samples.reserveCapacity(count)
+            for _ in 0 ..< count {
+                let start = clock.now
+                try roundTrip()
+                samples.append(clock.now - start)
+            }
+            return samples
+        }
+    }
+
+    /// Messages per second over a bare DEALER with --in-flight messages outstanding.
+    private func rawThroughput(endpoint: String, frame: [UInt8]) async throws -> Int {
+        let total = throughputCalls, window = inFlight
+        return try await onRawDealer(endpoint: endpoint) { socket in
+            let clock = ContinuousClock()
+            let start = clock.now
+            var sent = 0, received = 0
+            while sent < min(window, total) {
+                try socket.send([frame])
+                sent += 1
+            }
+            while received < total {
+                if try socket.receive() != nil {
+                    received += 1
+                    if sent < total {
+                        try socket.send([frame])
+                        sent += 1
+                    }
+                } else {
+                    _ = socket.waitReadable(timeoutMs: 1000)
+                }
+            }
+            return Int(Double(total) / seconds(clock.now - start))
+        }
+    }
+
+    /// Runs `body` with a DEALER connected to `endpoint`, on a new thread (blocking polls stay
+    /// off the Swift pool).
+    private func onRawDealer<Result: Sendable>(
+        endpoint: String, _ body: @escaping @Sendable (ZMQSocket) throws -> Result
+    ) async throws -> Result {
+        try await withCheckedThrowingContinuation { continuation in
             let thread = Thread {
                 do {
                     let context = try ZMQContext()
@@ -180,38 +240,7 @@ struct BenchActors: AsyncParsableCommand {
                     options.receiveHighWaterMark = 100_000
                     let socket = try ZMQSocket(context: context, type: .dealer, options: options)
                     try socket.connect(endpoint)
-                    let clock = ContinuousClock()
-                    func roundTrip() throws {
-                        try socket.send([frame])
-                        while true {
-                            if try socket.receive() != nil { return }
-                            _ = socket.waitReadable(timeoutMs: 1000)
-                        }
-                    }
-                    for _ in 0 ..< min(1000, latencyCalls) { try roundTrip() }
-                    var samples: [Duration] = []
-                    samples.reserveCapacity(latencyCalls)
-                    for _ in 0 ..< latencyCalls {
-                        let start = clock.now
-                        try roundTrip()
-                        samples.append(clock.now - start)
-                    }
-                    let (p50, p99) = percentiles(samples)
-                    let start = clock.now
-                    var sent = 0, received = 0
-                    while sent < min(window, throughputCalls) {
-                        try socket.send([frame]); sent += 1
-                    }
-                    while received < throughputCalls {
-                        if try socket.receive() != nil {
-                            received += 1
-                            if sent < throughputCalls { try socket.send([frame]); sent += 1 }
-                        } else {
-                            _ = socket.waitReadable(timeoutMs: 1000)
-                        }
-                    }
-                    let perSecond = Int(Double(throughputCalls) / seconds(clock.now - start))
-                    continuation.resume(returning: (p50, p99, perSecond))
+                    continuation.resume(returning: try body(socket))
                 } catch {
                     continuation.resume(throwing: error)
                 }
