@@ -14,6 +14,8 @@ let package = Package(
         .executable(name: "selfimprove", targets: ["selfimprove"]),
         .library(name: "ActorCluster", targets: ["ActorCluster"]),
         .library(name: "SelfImproveCore", targets: ["SelfImproveCore"]),
+        .library(name: "Backends", targets: ["Backends"]),
+        .library(name: "Verifiers", targets: ["Verifiers"]),
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
         .library(name: "Wire", targets: ["Wire"]),
     ],
@@ -58,6 +60,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "Backends",
+            dependencies: ["SelfImproveCore"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Verifiers",
+            dependencies: ["SelfImproveCore", "Backends"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "ProcessSupervision",
             dependencies: [.product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
@@ -79,6 +91,16 @@ let package = Package(
         .testTarget(
             name: "SelfImproveCoreTests",
             dependencies: ["SelfImproveCore"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "BackendsTests",
+            dependencies: ["Backends", "SelfImproveCore"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "VerifiersTests",
+            dependencies: ["Verifiers", "SelfImproveCore"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,0 +1,69 @@
+/// What a sampler asks a model for: `n` paths continuing one prompt.
+public struct SamplingRequest: Sendable, Hashable {
+    public var prompt: String
+    /// Paths to draw from this one prompt (prefix sharing through `n`).
+    public var n: Int
+    public var temperature: Double
+    public var topP: Double
+    public var maxTokens: Int
+    public var stop: [String]
+    /// Seed for reproducible sampling, where the backend supports one.
+    public var seed: UInt64?
+
+    public init(prompt: String, n: Int = 1, temperature: Double = 0.7, topP: Double = 1, maxTokens: Int = 256,
+                stop: [String] = [], seed: UInt64? = nil)
+    {
+        self.prompt = prompt
+        self.n = n
+        self.temperature = temperature
+        self.topP = topP
+        self.maxTokens = maxTokens
+        self.stop = stop
+        self.seed = seed
+    }
+}
+
+/// One generated path.
+public struct SampledPath: Sendable, Hashable {
+    public var text: String
+    public var completionTokens: Int
+    /// `stop`, `length`, ... as the backend reports it.
+    public var finishReason: String
+    /// Sum of token log-probabilities, when the backend offers them.
+    public var logProbability: Double?
+
+    public init(text: String, completionTokens: Int, finishReason: String, logProbability: Double? = nil) {
+        self.text = text
+        self.completionTokens = completionTokens
+        self.finishReason = finishReason
+        self.logProbability = logProbability
+    }
+}
+
+/// A backend's answer to one ``SamplingRequest``.
+public struct SamplingResponse: Sendable, Hashable {
+    public var paths: [SampledPath]
+    public var promptTokens: Int
+    /// The model the paths came from (file hash or server-reported id), recorded with every path.
+    public var modelVersion: String
+
+    public init(paths: [SampledPath], promptTokens: Int, modelVersion: String) {
+        self.paths = paths
+        self.promptTokens = promptTokens
+        self.modelVersion = modelVersion
+    }
+}
+
+/// A source of reasoning paths: the synthetic simulator, an OpenAI-compatible server, ...
+public protocol ModelBackend: Sendable {
+    /// Draws `request.n` paths.
+    /// - Throws: ``BackendError`` when the model cannot answer.
+    func sample(_ request: SamplingRequest) async throws -> SamplingResponse
+}
+
+/// A backend failure, with what went wrong and where.
+public struct BackendError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { "BackendError: \(message)" }
+}

@@ -1,0 +1,57 @@
+import SelfImproveCore
+
+/// The configured verifiers of the tier, combined into one score per path: the weighted mean of
+/// their scores (weights need not sum to 1). Each verifier's own score is kept for the record.
+public struct VerifierChain: Sendable {
+    public struct Entry: Sendable {
+        public var verifier: any PathVerifier
+        public var weight: Double
+
+        public init(_ verifier: any PathVerifier, weight: Double = 1) {
+            self.verifier = verifier
+            self.weight = weight
+        }
+    }
+
+    /// One path's scores.
+    public struct Scores: Sendable, Hashable {
+        public var combined: Double
+        /// Each verifier's score by name.
+        public var parts: [String: Double]
+    }
+
+    public var entries: [Entry]
+
+    public init(_ entries: [Entry]) {
+        self.entries = entries
+    }
+
+    /// The default tier: the answer-format check and the arithmetic-step checker, equally weighted.
+    public static var `default`: VerifierChain {
+        VerifierChain([Entry(AnswerFormatVerifier()), Entry(ArithmeticStepVerifier())])
+    }
+
+    /// Scores one path with every verifier. Scores outside [0, 1] are clamped; a verifier that
+    /// throws fails the whole scoring (the caller decides whether to retry elsewhere).
+    public func score(_ path: String, for question: Question) async throws -> Scores {
+        var parts: [String: Double] = [:]
+        var weighted = 0.0, totalWeight = 0.0
+        for entry in entries {
+            let raw = try await entry.verifier.score(path, for: question)
+            let value = raw.isFinite ? min(1, max(0, raw)) : 0
+            parts[entry.verifier.name] = value
+            let weight = max(0, entry.weight)
+            weighted += weight * value
+            totalWeight += weight
+        }
+        return Scores(combined: totalWeight > 0 ? weighted / totalWeight : 0, parts: parts)
+    }
+
+    /// Scores every path of a group, in order.
+    public func score(group paths: [String], for question: Question) async throws -> [Scores] {
+        var scores: [Scores] = []
+        scores.reserveCapacity(paths.count)
+        for path in paths { scores.append(try await score(path, for: question)) }
+        return scores
+    }
+}
