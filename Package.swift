@@ -70,6 +70,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "ClusterNodes",
+            dependencies: ["SelfImproveCore", "Backends", "Verifiers", "ActorCluster"],
+            swiftSettings: strict
+        ),
+        .target(
             name: "ProcessSupervision",
             dependencies: [.product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
@@ -101,6 +106,11 @@ let package = Package(
         .testTarget(
             name: "VerifiersTests",
             dependencies: ["Verifiers", "SelfImproveCore"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ClusterNodesTests",
+            dependencies: ["ClusterNodes", "SelfImproveCore", "Backends"],
             swiftSettings: strict
         ),
         .testTarget(
