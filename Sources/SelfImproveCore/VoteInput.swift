@@ -9,6 +9,13 @@ public struct VoteInput: Sendable, Hashable {
     /// The gold answer's text, if labelled (a string or a number in the JSON).
     public var gold: String?
 
+    public init(id: String, question: String, paths: [String], gold: String? = nil) {
+        self.id = id
+        self.question = question
+        self.paths = paths
+        self.gold = gold
+    }
+
     /// Decodes one line; nil for a blank line.
     /// - Throws: ``DatasetError`` naming the source, the line and the problem.
     public static func decode(_ line: String, source: String, lineNumber: Int) throws(DatasetError) -> VoteInput? {

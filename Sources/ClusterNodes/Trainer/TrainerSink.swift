@@ -1,0 +1,173 @@
+import Foundation
+import SelfImproveCore
+
+/// One accepted record of the coordinator's stream, as the trainer stores it.
+public struct SinkRecord: Sendable, Codable, Hashable {
+    /// The coordinator's sequence number: strictly increasing, one per question.
+    public var sequence: UInt64
+    public var record: VoteRecord
+    /// The LMSI examples of the record's kept paths.
+    public var examples: [TrainingExample]
+
+    public init(sequence: UInt64, record: VoteRecord, examples: [TrainingExample]) {
+        self.sequence = sequence
+        self.record = record
+        self.examples = examples
+    }
+}
+
+/// The trainer's output folder: `records.jsonl` and `sft.jsonl`, written so that a crash at any
+/// point loses nothing acknowledged and doubles nothing.
+///
+/// - ``append(_:)`` writes the training examples, fsyncs them, then the records, fsyncs them,
+///   and only then reports the new durable sequence number (which the trainer acknowledges).
+/// - A record line is the commit mark of its sequence. On open, a torn last line in either file
+///   is cut, and `sft.jsonl` lines of sequences beyond the last record are cut too (they belong
+///   to a record that never became durable and will be sent again).
+/// - Records at or below the durable sequence, or for a question already stored, are skipped.
+///
+/// Not thread-safe: one trainer owns it.
+public final class TrainerSink {
+    public let folder: URL
+    /// The highest sequence number durably stored (0 when empty).
+    public private(set) var durableSequence: UInt64 = 0
+    /// Records stored, and training examples stored.
+    public private(set) var recordCount = 0
+    public private(set) var exampleCount = 0
+    /// What opening found and repaired, for the log.
+    public private(set) var repairs: [String] = []
+
+    private let records: FileHandle
+    private let sft: FileHandle
+    private var questionIDs: Set<String> = []
+    private let encoder: JSONEncoder
+
+    /// Opens (creating if needed) the folder's files and repairs them.
+    /// - Throws: If the folder or files cannot be created, or a stored record line is unreadable.
+    public init(folder: URL) throws {
+        self.folder = folder
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let recordsURL = folder.appendingPathComponent("records.jsonl")
+        let sftURL = folder.appendingPathComponent("sft.jsonl")
+        for url in [recordsURL, sftURL] where !FileManager.default.fileExists(atPath: url.path) {
+            guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+                throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: url.path])
+            }
+        }
+        records = try FileHandle(forUpdating: recordsURL)
+        sft = try FileHandle(forUpdating: sftURL)
+        encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+
+        // Records: cut a torn tail, learn the durable sequence and the stored questions.
+        let recordLines = try Self.completeLines(of: records, name: "records.jsonl", repairs: &repairs)
+        for (number, line) in recordLines.enumerated() {
+            guard let stored = try? JSONDecoder().decode(StoredRecord.self, from: line) else {
+                throw CocoaError(.fileReadCorruptFile, userInfo: [
+                    NSFilePathErrorKey: recordsURL.path, NSLocalizedDescriptionKey: "records.jsonl line \(number + 1) is not a record",
+                ])
+            }
+            durableSequence = max(durableSequence, stored.sequence)
+            questionIDs.insert(stored.id)
+        }
+        recordCount = recordLines.count
+
+        // Training examples: cut a torn tail and anything beyond the last durable record.
+        let sftLines = try Self.completeLines(of: sft, name: "sft.jsonl", repairs: &repairs)
+        var keepBytes: UInt64 = 0
+        var kept = 0
+        for line in sftLines {
+            guard let stored = try? JSONDecoder().decode(StoredExample.self, from: line), stored.sequence <= durableSequence else { break }
+            keepBytes += UInt64(line.count + 1)
+            kept += 1
+        }
+        if kept < sftLines.count {
+            repairs.append("sft.jsonl: cut \(sftLines.count - kept) line(s) beyond sequence \(durableSequence)")
+            try sft.truncate(atOffset: keepBytes)
+            try sft.synchronize()
+        }
+        exampleCount = kept
+        try records.seekToEnd()
+        try sft.seekToEnd()
+    }
+
+    deinit {
+        try? records.close()
+        try? sft.close()
+    }
+
+    /// Stores records durably.
+    /// - Returns: The durable sequence number after the write: acknowledge up to it.
+    /// - Throws: If writing or syncing fails; nothing new is then acknowledged.
+    @discardableResult
+    public func append(_ batch: [SinkRecord]) throws -> UInt64 {
+        var recordData = Data(), sftData = Data()
+        var newest = durableSequence
+        var added: [String] = []
+        var newExamples = 0
+        for item in batch.sorted(by: { $0.sequence < $1.sequence }) {
+            guard item.sequence > newest, !questionIDs.contains(item.record.id), !added.contains(item.record.id) else { continue }
+            for example in item.examples {
+                sftData.append(try encoder.encode(StoredExample(sequence: item.sequence, id: item.record.id, example: example)))
+                sftData.append(0x0A)
+            }
+            recordData.append(try encoder.encode(StoredRecord(sequence: item.sequence, record: item.record)))
+            recordData.append(0x0A)
+            newest = item.sequence
+            added.append(item.record.id)
+            newExamples += item.examples.count
+        }
+        guard !added.isEmpty else { return durableSequence }
+        try sft.write(contentsOf: sftData)
+        try sft.synchronize()
+        try records.write(contentsOf: recordData)
+        try records.synchronize()
+        durableSequence = newest
+        questionIDs.formUnion(added)
+        recordCount += added.count
+        exampleCount += newExamples
+        return durableSequence
+    }
+
+    /// Whether a question is already stored.
+    public func contains(questionID: String) -> Bool { questionIDs.contains(questionID) }
+
+    /// The complete lines of a file; a torn last line (no newline) is cut from the file.
+    private static func completeLines(of handle: FileHandle, name: String, repairs: inout [String]) throws -> [Data] {
+        try handle.seek(toOffset: 0)
+        let data = try handle.readToEnd() ?? Data()
+        guard !data.isEmpty else { return [] }
+        var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map { Data($0) }
+        if data.last != 0x0A {
+            let torn = lines.removeLast()
+            repairs.append("\(name): cut a torn last line of \(torn.count) bytes")
+            try handle.truncate(atOffset: UInt64(data.count - torn.count))
+            try handle.synchronize()
+        } else {
+            lines.removeLast()
+        }
+        return lines
+    }
+}
+
+/// A `records.jsonl` line: the record's fields plus its sequence number.
+struct StoredRecord: Codable {
+    var sequence: UInt64
+    var id: String
+    var record: VoteRecord?
+
+    init(sequence: UInt64, record: VoteRecord) {
+        self.sequence = sequence
+        self.id = record.id
+        self.record = record
+    }
+
+    enum CodingKeys: String, CodingKey { case sequence, id, record }
+}
+
+/// A `sft.jsonl` line: one training example with the sequence and question it came from.
+struct StoredExample: Codable {
+    var sequence: UInt64
+    var id: String
+    var example: TrainingExample?
+}

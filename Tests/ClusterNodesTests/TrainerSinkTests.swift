@@ -1,0 +1,86 @@
+import ClusterNodes
+import Foundation
+import SelfImproveCore
+import Testing
+
+@Suite("Trainer sink")
+struct TrainerSinkTests {
+    private func folder() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sink-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    private func item(_ sequence: UInt64, id: String? = nil) -> SinkRecord {
+        let input = VoteInput(id: id ?? "q\(sequence)", question: "What is \(sequence) + 1?",
+                              paths: ["The answer is \(sequence + 1).", "The answer is \(sequence + 1)."], gold: nil)
+        let made = VoteRecord.make(from: input, kind: .number, threshold: nil, prompts: PromptBuilder(exemplars: ExemplarFile.arithmetic))
+        return SinkRecord(sequence: sequence, record: made.record, examples: made.examples)
+    }
+
+    private func lines(_ url: URL) throws -> [String] {
+        try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map(String.init)
+    }
+
+    @Test func appendsDurablyAndResumesFromTheLastSequence() throws {
+        let url = try folder()
+        defer { try? FileManager.default.removeItem(at: url) }
+        do {
+            let sink = try TrainerSink(folder: url)
+            #expect(sink.durableSequence == 0)
+            #expect(try sink.append([item(1), item(2)]) == 2)
+            #expect(try sink.append([item(3)]) == 3)
+        }
+        let reopened = try TrainerSink(folder: url)
+        #expect(reopened.durableSequence == 3)
+        #expect(reopened.recordCount == 3)
+        #expect(reopened.exampleCount == 3 * 2 * 4)
+        #expect(reopened.repairs.isEmpty)
+        #expect(try lines(url.appendingPathComponent("records.jsonl")).count == 3)
+    }
+
+    @Test func resentAndDuplicateRecordsAreSkipped() throws {
+        let url = try folder()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let sink = try TrainerSink(folder: url)
+        try sink.append([item(1), item(2)])
+        // A resend after a lost acknowledgement, and the same question under a new sequence.
+        #expect(try sink.append([item(1), item(2), item(3, id: "q1")]) == 2)
+        #expect(try sink.append([item(4)]) == 4)
+        let ids = try lines(url.appendingPathComponent("records.jsonl")).map { line -> String in
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            return object?["id"] as? String ?? ""
+        }
+        #expect(ids == ["q1", "q2", "q4"])
+    }
+
+    @Test func aTornTailAndOrphanedTrainingLinesAreCutOnOpen() throws {
+        let url = try folder()
+        defer { try? FileManager.default.removeItem(at: url) }
+        do {
+            let sink = try TrainerSink(folder: url)
+            try sink.append([item(1), item(2)])
+        }
+        // A crash mid-write: training lines of sequence 3 made it, its record only half.
+        let sft = try FileHandle(forWritingTo: url.appendingPathComponent("sft.jsonl"))
+        try sft.seekToEnd()
+        try sft.write(contentsOf: Data(#"{"example":null,"id":"q3","sequence":3}"#.utf8 + [0x0A]))
+        try sft.write(contentsOf: Data(#"{"example":null,"id":"q3","seq"#.utf8))
+        try sft.close()
+        let records = try FileHandle(forWritingTo: url.appendingPathComponent("records.jsonl"))
+        try records.seekToEnd()
+        try records.write(contentsOf: Data(#"{"id":"q3","rec"#.utf8))
+        try records.close()
+
+        let sink = try TrainerSink(folder: url)
+        #expect(sink.durableSequence == 2)
+        #expect(sink.repairs.count == 3)
+        #expect(sink.exampleCount == 2 * 2 * 4)
+        #expect(try lines(url.appendingPathComponent("records.jsonl")).count == 2)
+        #expect(try lines(url.appendingPathComponent("sft.jsonl")).count == 2 * 2 * 4)
+        // The resent record lands exactly once.
+        #expect(try sink.append([item(3)]) == 3)
+        #expect(try lines(url.appendingPathComponent("records.jsonl")).count == 3)
+        #expect(try lines(url.appendingPathComponent("sft.jsonl")).count == 3 * 2 * 4)
+    }
+}
