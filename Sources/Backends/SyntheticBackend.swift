@@ -41,7 +41,7 @@ public struct SyntheticBackend: ModelBackend {
         let base = stableHash(request.prompt) ^ configuration.seed ^ (request.seed ?? 0) &* 0x9E37_79B9_7F4A_7C15
         var paths: [SampledPath] = []
         for index in 0 ..< request.n {
-            var random = SimulatorRandom(seed: base &+ UInt64(index) &* 0xBF58_476D_1CE4_E5B9)
+            var random = SplitMix64(seed: base &+ UInt64(index) &* 0xBF58_476D_1CE4_E5B9)
             let text = problem.map { solve($0, random: &random) } ?? guess(random: &random)
             let tokens = max(1, text.split(separator: " ").count * 4 / 3)
             paths.append(SampledPath(text: " " + text, completionTokens: min(tokens, request.maxTokens), finishReason: "stop"))
@@ -65,7 +65,7 @@ public struct SyntheticBackend: ModelBackend {
         return trimmed.isEmpty ? nil : trimmed
     }
 
-    private func solve(_ problem: ArithmeticReader.Problem, random: inout SimulatorRandom) -> String {
+    private func solve(_ problem: ArithmeticReader.Problem, random: inout SplitMix64) -> String {
         var value = problem.start
         var sentences = ["\(problem.subject) starts with \(value) \(problem.things)."]
         for step in problem.steps {
@@ -82,7 +82,7 @@ public struct SyntheticBackend: ModelBackend {
         return sentences.joined(separator: " ") + " The answer is \(value)."
     }
 
-    private func guess(random: inout SimulatorRandom) -> String {
+    private func guess(random: inout SplitMix64) -> String {
         "Let me think. The answer is \(random.next() % 100)."
     }
 }
@@ -128,33 +128,4 @@ enum ArithmeticReader {
         }
         return Problem(subject: String(opening.output.who), things: String(opening.output.things), start: start, steps: steps)
     }
-}
-
-/// SplitMix64, for the simulator's reproducible choices.
-struct SimulatorRandom {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func chance(_ probability: Double) -> Bool {
-        Double(next() >> 11) / Double(1 << 53) < probability
-    }
-}
-
-/// FNV-1a over UTF-8: stable across processes (Swift's `Hasher` is seeded per process).
-func stableHash(_ text: String) -> UInt64 {
-    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-    for byte in text.utf8 {
-        hash ^= UInt64(byte)
-        hash &*= 0x100_0000_01B3
-    }
-    return hash
 }

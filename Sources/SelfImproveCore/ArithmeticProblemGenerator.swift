@@ -68,13 +68,14 @@ public struct ArithmeticProblemGenerator: Sendable {
     }
 }
 
-/// A small, fast, seedable generator (SplitMix64) with the same sequence on every platform.
-struct SplitMix64: Sendable {
+/// A small, fast, seedable generator (SplitMix64) with the same sequence on every platform:
+/// for generated data sets, the simulator and seeded prompts.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -83,7 +84,7 @@ struct SplitMix64: Sendable {
     }
 
     /// Uniform in `0 ..< bound` (bound > 0), without modulo bias.
-    mutating func next(upTo bound: UInt64) -> UInt64 {
+    public mutating func next(upTo bound: UInt64) -> UInt64 {
         guard bound > 1 else { return 0 }
         let limit = UInt64.max - UInt64.max % bound
         while true {
@@ -91,4 +92,20 @@ struct SplitMix64: Sendable {
             if value < limit { return value % bound }
         }
     }
+
+    /// True with the given probability.
+    public mutating func chance(_ probability: Double) -> Bool {
+        Double(next() >> 11) / Double(1 << 53) < probability
+    }
+}
+
+/// FNV-1a over UTF-8: a hash that is the same in every process (Swift's `Hasher` is seeded per
+/// process), for deriving seeds from text.
+public func stableHash(_ text: String) -> UInt64 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    for byte in text.utf8 {
+        hash ^= UInt64(byte)
+        hash &*= 0x100_0000_01B3
+    }
+    return hash
 }
