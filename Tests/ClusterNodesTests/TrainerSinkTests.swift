@@ -74,7 +74,9 @@ struct TrainerSinkTests {
 
         let sink = try TrainerSink(folder: url)
         #expect(sink.durableSequence == 2)
-        #expect(sink.repairs.count == 3)
+        #expect(sink.repairs.count == 2)
+        #expect(sink.repairs.contains { $0.hasPrefix("records.jsonl: cut a torn last line") })
+        #expect(sink.repairs.contains { $0.hasPrefix("sft.jsonl: cut") && $0.contains("beyond sequence 2") })
         #expect(sink.exampleCount == 2 * 2 * 4)
         #expect(try lines(url.appendingPathComponent("records.jsonl")).count == 2)
         #expect(try lines(url.appendingPathComponent("sft.jsonl")).count == 2 * 2 * 4)

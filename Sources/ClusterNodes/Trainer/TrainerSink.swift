@@ -59,31 +59,48 @@ public final class TrainerSink {
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
 
-        // Records: cut a torn tail, learn the durable sequence and the stored questions.
-        let recordLines = try Self.completeLines(of: records, name: "records.jsonl", repairs: &repairs)
-        for (number, line) in recordLines.enumerated() {
+        // Records: learn the durable sequence and the stored questions; cut a torn tail.
+        var recordLines = 0
+        var corrupt: Int?
+        let recordScan = try LineScanner.scan(records) { line, _ in
             guard let stored = try? JSONDecoder().decode(StoredRecord.self, from: line) else {
-                throw CocoaError(.fileReadCorruptFile, userInfo: [
-                    NSFilePathErrorKey: recordsURL.path, NSLocalizedDescriptionKey: "records.jsonl line \(number + 1) is not a record",
-                ])
+                corrupt = recordLines + 1
+                return false
             }
             durableSequence = max(durableSequence, stored.sequence)
             questionIDs.insert(stored.id)
+            recordLines += 1
+            return true
         }
-        recordCount = recordLines.count
+        if let corrupt {
+            throw CocoaError(.fileReadCorruptFile, userInfo: [
+                NSFilePathErrorKey: recordsURL.path, NSLocalizedDescriptionKey: "records.jsonl line \(corrupt) is not a record",
+            ])
+        }
+        let recordSize = try records.seekToEnd()
+        if recordScan.acceptedEnd < recordSize {
+            repairs.append("records.jsonl: cut a torn last line of \(recordSize - recordScan.acceptedEnd) bytes")
+            try records.truncate(atOffset: recordScan.acceptedEnd)
+            try records.synchronize()
+        }
+        recordCount = recordLines
 
-        // Training examples: cut a torn tail and anything beyond the last durable record.
-        let sftLines = try Self.completeLines(of: sft, name: "sft.jsonl", repairs: &repairs)
-        var keepBytes: UInt64 = 0
+        // Training examples: keep lines up to the durable sequence; cut the rest (lines of a
+        // record that never became durable, and a torn tail).
         var kept = 0
-        for line in sftLines {
-            guard let stored = try? JSONDecoder().decode(StoredExample.self, from: line), stored.sequence <= durableSequence else { break }
-            keepBytes += UInt64(line.count + 1)
+        let sftScan = try LineScanner.scan(sft) { line, _ in
+            guard let stored = try? JSONDecoder().decode(StoredExample.self, from: line), stored.sequence <= durableSequence else {
+                return false
+            }
             kept += 1
+            return true
         }
-        if kept < sftLines.count {
-            repairs.append("sft.jsonl: cut \(sftLines.count - kept) line(s) beyond sequence \(durableSequence)")
-            try sft.truncate(atOffset: keepBytes)
+        let sftSize = try sft.seekToEnd()
+        if sftScan.acceptedEnd < sftSize {
+            repairs.append(sftScan.reachedEnd
+                ? "sft.jsonl: cut a torn last line of \(sftSize - sftScan.acceptedEnd) bytes"
+                : "sft.jsonl: cut \(sftSize - sftScan.acceptedEnd) bytes beyond sequence \(durableSequence)")
+            try sft.truncate(atOffset: sftScan.acceptedEnd)
             try sft.synchronize()
         }
         exampleCount = kept
@@ -131,23 +148,6 @@ public final class TrainerSink {
 
     /// Whether a question is already stored.
     public func contains(questionID: String) -> Bool { questionIDs.contains(questionID) }
-
-    /// The complete lines of a file; a torn last line (no newline) is cut from the file.
-    private static func completeLines(of handle: FileHandle, name: String, repairs: inout [String]) throws -> [Data] {
-        try handle.seek(toOffset: 0)
-        let data = try handle.readToEnd() ?? Data()
-        guard !data.isEmpty else { return [] }
-        var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map { Data($0) }
-        if data.last != 0x0A {
-            let torn = lines.removeLast()
-            repairs.append("\(name): cut a torn last line of \(torn.count) bytes")
-            try handle.truncate(atOffset: UInt64(data.count - torn.count))
-            try handle.synchronize()
-        } else {
-            lines.removeLast()
-        }
-        return lines
-    }
 }
 
 /// A `records.jsonl` line: the record's fields plus its sequence number.
