@@ -97,7 +97,13 @@ public final class ZMQEventLoop: Sendable {
 
         let box = UncheckedTransfer(receiver)
         let thread = Thread { [self] in
-            self.run(wakeReceiver: box.take())
+            guard let receiver = box.take() else {
+                // Cannot happen (the box is taken once); end cleanly so shutdown() returns.
+                continuation.finish()
+                exited.signal()
+                return
+            }
+            self.run(wakeReceiver: receiver)
         }
         thread.name = name
         thread.start()
@@ -295,9 +301,8 @@ private final class UncheckedTransfer<Value>: @unchecked Sendable {
     // is the happens-before edge between the two.
     private var value: Value?
     init(_ value: Value) { self.value = value }
-    func take() -> Value {
-        guard let value else { fatalError("UncheckedTransfer taken twice") }
-        self.value = nil
+    func take() -> Value? {
+        defer { value = nil }
         return value
     }
 }
