@@ -19,6 +19,8 @@ public struct SyntheticBackend: ModelBackend {
         public var timeToFirstToken: Duration = .zero
         /// Generation speed per path; zero means instant.
         public var tokensPerSecond: Double = 0
+        /// Requests served at once, like a server's parallel slots; later ones queue.
+        public var concurrency: Int = 64
         public var seed: UInt64 = 1
         public var modelVersion = "synthetic-v1"
 
@@ -29,12 +31,19 @@ public struct SyntheticBackend: ModelBackend {
     }
 
     public let configuration: Configuration
+    /// The server's slots; shared by copies of this backend.
+    public let slots: ConcurrencyLimiter
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
+        self.slots = ConcurrencyLimiter(limit: configuration.concurrency)
     }
 
     public func sample(_ request: SamplingRequest) async throws -> SamplingResponse {
+        try await slots.run { try await generate(request) }
+    }
+
+    private func generate(_ request: SamplingRequest) async throws -> SamplingResponse {
         guard request.n >= 1 else { throw BackendError("n must be at least 1, got \(request.n)") }
         let question = Self.lastQuestion(in: request.prompt)
         let problem = question.flatMap(ArithmeticReader.read)

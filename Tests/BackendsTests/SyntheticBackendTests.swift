@@ -56,6 +56,21 @@ struct SyntheticBackendTests {
         #expect(Set(first.paths.map(\.text)).count > 1 || first.paths.count == 1)
     }
 
+    @Test func concurrencyIsLimitedToTheConfiguredSlots() async throws {
+        var configuration = SyntheticBackend.Configuration()
+        configuration.concurrency = 2
+        configuration.timeToFirstToken = .milliseconds(20)
+        let backend = SyntheticBackend(configuration: configuration)
+        let question = problems(1)[0].question
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0 ..< 8 {
+                group.addTask { try await backend.sample(SamplingRequest(prompt: "Q: \(question)\nA:", n: 2)).paths.count }
+            }
+            for try await count in group { #expect(count == 2) }
+        }
+        #expect(await backend.slots.peak == 2)
+    }
+
     @Test func anythingElseGetsAGuessAndBadRequestsAreRefused() async throws {
         let backend = SyntheticBackend()
         let response = try await backend.sample(SamplingRequest(prompt: "Q: What is the capital of France?\nA:", n: 2))
