@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
     ],
     targets: [
         .systemLibrary(
@@ -71,7 +72,13 @@ let package = Package(
         ),
         .target(
             name: "ClusterNodes",
-            dependencies: ["SelfImproveCore", "Backends", "Verifiers", "ActorCluster"],
+            dependencies: [
+                "SelfImproveCore", "Backends", "Verifiers", "ActorCluster", "Wire",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -83,8 +90,11 @@ let package = Package(
             name: "selfimprove",
             dependencies: [
                 "ActorCluster",
+                "Backends",
+                "ClusterNodes",
                 "ProcessSupervision",
                 "SelfImproveCore",
+                "Verifiers",
                 "ZeroMQ",
                 "Wire",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -110,7 +120,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ClusterNodesTests",
-            dependencies: ["ClusterNodes", "SelfImproveCore", "Backends"],
+            dependencies: ["ClusterNodes", "SelfImproveCore", "Backends", "Verifiers", "ActorCluster", "Wire"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -5,6 +5,35 @@ public struct VoteRecord: Sendable, Hashable, Codable {
         public var text: String
         /// The extracted, normalised answer; nil when the path states none.
         public var answer: String?
+        /// The sampler that drew it (cluster runs).
+        public var sampler: String?
+        /// The model the path came from (file hash or server-reported id).
+        public var modelVersion: String?
+        /// The verifier tier's score in [0, 1], when scored.
+        public var score: Double?
+        public var completionTokens: Int?
+        /// Every attempt at this index failed; `text` is empty.
+        public var givenUp: Bool?
+
+        public init(index: Int, text: String, answer: String?, sampler: String? = nil, modelVersion: String? = nil,
+                    score: Double? = nil, completionTokens: Int? = nil, givenUp: Bool? = nil)
+        {
+            self.index = index
+            self.text = text
+            self.answer = answer
+            self.sampler = sampler
+            self.modelVersion = modelVersion
+            self.score = score
+            self.completionTokens = completionTokens
+            self.givenUp = givenUp
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case index, text, answer, sampler, score
+            case modelVersion = "model_version"
+            case completionTokens = "completion_tokens"
+            case givenUp = "given_up"
+        }
     }
 
     public var id: String
@@ -17,9 +46,26 @@ public struct VoteRecord: Sendable, Hashable, Codable {
     public var keptPaths: [Int]
     public var gold: String?
     public var majorityCorrect: Bool?
+    /// How the vote was taken (`majority` or `weighted`); nil for offline votes.
+    public var vote: String?
+
+    public init(id: String, question: String, paths: [Path], majority: String?, confidence: Double, accepted: Bool,
+                keptPaths: [Int], gold: String?, majorityCorrect: Bool?, vote: String? = nil)
+    {
+        self.id = id
+        self.question = question
+        self.paths = paths
+        self.majority = majority
+        self.confidence = confidence
+        self.accepted = accepted
+        self.keptPaths = keptPaths
+        self.gold = gold
+        self.majorityCorrect = majorityCorrect
+        self.vote = vote
+    }
 
     enum CodingKeys: String, CodingKey {
-        case id, question, paths, majority, confidence, accepted, gold
+        case id, question, paths, majority, confidence, accepted, gold, vote
         case keptPaths = "kept_paths"
         case majorityCorrect = "majority_correct"
     }

@@ -1,3 +1,4 @@
+import ClusterNodes
 import ArgumentParser
 import Foundation
 import SelfImproveCore

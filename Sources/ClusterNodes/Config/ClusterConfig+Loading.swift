@@ -1,0 +1,339 @@
+import Backends
+import Foundation
+import SelfImproveCore
+
+extension ClusterConfig {
+    /// Reads, overrides and validates a configuration file. Nothing is started.
+    /// - Parameters:
+    ///   - file: The YAML file. Relative paths inside it are relative to its folder.
+    ///   - overrides: `key.path=value` settings (`--set`), applied in order.
+    ///   - output: The output folder from `--output` (relative to the working directory);
+    ///     replaces the file's `output`.
+    /// - Throws: ``ConfigError`` naming the key and its line.
+    public static func load(file: String, overrides: [String] = [], output: String? = nil) throws(ConfigError) -> ClusterConfig {
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw ConfigError(file: file, key: "", line: nil, message: "cannot read the file (\((error as NSError).localizedDescription))")
+        }
+        var document = try ConfigDocument(text: text, file: file)
+        for override in overrides { try document.apply(override: override) }
+        let folder = URL(fileURLWithPath: file).deletingLastPathComponent()
+        return try parse(document, baseFolder: folder, outputOverride: output)
+    }
+
+    /// Builds a configuration from a parsed document.
+    /// - Parameter baseFolder: What relative paths in the document are relative to.
+    public static func parse(_ document: ConfigDocument, baseFolder: URL, outputOverride: String? = nil) throws(ConfigError) -> ClusterConfig {
+        let top = try document.top()
+        func resolve(_ path: String) -> URL {
+            path.hasPrefix("/") ? URL(fileURLWithPath: path) : baseFolder.appendingPathComponent(path).standardizedFileURL
+        }
+        let name = try top.optional("name")?.string() ?? "run"
+        var output = try top.optional("output").map { v throws(ConfigError) in resolve(try v.string()) }
+            ?? resolve("runs/\(name)")
+        if let outputOverride {
+            output = outputOverride.hasPrefix("/") ? URL(fileURLWithPath: outputOverride)
+                : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(outputOverride).standardizedFileURL
+        }
+        let seedValue = top.optional("seed")
+        let seed = try seedValue?.int() ?? 2026
+        if seed < 0 { throw seedValue!.error("must not be negative") }
+
+        let dataset = try parseDataset(try top.required("dataset").mapping(), resolve: resolve)
+        let prompt = try parsePrompt(top.optional("prompt")?.mapping(), resolve: resolve)
+        let method = try parseMethod(try top.optional("method")?.mapping())
+        let coordinator = try parseCoordinator(top.optional("coordinator")?.mapping())
+        let samplerList = try top.required("samplers")
+        let samplers = try parseSamplers(samplerList, seed: UInt64(seed))
+        guard !samplers.isEmpty else { throw samplerList.error("at least one sampler is needed") }
+        let verifiers = try top.optional("verifiers").map { v throws(ConfigError) in try parseVerifiers(v) } ?? []
+        let trainerMapping = try top.optional("trainer")?.mapping()
+        let trainer = try parseTrainer(trainerMapping)
+        let monitor = try parseMonitor(top.optional("monitor")?.mapping())
+        let network = try parseNetwork(top.optional("network")?.mapping())
+        let supervision = try parseSupervision(top.optional("supervision")?.mapping())
+        try top.finish()
+
+        if method.vote == .weighted, verifiers.isEmpty {
+            throw ConfigError(file: document.file, key: "method.vote", line: nil, message: "'weighted' needs at least one verifier under 'verifiers'")
+        }
+        if method.minPathScore > 0, verifiers.isEmpty {
+            throw ConfigError(file: document.file, key: "method.min_path_score", line: nil, message: "needs at least one verifier under 'verifiers'")
+        }
+        let canonical = document.canonicalText()
+        let config = ClusterConfig(
+            name: name, output: output, seed: UInt64(seed), dataset: dataset, prompt: prompt, method: method,
+            coordinator: coordinator, samplers: samplers, verifiers: verifiers, trainer: trainer, monitor: monitor,
+            network: network, supervision: supervision,
+            hash: String(stableHash(canonical), radix: 16), canonicalText: canonical)
+        try config.checkAddresses(file: document.file)
+        return config
+    }
+
+    /// Unique names; no two nodes on the same fixed port of one host.
+    private func checkAddresses(file: String) throws(ConfigError) {
+        var names: Set<String> = []
+        var ports: [Int: (host: String, name: String)] = [:]
+        for (_, address) in nodes {
+            guard names.insert(address.name).inserted else {
+                throw ConfigError(file: file, key: "name", line: nil, message: "two nodes are named '\(address.name)'; names must be unique")
+            }
+            guard address.port != 0 else { continue }
+            if let other = ports[address.port], other.host == address.host || other.host == "0.0.0.0" || address.host == "0.0.0.0" {
+                throw ConfigError(file: file, key: "port", line: nil,
+                                  message: "port clash: '\(other.name)' and '\(address.name)' both listen on \(address.host):\(address.port)")
+            }
+            ports[address.port] = (address.host, address.name)
+        }
+    }
+
+    private static func parseDataset(_ map: ConfigMapping, resolve: (String) -> URL) throws(ConfigError) -> DatasetSettings {
+        let pathValue = try map.required("path")
+        let path = resolve(try pathValue.string()).path
+        guard FileManager.default.isReadableFile(atPath: path) else { throw pathValue.error("no readable file at \(path)") }
+        let formatName = try map.optional("format")?.choice(["gsm8k", "multiple_choice", "inference", "generic"]) ?? "gsm8k"
+        let format: DatasetFormat
+        switch formatName {
+        case "multiple_choice": format = .multipleChoice
+        case "inference": format = .inference
+        case "generic":
+            let question = try map.optional("question_field")?.string() ?? "question"
+            let answer = try map.optional("answer_field")?.string()
+            let kind = try map.optional("answer_kind").map { v throws(ConfigError) in
+                AnswerKind(rawValue: try v.choice(AnswerKind.allCases.map(\.rawValue)))!
+            } ?? .text
+            format = .generic(questionField: question, answerField: answer, kind: kind)
+        default: format = .gsm8k
+        }
+        let limitValue = map.optional("limit")
+        let limit = try limitValue?.int()
+        if let limit, limit < 1 { throw limitValue!.error("must be at least 1 (leave it out to use every question)") }
+        let skip = try (map.optional("on_bad_line")?.choice(["skip", "fail"]) ?? "skip") == "skip"
+        try map.finish()
+        return DatasetSettings(path: path, format: format, limit: limit, skipBadLines: skip)
+    }
+
+    private static func parsePrompt(_ map: ConfigMapping?, resolve: (String) -> URL) throws(ConfigError) -> PromptSettings {
+        let value = map?.optional("exemplars")
+        let source = try value?.string() ?? "builtin:arithmetic"
+        try map?.finish()
+        if source == "builtin:arithmetic" { return PromptSettings(exemplars: ExemplarFile.arithmetic, source: source) }
+        let path = resolve(source).path
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw value!.error("no readable file at \(path)") }
+        do {
+            let exemplars = try ExemplarFile.decode(text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init), source: path)
+            return PromptSettings(exemplars: exemplars, source: path)
+        } catch {
+            throw value!.error("\(error)")
+        }
+    }
+
+    private static func parseMethod(_ map: ConfigMapping?) throws(ConfigError) -> MethodSettings {
+        let name = try map?.optional("name")?.choice(["lmsi"]) ?? "lmsi"
+        let mValue = map?.optional("m")
+        let m = try mValue?.int() ?? 32
+        if m < 1 { throw mValue!.error("must be at least 1, got \(m)") }
+        let pprValue = map?.optional("paths_per_request")
+        let ppr = try pprValue?.int() ?? m
+        if ppr < 1 || ppr > m { throw pprValue!.error("must be between 1 and m (\(m)), got \(ppr)") }
+        let temperatureValue = map?.optional("temperature")
+        let temperature = try temperatureValue?.double() ?? 0.7
+        if temperature < 0 || temperature > 5 { throw temperatureValue!.error("must be between 0 and 5, got \(temperature)") }
+        let topPValue = map?.optional("top_p")
+        let topP = try topPValue?.double() ?? 1
+        if topP <= 0 || topP > 1 { throw topPValue!.error("must be in (0, 1], got \(topP)") }
+        let maxTokensValue = map?.optional("max_tokens")
+        let maxTokens = try maxTokensValue?.int() ?? 256
+        if maxTokens < 1 { throw maxTokensValue!.error("must be at least 1, got \(maxTokens)") }
+        var stop = PromptBuilder.stopSequences
+        if let stopValue = map?.optional("stop") {
+            stop = []
+            for item in try stopValue.list() { stop.append(try item.string()) }
+        }
+        let vote = VoteRule(rawValue: try map?.optional("vote")?.choice(["majority", "weighted"]) ?? "majority")!
+        let confidenceValue = map?.optional("min_confidence")
+        let minConfidence = try confidenceValue?.double()
+        if let minConfidence, minConfidence < 0 || minConfidence > 1 { throw confidenceValue!.error("must be between 0 and 1, got \(minConfidence)") }
+        let scoreValue = map?.optional("min_path_score")
+        let minPathScore = try scoreValue?.double() ?? 0
+        if minPathScore < 0 || minPathScore > 1 { throw scoreValue!.error("must be between 0 and 1, got \(minPathScore)") }
+        try map?.finish()
+        return MethodSettings(name: name, m: m, pathsPerRequest: ppr, temperature: temperature, topP: topP, maxTokens: maxTokens,
+                              stop: stop, vote: vote, minConfidence: minConfidence, minPathScore: minPathScore)
+    }
+
+    private static func parseAddress(_ map: ConfigMapping?, defaultName: String) throws(ConfigError) -> NodeAddress {
+        var address = NodeAddress(name: try map?.optional("name")?.string() ?? defaultName)
+        if address.name.isEmpty || address.name.contains(where: { $0 == " " || $0 == "/" }) {
+            throw map!.optional("name")!.error("must be a non-empty word without spaces or slashes")
+        }
+        if let host = map?.optional("host") { address.host = try host.string() }
+        if let portValue = map?.optional("port") {
+            address.port = try portValue.int()
+            if !(0 ... 65535).contains(address.port) { throw portValue.error("must be between 0 (any free port) and 65535, got \(address.port)") }
+        }
+        if let advertise = map?.optional("advertise") {
+            address.advertise = try advertise.string()
+            if !address.advertise!.contains("://") { throw advertise.error("must be a ZeroMQ endpoint such as tcp://10.0.0.5:7400") }
+        }
+        return address
+    }
+
+    private static func parseCoordinator(_ map: ConfigMapping?) throws(ConfigError) -> CoordinatorSettings {
+        let address = try parseAddress(map, defaultName: "coordinator")
+        let leaseValue = map?.optional("lease_timeout")
+        let lease = try leaseValue?.duration() ?? .seconds(30)
+        if lease < .milliseconds(100) { throw leaseValue!.error("must be at least 100ms") }
+        func positive(_ key: String, _ fallback: Int) throws(ConfigError) -> Int {
+            guard let value = map?.optional(key) else { return fallback }
+            let number = try value.int()
+            if number < 1 { throw value.error("must be at least 1, got \(number)") }
+            return number
+        }
+        let attempts = try positive("max_attempts", 3)
+        let open = try positive("open_questions", 1024)
+        let window = try positive("trainer_window", 512)
+        let batch = try positive("trainer_batch", 64)
+        let stallValue = map?.optional("stall_timeout")
+        let stall = try stallValue?.duration() ?? .seconds(300)
+        if stall < .seconds(1) { throw stallValue!.error("must be at least 1s") }
+        try map?.finish()
+        return CoordinatorSettings(address: address, leaseTimeout: lease, maxAttempts: attempts, openQuestions: open,
+                                   trainerWindow: window, trainerBatch: batch, stallTimeout: stall)
+    }
+
+    /// Expands `replicas` into numbered nodes: `name` with `replicas: 2` gives `name-1`, `name-2`.
+    private static func replicated(_ map: ConfigMapping, _ address: NodeAddress) throws(ConfigError) -> [NodeAddress] {
+        guard let value = map.optional("replicas") else { return [address] }
+        let count = try value.int()
+        if count < 1 { throw value.error("must be at least 1, got \(count)") }
+        if count > 1, address.port != 0 { throw value.error("replicas need 'port: 0' (each replica picks a free port)") }
+        guard count > 1 else { return [address] }
+        return (1 ... count).map { index in
+            var copy = address
+            copy.name = "\(address.name)-\(index)"
+            return copy
+        }
+    }
+
+    private static func parseSamplers(_ value: ConfigValue, seed: UInt64) throws(ConfigError) -> [SamplerSettings] {
+        var samplers: [SamplerSettings] = []
+        for (position, item) in try value.list().enumerated() {
+            let map = try item.mapping()
+            let address = try parseAddress(map, defaultName: "sampler-\(position + 1)")
+            let capacityValue = map.optional("capacity")
+            let capacity = try capacityValue?.int() ?? 8
+            if capacity < 1 { throw capacityValue!.error("must be at least 1, got \(capacity)") }
+            let backend = try parseBackend(try map.required("backend").mapping(), seed: seed)
+            for replica in try replicated(map, address) {
+                samplers.append(SamplerSettings(address: replica, capacity: capacity, backend: backend))
+            }
+            try map.finish()
+        }
+        return samplers
+    }
+
+    private static func parseBackend(_ map: ConfigMapping, seed: UInt64) throws(ConfigError) -> BackendSettings {
+        let kind = try map.required("kind").choice(["synthetic"])
+        precondition(kind == "synthetic")
+        var synthetic = SyntheticBackend.Configuration()
+        synthetic.seed = seed
+        func rate(_ key: String, _ fallback: Double) throws(ConfigError) -> Double {
+            guard let value = map.optional(key) else { return fallback }
+            let number = try value.double()
+            if number < 0 || number > 1 { throw value.error("must be between 0 and 1, got \(number)") }
+            return number
+        }
+        synthetic.stepErrorRate = try rate("step_error_rate", synthetic.stepErrorRate)
+        synthetic.noAnswerRate = try rate("no_answer_rate", synthetic.noAnswerRate)
+        synthetic.timeToFirstToken = try map.optional("time_to_first_token")?.duration() ?? .zero
+        if let value = map.optional("tokens_per_second") {
+            synthetic.tokensPerSecond = try value.double()
+            if synthetic.tokensPerSecond < 0 { throw value.error("must not be negative (0 means instant)") }
+        }
+        if let value = map.optional("concurrency") {
+            synthetic.concurrency = try value.int()
+            if synthetic.concurrency < 1 { throw value.error("must be at least 1, got \(synthetic.concurrency)") }
+        }
+        if let value = map.optional("model_version") { synthetic.modelVersion = try value.string() }
+        try map.finish()
+        return .synthetic(synthetic)
+    }
+
+    private static func parseVerifiers(_ value: ConfigValue) throws(ConfigError) -> [VerifierSettings] {
+        var verifiers: [VerifierSettings] = []
+        for (position, item) in try value.list().enumerated() {
+            let map = try item.mapping()
+            let address = try parseAddress(map, defaultName: "verifier-\(position + 1)")
+            var chain: [(kind: VerifierKind, weight: Double)] = []
+            if let chainValue = map.optional("chain") {
+                for entry in try chainValue.list() {
+                    if let entryMap = try? entry.mapping() {
+                        let kind = VerifierKind(rawValue: try entryMap.required("kind").choice(VerifierKind.allCases.map(\.rawValue)))!
+                        let weightValue = entryMap.optional("weight")
+                        let weight = try weightValue?.double() ?? 1
+                        if weight < 0 { throw weightValue!.error("must not be negative") }
+                        try entryMap.finish()
+                        chain.append((kind, weight))
+                    } else {
+                        chain.append((VerifierKind(rawValue: try entry.choice(VerifierKind.allCases.map(\.rawValue)))!, 1))
+                    }
+                }
+                if chain.isEmpty { throw chainValue.error("must name at least one verifier") }
+            } else {
+                chain = VerifierKind.allCases.map { ($0, 1) }
+            }
+            for replica in try replicated(map, address) {
+                verifiers.append(VerifierSettings(address: replica, chain: chain))
+            }
+            try map.finish()
+        }
+        return verifiers
+    }
+
+    private static func parseTrainer(_ map: ConfigMapping?) throws(ConfigError) -> TrainerSettings {
+        let address = try parseAddress(map, defaultName: "trainer")
+        var formats = TrainingExample.Format.allCases
+        if let value = map?.optional("formats") {
+            formats = []
+            for item in try value.list() {
+                formats.append(TrainingExample.Format(rawValue: try item.choice(TrainingExample.Format.allCases.map(\.rawValue)))!)
+            }
+        }
+        try map?.finish()
+        return TrainerSettings(address: address, formats: formats)
+    }
+
+    private static func parseMonitor(_ map: ConfigMapping?) throws(ConfigError) -> MonitorSettings {
+        let intervalValue = map?.optional("interval")
+        let interval = try intervalValue?.duration() ?? .seconds(5)
+        if interval < .milliseconds(100) { throw intervalValue!.error("must be at least 100ms") }
+        let format = LogFormat(rawValue: try map?.optional("format")?.choice(["text", "json"]) ?? "text")!
+        try map?.finish()
+        return MonitorSettings(interval: interval, format: format)
+    }
+
+    private static func parseNetwork(_ map: ConfigMapping?) throws(ConfigError) -> NetworkSettings {
+        let heartbeat = try map?.optional("heartbeat_interval")?.duration() ?? .milliseconds(250)
+        let failureValue = map?.optional("failure_timeout")
+        let failure = try failureValue?.duration() ?? .seconds(2)
+        if failure <= heartbeat * 2 { throw (failureValue ?? map!.optional("heartbeat_interval")!).error("failure_timeout must exceed two heartbeat intervals") }
+        let callValue = map?.optional("call_timeout")
+        let call = try callValue?.duration() ?? .seconds(30)
+        if call < .milliseconds(100) { throw callValue!.error("must be at least 100ms") }
+        try map?.finish()
+        if heartbeat < .milliseconds(10) { throw ConfigError(file: "", key: "network.heartbeat_interval", line: nil, message: "must be at least 10ms") }
+        return NetworkSettings(heartbeatInterval: heartbeat, failureTimeout: failure, callTimeout: call)
+    }
+
+    private static func parseSupervision(_ map: ConfigMapping?) throws(ConfigError) -> SupervisionSettings {
+        let restartsValue = map?.optional("max_restarts")
+        let restarts = try restartsValue?.int() ?? 3
+        if restarts < 0 { throw restartsValue!.error("must not be negative") }
+        let grace = try map?.optional("stop_grace")?.duration() ?? .seconds(10)
+        try map?.finish()
+        return SupervisionSettings(maxRestarts: restarts, stopGrace: grace)
+    }
+}

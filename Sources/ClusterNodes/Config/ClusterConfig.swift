@@ -1,0 +1,163 @@
+import Backends
+import Foundation
+import SelfImproveCore
+
+/// A whole cluster: every role, its address and settings, the data set, the method's sampling
+/// and voting settings, and monitoring. Read from one YAML file (see `cluster/example.yaml` for
+/// every option) by ``ClusterConfig/load(file:overrides:output:)``.
+public struct ClusterConfig: Sendable {
+    public var name: String
+    /// The run's output folder (absolute).
+    public var output: URL
+    public var seed: UInt64
+    public var dataset: DatasetSettings
+    public var prompt: PromptSettings
+    public var method: MethodSettings
+    public var coordinator: CoordinatorSettings
+    public var samplers: [SamplerSettings]
+    public var verifiers: [VerifierSettings]
+    public var trainer: TrainerSettings
+    public var monitor: MonitorSettings
+    public var network: NetworkSettings
+    public var supervision: SupervisionSettings
+    /// FNV-1a 64 of the canonical document (overrides applied), in hex: two runs with the same
+    /// hash ran the same settings.
+    public var hash: String
+    /// The canonical document, for the manifest.
+    public var canonicalText: String
+
+    /// Where a node listens.
+    public struct NodeAddress: Sendable, Hashable {
+        public var name: String
+        public var host: String = "127.0.0.1"
+        /// 0 picks a free port.
+        public var port: Int = 0
+        /// The endpoint peers dial, if not `tcp://host:port` (NAT, `0.0.0.0` binds).
+        public var advertise: String?
+
+        public var bindEndpoint: String { "tcp://\(host):\(port == 0 ? "*" : String(port))" }
+    }
+
+    public struct DatasetSettings: Sendable {
+        /// Absolute path of the JSONL file.
+        public var path: String
+        public var format: DatasetFormat
+        /// Use only the first `limit` questions (nil: all).
+        public var limit: Int?
+        /// Skip malformed lines (logged and counted) instead of failing the run.
+        public var skipBadLines: Bool
+    }
+
+    public struct PromptSettings: Sendable {
+        public var exemplars: [Exemplar]
+        /// Where they came from (a path, or `builtin:arithmetic`).
+        public var source: String
+    }
+
+    public enum VoteRule: String, Sendable, Hashable {
+        /// One vote per path (LMSI, self-consistency).
+        case majority
+        /// Each path's vote weighs its verifier score.
+        case weighted
+    }
+
+    public struct MethodSettings: Sendable, Hashable {
+        public var name: String
+        public var m: Int
+        public var pathsPerRequest: Int
+        public var temperature: Double
+        public var topP: Double
+        public var maxTokens: Int
+        public var stop: [String]
+        public var vote: VoteRule
+        /// Accept a vote only at or above this confidence (nil: every vote with a majority).
+        public var minConfidence: Double?
+        /// Keep only majority paths whose verifier score is at least this.
+        public var minPathScore: Double
+    }
+
+    public struct CoordinatorSettings: Sendable, Hashable {
+        public var address: NodeAddress
+        public var leaseTimeout: Duration
+        public var maxAttempts: Int
+        /// Questions open at once (memory bound of the coordinator).
+        public var openQuestions: Int
+        /// Records sent to the trainer and not yet acknowledged, at most.
+        public var trainerWindow: Int
+        /// Records per trainer call, at most.
+        public var trainerBatch: Int
+        /// Fail the run after this long without progress while work remains.
+        public var stallTimeout: Duration
+    }
+
+    public enum BackendSettings: Sendable, Hashable {
+        /// The seeded simulator (``SyntheticBackend``).
+        case synthetic(SyntheticBackend.Configuration)
+    }
+
+    public struct SamplerSettings: Sendable, Hashable {
+        public var address: NodeAddress
+        /// Backend requests in flight at once.
+        public var capacity: Int
+        public var backend: BackendSettings
+    }
+
+    public enum VerifierKind: String, Sendable, Hashable, CaseIterable {
+        case answerFormat = "answer_format"
+        case arithmeticSteps = "arithmetic_steps"
+    }
+
+    public struct VerifierSettings: Sendable, Hashable {
+        public var address: NodeAddress
+        public var chain: [(kind: VerifierKind, weight: Double)]
+
+        public static func == (lhs: VerifierSettings, rhs: VerifierSettings) -> Bool {
+            lhs.address == rhs.address && lhs.chain.map(\.kind) == rhs.chain.map(\.kind) && lhs.chain.map(\.weight) == rhs.chain.map(\.weight)
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(address)
+            for entry in chain { hasher.combine(entry.kind); hasher.combine(entry.weight) }
+        }
+    }
+
+    public struct TrainerSettings: Sendable, Hashable {
+        public var address: NodeAddress
+        /// Which LMSI formats `sft.jsonl` gets for every kept path (all four by default; the
+        /// paper's ablation shows all four beat chain-of-thought alone). Empty: records only.
+        public var formats: [TrainingExample.Format]
+    }
+
+    public enum LogFormat: String, Sendable, Hashable {
+        case text, json
+    }
+
+    public struct MonitorSettings: Sendable, Hashable {
+        public var interval: Duration
+        public var format: LogFormat
+    }
+
+    public struct NetworkSettings: Sendable, Hashable {
+        public var heartbeatInterval: Duration
+        public var failureTimeout: Duration
+        public var callTimeout: Duration
+    }
+
+    public struct SupervisionSettings: Sendable, Hashable {
+        /// Times `launch` restarts a node (other than the coordinator) that dies.
+        public var maxRestarts: Int
+        /// How long nodes get to stop on Ctrl-C before they are killed.
+        public var stopGrace: Duration
+    }
+
+    /// The role a process plays.
+    public enum Role: String, Sendable, Hashable, CaseIterable {
+        case coordinator, sampler, verifier, trainer
+    }
+
+    /// Every node of the cluster: (role, name), coordinator first.
+    public var nodes: [(role: Role, address: NodeAddress)] {
+        [(.coordinator, coordinator.address)] + samplers.map { (.sampler, $0.address) }
+            + verifiers.map { (.verifier, $0.address) } + [(.trainer, trainer.address)]
+    }
+}

@@ -1,0 +1,458 @@
+import ActorCluster
+import Backends
+import Distributed
+import Foundation
+import Logging
+import SelfImproveCore
+import Wire
+
+/// The coordinator: reads the data set as a stream, leases work to samplers, gathers m paths
+/// per question, has the verifier tier score complete groups, votes, and streams records to
+/// the trainer, which acknowledges each after it is durable.
+///
+/// Memory is bounded by settings, not by the data set: at most `open_questions` questions are
+/// in the lease book or at the verifiers, and at most `trainer_window` records wait for the
+/// trainer's acknowledgement; while either is full, no new question is read (backpressure).
+public distributed actor CoordinatorActor: ClusterCallable {
+    public typealias ActorSystem = ClusterSystem
+
+    /// The key the coordinator checks in under; every other node looks it up.
+    public static let key = ReceptionKey<CoordinatorActor>("coordinator")
+
+    public static let wireMethods: [WireMethod<CoordinatorActor>] = [
+        .init("Coordinator.requestWork") { try await $0.requestWork($1.next()) },
+        .init("Coordinator.submitPaths") { try await $0.submitPaths($1.next()) },
+        .init("Coordinator.reportFailure") { try await $0.reportFailure($1.next()) },
+    ]
+
+    /// How a run ended.
+    public enum Outcome: Sendable, Equatable {
+        case finished
+        case interrupted
+        case failed(String)
+    }
+
+    private let config: ClusterConfig
+    private let logger: Logger
+    private let textLog: Bool
+    private var ledger: WorkLedger
+    private var feed: QuestionFeed
+    private let prompts: PromptBuilder
+    private var promptCache: [String: String] = [:]
+    private let sampling: Selfimprove_V1_SamplingSettings
+    private var progress: RunProgress
+
+    /// Groups at the verifier tier.
+    private var scoring = 0
+    /// Voted records not yet sent, in sequence order.
+    private var pending: [Selfimprove_V1_TrainingRecord] = []
+    /// Records in the batch the trainer is storing now.
+    private var sending = 0
+    private var nextSequence: UInt64 = 1
+    private var durable: UInt64 = 0
+    private var senderWake: CheckedContinuation<Void, Never>?
+    private var samplerNodes: [String: String] = [:]
+    private var verifierTurn = 0
+    private var lastProgress = ContinuousClock.now
+    private var outcome: Outcome?
+    private var outcomeWaiters: [CheckedContinuation<Outcome, Never>] = []
+
+    /// - Throws: If the data set cannot be opened.
+    public init(config: ClusterConfig, logger: Logger, actorSystem: ClusterSystem) throws {
+        self.actorSystem = actorSystem
+        self.config = config
+        self.logger = logger
+        self.textLog = config.monitor.format == .text
+        self.ledger = WorkLedger(m: config.method.m, pathsPerRequest: config.method.pathsPerRequest,
+                                 leaseDuration: config.coordinator.leaseTimeout, maxAttempts: config.coordinator.maxAttempts)
+        self.feed = try QuestionFeed(config.dataset)
+        self.prompts = PromptBuilder(exemplars: config.prompt.exemplars)
+        var sampling = Selfimprove_V1_SamplingSettings()
+        sampling.temperature = config.method.temperature
+        sampling.topP = config.method.topP
+        sampling.maxTokens = UInt32(config.method.maxTokens)
+        sampling.stop = config.method.stop
+        sampling.seed = config.seed
+        self.sampling = sampling
+        self.progress = RunProgress(total: QuestionFeed.estimateCount(config.dataset))
+    }
+
+    // MARK: - Samplers' calls
+
+    /// Leases up to `credits` requests of work; an empty grant says when to ask again, and a
+    /// finished one that the run is over.
+    public distributed func requestWork(_ request: Selfimprove_V1_WorkRequest) -> Selfimprove_V1_WorkGrant {
+        var grant = Selfimprove_V1_WorkGrant()
+        if !request.node.isEmpty, samplerNodes[request.node] == nil {
+            samplerNodes[request.node] = request.sampler
+            log(.notice, "sampler joined", ["sampler": "\(request.sampler)", "node": "\(request.node)"])
+        }
+        guard outcome == nil else {
+            grant.finished = true
+            return grant
+        }
+        refill()
+        let leases = ledger.lease(to: request.sampler, credits: Int(min(request.credits, 4096)), now: .now)
+        progress.leasesGranted += leases.count
+        grant.sampling = sampling
+        grant.leases = leases.map { lease in
+            var wire = Selfimprove_V1_WorkLease()
+            wire.leaseID = lease.id.rawValue
+            wire.questionID = lease.question.id
+            wire.prompt = prompt(for: lease.question)
+            wire.indices = lease.indices.map { UInt32($0) }
+            wire.deadlineMs = UInt32(clamping: Int64(config.coordinator.leaseTimeout.seconds * 1000))
+            return wire
+        }
+        if leases.isEmpty { grant.retryAfterMs = 20 }
+        return grant
+    }
+
+    /// Takes a lease's paths. Late or duplicate paths are dropped (counted, never doubled).
+    public distributed func submitPaths(_ submission: Selfimprove_V1_PathSubmission) -> Selfimprove_V1_SubmissionReceipt {
+        let paths = submission.paths.map { path in
+            SampledPath(text: path.text, completionTokens: Int(path.completionTokens), finishReason: path.finishReason,
+                        logProbability: path.hasLogProbability ? path.logProbability : nil)
+        }
+        let result = ledger.complete(WorkLedger.LeaseID(rawValue: submission.leaseID), paths: paths, modelVersion: submission.modelVersion)
+        let accepted = max(0, paths.count - result.dropped)
+        progress.pathsReceived += accepted
+        progress.pathsDropped += result.dropped
+        progress.completionTokens += submission.paths.reduce(0) { $0 + Int($1.completionTokens) }
+        if result.dropped > 0 {
+            log(.info, "late or duplicate paths dropped", ["lease": "\(submission.leaseID)", "sampler": "\(submission.sampler)", "paths": "\(result.dropped)"])
+        }
+        for group in result.completed { startScoring(group) }
+        var receipt = Selfimprove_V1_SubmissionReceipt()
+        receipt.accepted = UInt32(accepted)
+        receipt.dropped = UInt32(result.dropped)
+        return receipt
+    }
+
+    /// A sampler could not serve a lease: its paths go back to the queue (or are given up
+    /// after `max_attempts`).
+    public distributed func reportFailure(_ failure: Selfimprove_V1_LeaseFailure) -> Selfimprove_V1_SubmissionReceipt {
+        progress.leasesFailed += 1
+        log(.warning, "backend error; lease re-queued", ["lease": "\(failure.leaseID)", "sampler": "\(failure.sampler)", "error": "\(failure.reason)"])
+        let result = ledger.fail(WorkLedger.LeaseID(rawValue: failure.leaseID))
+        for group in result.completed { startScoring(group) }
+        return Selfimprove_V1_SubmissionReceipt()
+    }
+
+    // MARK: - Running
+
+    /// Runs until every question is durably stored (`.finished`), the task is cancelled
+    /// (`.interrupted`), or the run cannot go on (`.failed`). Writes `manifest.json` and logs
+    /// the summary either way.
+    public func run() async -> Outcome {
+        log(.notice, "run started", [
+            "run": "\(config.name)", "questions": "\(progress.total)", "m": "\(config.method.m)",
+            "samplers.configured": "\(config.samplers.count)", "verifiers.configured": "\(config.verifiers.count)",
+            "config.hash": "\(config.hash)", "output": "\(config.output.path)",
+        ])
+        refill()
+        let events = actorSystem.nodeEvents()
+        let eventTask = Task { for await event in events { self.handle(event) } }
+        let tickTask = Task { while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(100))
+            self.tick()
+        } }
+        let senderTask = Task { await self.sendRecords() }
+        let result = await withTaskCancellationHandler {
+            await waitForOutcome()
+        } onCancel: {
+            Task { await self.end(.interrupted) }
+        }
+        tickTask.cancel()
+        eventTask.cancel()
+        senderTask.cancel()
+        wakeSender()
+        finishRun(result)
+        return result
+    }
+
+    private func waitForOutcome() async -> Outcome {
+        if let outcome { return outcome }
+        return await withCheckedContinuation { outcomeWaiters.append($0) }
+    }
+
+    private func end(_ result: Outcome) {
+        guard outcome == nil else { return }
+        outcome = result
+        for waiter in outcomeWaiters { waiter.resume(returning: result) }
+        outcomeWaiters.removeAll()
+    }
+
+    /// Reads questions while there is room.
+    private func refill() {
+        guard outcome == nil else { return }
+        while !feed.exhausted, ledger.openQuestions + scoring < config.coordinator.openQuestions,
+              pending.count + sending < config.coordinator.trainerWindow
+        {
+            do {
+                guard let question = try feed.next(onSkip: { error in
+                    progress.datasetLinesSkipped += 1
+                    log(.warning, "dataset line skipped", ["error": "\(error)"])
+                }) else { break }
+                if !ledger.add(question) {
+                    log(.warning, "question id appears twice among open questions; the second is skipped", ["question": "\(question.id)"])
+                }
+            } catch {
+                end(.failed("\(error)"))
+                return
+            }
+        }
+        if feed.exhausted, progress.total != feed.read { progress.total = feed.read }
+        checkFinished()
+    }
+
+    private func checkFinished() {
+        if feed.exhausted, ledger.openQuestions == 0, scoring == 0, pending.isEmpty, sending == 0, outcome == nil {
+            end(.finished)
+        }
+    }
+
+    private func prompt(for question: Question) -> String {
+        if let cached = promptCache[question.id] { return cached }
+        let text = prompts.fewShotChainOfThought(question.text)
+        if config.method.pathsPerRequest < config.method.m { promptCache[question.id] = text }
+        return text
+    }
+
+    private func tick() {
+        let now = ContinuousClock.now
+        let expired = ledger.expire(now: now)
+        for lease in expired.revoked {
+            progress.leasesExpired += 1
+            log(.notice, "lease expired; re-leased", ["lease": "\(lease.id.rawValue)", "sampler": "\(lease.sampler)",
+                                                      "question": "\(lease.question.id)", "paths": "\(lease.indices.count)"])
+        }
+        for group in expired.outcome.completed { startScoring(group) }
+        refill()
+        if now - lastProgress >= config.monitor.interval {
+            emitProgress()
+        }
+    }
+
+    private func emitProgress() {
+        lastProgress = .now
+        let line = progress.line(samplers: actorSystem.receptionist.lookup(SamplerActor.key).count,
+                                 verifiers: actorSystem.receptionist.lookup(VerifierActor.key).count,
+                                 trainerLag: pending.count + sending)
+        if textLog {
+            logger.notice("\(line.text)")
+        } else {
+            logger.notice("progress", metadata: line.metadata)
+        }
+        if stalled() {
+            end(.failed("no progress for \(RunProgress.format(seconds: config.coordinator.stallTimeout.seconds)); samplers alive: "
+                + "\(actorSystem.receptionist.lookup(SamplerActor.key).count)"))
+        }
+        writeProgressFile()
+    }
+
+    private var lastAdvance = (time: ContinuousClock.now, paths: 0, done: 0)
+
+    private func stalled() -> Bool {
+        let now = ContinuousClock.now
+        if progress.pathsReceived != lastAdvance.paths || progress.done != lastAdvance.done {
+            lastAdvance = (now, progress.pathsReceived, progress.done)
+            return false
+        }
+        return now - lastAdvance.time > config.coordinator.stallTimeout
+    }
+
+    private func handle(_ event: ClusterSystem.NodeEvent) {
+        switch event {
+        case let .up(node):
+            log(.notice, "node joined", ["node": "\(node)"])
+        case let .down(node):
+            let name = samplerNodes.removeValue(forKey: node.description)
+            log(.warning, "node lost", ["node": "\(node)", "sampler": "\(name ?? "-")"])
+            guard let name else { return }
+            progress.samplersLost += 1
+            let lost = ledger.samplerLost(name)
+            if !lost.revoked.isEmpty {
+                log(.notice, "leases of a lost sampler re-leased", ["sampler": "\(name)", "leases": "\(lost.revoked.count)",
+                                                                    "paths": "\(lost.revoked.reduce(0) { $0 + $1.indices.count })"])
+            }
+            for group in lost.outcome.completed { startScoring(group) }
+        }
+    }
+
+    // MARK: - Verifier tier
+
+    private func startScoring(_ group: WorkLedger.Group) {
+        scoring += 1
+        let useVerifiers = !config.verifiers.isEmpty
+        Task {
+            let scores = useVerifiers ? await self.scores(for: group) : nil
+            let verdict = await Self.decide(group, scores: scores, method: self.config.method)
+            self.recordReady(verdict)
+        }
+    }
+
+    /// Voting runs off the actor: it is the coordinator's heaviest work per group.
+    private nonisolated static func decide(_ group: WorkLedger.Group, scores: [Double]?, method: ClusterConfig.MethodSettings) async -> GroupVerdict {
+        GroupVoting.decide(group, scores: scores, method: method)
+    }
+
+    /// Scores at some verifier, trying the next one on failure until one answers.
+    private func scores(for group: WorkLedger.Group) async -> [Double]? {
+        var request = Selfimprove_V1_ScoreRequest()
+        request.questionID = group.question.id
+        request.question = group.question.text
+        request.answerKind = group.question.kind.rawValue
+        request.paths = group.paths.map { $0?.text ?? "" }
+        var attempt = 0
+        while outcome == nil {
+            let verifiers = actorSystem.receptionist.lookup(VerifierActor.key)
+            if verifiers.isEmpty {
+                try? await Task.sleep(for: .milliseconds(100))
+                continue
+            }
+            verifierTurn &+= 1
+            let verifier = verifiers[verifierTurn % verifiers.count]
+            do {
+                let reply = try await verifier.score(request)
+                guard reply.scores.count == request.paths.count else {
+                    log(.warning, "verifier returned the wrong number of scores", ["verifier": "\(verifier.id.node)", "question": "\(group.question.id)"])
+                    continue
+                }
+                return reply.scores.map(\.combined)
+            } catch {
+                attempt += 1
+                log(.warning, "verifier call failed; trying another", ["verifier": "\(verifier.id.node)", "error": "\(error)", "attempt": "\(attempt)"])
+                try? await Task.sleep(for: .milliseconds(min(2000, 50 * attempt)))
+            }
+        }
+        return nil
+    }
+
+    private func recordReady(_ verdict: GroupVerdict) {
+        scoring -= 1
+        guard outcome == nil else { return }
+        progress.add(verdict)
+        var record = verdict.record
+        record.sequence = nextSequence
+        nextSequence += 1
+        promptCache[record.questionID] = nil
+        if !record.accepted {
+            log(.info, "record rejected by the vote", ["question": "\(record.questionID)",
+                                                       "confidence": "\(RunProgress.fixed(record.confidence))",
+                                                       "majority": "\(record.hasMajority ? record.majority : "-")"])
+        }
+        pending.append(record)
+        wakeSender()
+    }
+
+    // MARK: - Trainer stream
+
+    private func wakeSender() {
+        senderWake?.resume()
+        senderWake = nil
+    }
+
+    /// One batch in flight at a time, in sequence order; acknowledged records leave the window.
+    /// A failed call is retried (the trainer skips sequences it already stored).
+    private func sendRecords() async {
+        var failures = 0
+        while !Task.isCancelled {
+            if pending.isEmpty {
+                checkFinished()
+                await withCheckedContinuation { senderWake = $0 }
+                continue
+            }
+            guard let trainer = actorSystem.receptionist.lookup(TrainerActor.key).first else {
+                try? await Task.sleep(for: .milliseconds(100))
+                continue
+            }
+            let count = min(pending.count, config.coordinator.trainerBatch)
+            var batch = Selfimprove_V1_RecordBatch()
+            batch.records = Array(pending.prefix(count))
+            sending = count
+            do {
+                let receipt = try await trainer.append(batch)
+                sending = 0
+                failures = 0
+                acknowledge(receipt, sent: batch.records)
+            } catch {
+                sending = 0
+                failures += 1
+                log(.warning, "trainer call failed; will resend", ["error": "\(error)", "records": "\(count)", "attempt": "\(failures)"])
+                try? await Task.sleep(for: .milliseconds(min(2000, 50 * failures)))
+            }
+        }
+    }
+
+    private func acknowledge(_ receipt: Selfimprove_V1_AppendReceipt, sent: [Selfimprove_V1_TrainingRecord]) {
+        durable = max(durable, receipt.durableSequence)
+        progress.trainerExamples = receipt.examples
+        var acknowledged = 0
+        while let first = pending.first, first.sequence <= durable {
+            pending.removeFirst()
+            acknowledged += 1
+        }
+        progress.done += acknowledged
+        if acknowledged < sent.count {
+            log(.warning, "trainer did not store every record; resending the rest", ["sent": "\(sent.count)", "stored": "\(acknowledged)"])
+        }
+        refill()
+        checkFinished()
+    }
+
+    // MARK: - End of run
+
+    private func finishRun(_ result: Outcome) {
+        let summary = progress.summary()
+        if textLog {
+            logger.notice("\(summary.text)")
+        } else {
+            logger.notice("summary", metadata: summary.metadata)
+        }
+        switch result {
+        case .finished: log(.notice, "run finished", ["output": "\(config.output.path)"])
+        case .interrupted: log(.warning, "run interrupted", [:])
+        case let .failed(reason): log(.error, "run failed", ["reason": "\(reason)"])
+        }
+        writeProgressFile()
+        do {
+            try RunManifest(config: config, progress: progress, outcome: result, durableSequence: durable)
+                .write(to: config.output.appendingPathComponent("manifest.json"))
+        } catch {
+            log(.error, "cannot write manifest.json", ["error": "\(error)"])
+        }
+    }
+
+    /// `progress.json` in the output folder: the latest numbers, for `launch`'s progress bar
+    /// and for scripts.
+    private func writeProgressFile() {
+        let object: [String: Any] = [
+            "done": progress.done, "total": progress.total, "paths": progress.pathsReceived,
+            "accepted": progress.accepted, "voted": progress.voted,
+            "elapsed_s": progress.elapsed.seconds, "finished": outcome != nil,
+        ]
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        let url = config.output.appendingPathComponent("progress.json")
+        try? data.write(to: url, options: .atomic)
+    }
+
+    /// Tells the verifiers and the trainer that the run is over (best effort).
+    public func releaseNodes() async {
+        for verifier in actorSystem.receptionist.lookup(VerifierActor.key) {
+            _ = try? await ClusterSystem.withCallTimeout(.seconds(2)) { try await verifier.finish() }
+        }
+        for trainer in actorSystem.receptionist.lookup(TrainerActor.key) {
+            _ = try? await ClusterSystem.withCallTimeout(.seconds(2)) { try await trainer.finish() }
+        }
+    }
+
+    private func log(_ level: Logger.Level, _ event: String, _ metadata: Logger.Metadata) {
+        if textLog, !metadata.isEmpty {
+            let details = metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            logger.log(level: level, "\(event) \(details)")
+        } else {
+            logger.log(level: level, "\(event)", metadata: metadata)
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import SelfImproveCore
+
+/// The data set as a stream: questions are read from the file only when the coordinator has
+/// room for them, so its memory does not depend on the data set's size.
+struct QuestionFeed {
+    private var iterator: DatasetReader<FileLines>.Iterator
+    let limit: Int?
+    let source: String
+    /// Questions handed out so far.
+    private(set) var read = 0
+    private(set) var exhausted = false
+
+    /// - Throws: If the file cannot be opened.
+    init(_ settings: ClusterConfig.DatasetSettings) throws {
+        let lines = try FileLines(path: settings.path)
+        source = settings.path
+        iterator = DatasetReader(lines: lines, format: settings.format, source: settings.path,
+                                 policy: settings.skipBadLines ? .skip(keepErrors: 1000) : .strict).makeIterator()
+        limit = settings.limit
+    }
+
+    /// Malformed lines skipped so far.
+    var skipped: Int { iterator.skipped }
+
+    /// The next question, nil at the end (or at `limit`).
+    /// - Parameter onSkip: Called with each malformed line's error when skipping.
+    /// - Throws: ``DatasetError`` for a malformed line when bad lines are not skipped.
+    mutating func next(onSkip: (DatasetError) -> Void) throws(DatasetError) -> Question? {
+        if exhausted { return nil }
+        if let limit, read >= limit {
+            exhausted = true
+            return nil
+        }
+        let skippedBefore = iterator.skipped
+        let question = try iterator.next()
+        if iterator.skipped > skippedBefore {
+            // The first 1000 errors are kept with their lines; later ones are only counted.
+            let kept = iterator.errors.count
+            for error in iterator.errors[min(kept, skippedBefore) ..< kept] { onSkip(error) }
+            if iterator.skipped > kept, skippedBefore >= kept || iterator.skipped - skippedBefore > kept - min(kept, skippedBefore) {
+                onSkip(DatasetError(source: source, line: iterator.lineNumber, reason: "malformed line skipped (errors beyond the first 1000 are only counted)"))
+            }
+        }
+        guard let question else {
+            exhausted = true
+            return nil
+        }
+        read += 1
+        return question
+    }
+
+    /// Counts the non-blank lines of the data set (an upper bound on its questions, exact for a
+    /// clean file) without holding the file in memory.
+    static func estimateCount(_ settings: ClusterConfig.DatasetSettings) -> Int {
+        guard let lines = try? FileLines(path: settings.path) else { return 0 }
+        var count = 0
+        for line in lines where line.contains(where: { !$0.isWhitespace }) {
+            count += 1
+            if let limit = settings.limit, count >= limit { break }
+        }
+        return count
+    }
+}

@@ -1,0 +1,69 @@
+import ActorCluster
+import Foundation
+import SelfImproveCore
+
+/// `manifest.json`: what a run was (config hash and text), what it produced (counts that match
+/// the data files), how it went (timings, peak memory) and how it ended.
+struct RunManifest {
+    let object: [String: Any]
+
+    init(config: ClusterConfig, progress: RunProgress, outcome: CoordinatorActor.Outcome, durableSequence: UInt64) {
+        let seconds = max(0.001, progress.elapsed.seconds)
+        let status: String
+        var reason: String?
+        switch outcome {
+        case .finished: status = "finished"
+        case .interrupted: status = "interrupted"
+        case let .failed(text): status = "failed"; reason = text
+        }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var object: [String: Any] = [
+            "run": config.name,
+            "status": status,
+            "config_hash": config.hash,
+            "config_hash_algorithm": "fnv1a-64 of the canonical YAML (overrides applied, keys sorted)",
+            "config": config.canonicalText,
+            "dataset": ["path": config.dataset.path, "questions": progress.total, "lines_skipped": progress.datasetLinesSkipped],
+            "method": [
+                "name": config.method.name, "m": config.method.m, "paths_per_request": config.method.pathsPerRequest,
+                "temperature": config.method.temperature, "top_p": config.method.topP, "max_tokens": config.method.maxTokens,
+                "vote": config.method.vote.rawValue, "min_confidence": config.method.minConfidence ?? NSNull(),
+                "min_path_score": config.method.minPathScore,
+            ] as [String: Any],
+            "counts": [
+                "records": progress.done, "voted": progress.voted, "accepted": progress.accepted,
+                "rejected": progress.voted - progress.accepted, "paths": progress.pathsReceived,
+                "paths_dropped": progress.pathsDropped, "paths_given_up": progress.pathsGivenUp,
+                "examples": progress.trainerExamples, "completion_tokens": progress.completionTokens,
+                "leases_granted": progress.leasesGranted, "leases_expired": progress.leasesExpired,
+                "leases_failed": progress.leasesFailed, "samplers_lost": progress.samplersLost,
+                "durable_sequence": durableSequence,
+            ] as [String: Any],
+            "mean_confidence": progress.voted > 0 ? progress.confidenceSum / Double(progress.voted) : 0,
+            "timings": [
+                "started": formatter.string(from: progress.startedAt), "finished": formatter.string(from: Date()),
+                "seconds": seconds, "paths_per_s": Double(progress.pathsReceived) / seconds,
+                "tokens_per_s": Double(progress.completionTokens) / seconds,
+            ] as [String: Any],
+            "coordinator_peak_rss_bytes": ProcessMemory.peakResidentBytes() ?? 0,
+            "nodes": config.nodes.map { ["role": $0.role.rawValue, "name": $0.address.name] },
+        ]
+        if let reason { object["reason"] = reason }
+        let evaluation = progress.evaluation
+        if evaluation.labelled > 0 {
+            object["accuracy"] = [
+                "labelled": evaluation.labelled, "first_path": evaluation.firstPathAccuracy ?? 0,
+                "majority": evaluation.majorityAccuracy ?? 0, "pass_at_m": evaluation.passAtM ?? 0,
+            ] as [String: Any]
+        }
+        self.object = object
+    }
+
+    /// Writes the manifest atomically.
+    func write(to url: URL) throws {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        try data.write(to: url, options: .atomic)
+    }
+}

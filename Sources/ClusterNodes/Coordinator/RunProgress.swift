@@ -1,0 +1,115 @@
+import Foundation
+import Logging
+import SelfImproveCore
+import Wire
+
+/// The coordinator's counters: what the progress line, the summary and the manifest report.
+/// Constant size whatever the data set's size.
+struct RunProgress: Sendable {
+    /// Questions in the data set (after `limit`), counted before the run starts.
+    var total: Int
+    /// Records the trainer acknowledged as durable.
+    var done = 0
+    var voted = 0
+    var accepted = 0
+    var pathsReceived = 0
+    /// Late or duplicate paths dropped by the lease book.
+    var pathsDropped = 0
+    /// Path indices given up after every attempt failed.
+    var pathsGivenUp = 0
+    var completionTokens = 0
+    var confidenceSum = 0.0
+    var leasesGranted = 0
+    var leasesExpired = 0
+    var leasesFailed = 0
+    var samplersLost = 0
+    var datasetLinesSkipped = 0
+    var trainerExamples: UInt64 = 0
+    var evaluation = EvaluationReport()
+    let started = ContinuousClock.now
+    let startedAt = Date()
+
+    /// Counters at the previous progress line, for rates.
+    private var mark = (time: ContinuousClock.now, paths: 0, tokens: 0, done: 0)
+    private var recentQuestionRate = 0.0
+
+    init(total: Int) { self.total = total }
+
+    mutating func add(_ verdict: GroupVerdict) {
+        voted += 1
+        if verdict.record.accepted { accepted += 1 }
+        confidenceSum += verdict.vote.confidence
+        pathsGivenUp += verdict.record.paths.filter(\.givenUp).count
+        evaluation.add(answers: verdict.answers, vote: verdict.vote, gold: verdict.gold)
+    }
+
+    var elapsed: Duration { ContinuousClock.now - started }
+
+    /// One progress report: the numbers since the last one.
+    struct Line {
+        var metadata: Logger.Metadata
+        var text: String
+    }
+
+    mutating func line(samplers: Int, verifiers: Int, trainerLag: Int) -> Line {
+        let now = ContinuousClock.now
+        let seconds = max(0.001, (now - mark.time).seconds)
+        let pathsPerSecond = Double(pathsReceived - mark.paths) / seconds
+        let tokensPerSecond = Double(completionTokens - mark.tokens) / seconds
+        let questionRate = Double(done - mark.done) / seconds
+        recentQuestionRate = recentQuestionRate == 0 ? questionRate : 0.7 * recentQuestionRate + 0.3 * questionRate
+        mark = (now, pathsReceived, completionTokens, done)
+        let agreement = voted > 0 ? confidenceSum / Double(voted) : 0
+        let acceptance = voted > 0 ? Double(accepted) / Double(voted) : 0
+        let remaining = max(0, total - done)
+        let eta: String = remaining == 0 ? "0s" : recentQuestionRate > 0 ? Self.format(seconds: Double(remaining) / recentQuestionRate) : "?"
+        let percent = total > 0 ? Double(done) * 100 / Double(total) : 100
+        let metadata: Logger.Metadata = [
+            "questions.done": "\(done)", "questions.total": "\(total)",
+            "paths_per_s": "\(Int(pathsPerSecond.rounded()))", "tokens_per_s": "\(Int(tokensPerSecond.rounded()))",
+            "agreement": "\(Self.fixed(agreement))", "acceptance": "\(Self.fixed(acceptance))",
+            "samplers.alive": "\(samplers)", "verifiers.alive": "\(verifiers)", "trainer.lag": "\(trainerLag)", "eta": "\(eta)",
+        ]
+        let text = "progress \(done)/\(total) questions (\(String(format: "%.1f", percent))%) | \(Int(pathsPerSecond.rounded())) paths/s | "
+            + "\(Int(tokensPerSecond.rounded())) tokens/s | agreement \(Self.fixed(agreement)) | acceptance \(Self.fixed(acceptance)) | "
+            + "samplers \(samplers) | verifiers \(verifiers) | trainer lag \(trainerLag) | ETA \(eta)"
+        return Line(metadata: metadata, text: text)
+    }
+
+    /// The end-of-run summary.
+    func summary() -> Line {
+        let seconds = max(0.001, elapsed.seconds)
+        var metadata: Logger.Metadata = [
+            "questions": "\(voted)", "paths": "\(pathsReceived)", "accepted": "\(accepted)",
+            "mean_confidence": "\(Self.fixed(voted > 0 ? confidenceSum / Double(voted) : 0))",
+            "paths_per_s": "\(Int((Double(pathsReceived) / seconds).rounded()))", "seconds": "\(Self.fixed(seconds))",
+        ]
+        var text = "summary: \(voted) questions, \(pathsReceived) paths, \(accepted) accepted, mean confidence \(Self.fixed(voted > 0 ? confidenceSum / Double(voted) : 0)), "
+            + "\(Int((Double(pathsReceived) / seconds).rounded())) paths/s over \(Self.format(seconds: seconds))"
+        if let first = evaluation.firstPathAccuracy, let majority = evaluation.majorityAccuracy {
+            metadata["accuracy.first_path"] = "\(Self.fixed(first))"
+            metadata["accuracy.majority"] = "\(Self.fixed(majority))"
+            metadata["labelled"] = "\(evaluation.labelled)"
+            text += "; accuracy on \(evaluation.labelled) labelled: first path \(Self.fixed(first)), majority \(Self.fixed(majority))"
+        }
+        if pathsGivenUp > 0 { text += "; \(pathsGivenUp) paths given up"; metadata["paths_given_up"] = "\(pathsGivenUp)" }
+        return Line(metadata: metadata, text: text)
+    }
+
+    static func fixed(_ value: Double) -> String { String(format: "%.3f", value) }
+
+    static func format(seconds: Double) -> String {
+        let whole = Int(seconds.rounded())
+        if whole < 60 { return seconds < 10 ? String(format: "%.1fs", seconds) : "\(whole)s" }
+        if whole < 3600 { return "\(whole / 60)m\(String(format: "%02d", whole % 60))s" }
+        return "\(whole / 3600)h\(String(format: "%02d", whole % 3600 / 60))m"
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a floating-point number.
+    var seconds: Double {
+        let (whole, atto) = components
+        return Double(whole) + Double(atto) / 1e18
+    }
+}

@@ -1,0 +1,79 @@
+import ActorCluster
+import Distributed
+import Foundation
+import Logging
+import SelfImproveCore
+import Wire
+
+/// The trainer node's actor: takes the coordinator's record stream and stores it durably
+/// (``TrainerSink``). The reply to ``append(_:)`` is the acknowledgement: it is sent only after
+/// the records are on disk, and names the highest durable sequence number.
+public distributed actor TrainerActor: ClusterCallable {
+    public typealias ActorSystem = ClusterSystem
+
+    /// The key the trainer checks in under.
+    public static let key = ReceptionKey<TrainerActor>("trainer")
+
+    public static let wireMethods: [WireMethod<TrainerActor>] = [
+        .init("Trainer.append") { try await $0.append($1.next()) },
+        .init("Trainer.durableSequence") { actor, _ in try await actor.durableSequence() },
+        .init("Trainer.finish") { actor, _ in try await actor.finish() },
+    ]
+
+    private let sink: TrainerSink
+    private let prompts: PromptBuilder
+    private let formats: [TrainingExample.Format]
+    private let logger: Logger
+    private let finished: @Sendable () -> Void
+
+    /// Opens (and repairs) the output folder.
+    /// - Throws: If the folder's files cannot be opened.
+    public init(folder: URL, prompts: PromptBuilder, formats: [TrainingExample.Format], logger: Logger,
+                actorSystem: ClusterSystem, onFinish: @escaping @Sendable () -> Void = {}) throws
+    {
+        self.actorSystem = actorSystem
+        let sink = try TrainerSink(folder: folder)
+        self.sink = sink
+        self.prompts = prompts
+        self.formats = formats
+        self.logger = logger
+        self.finished = onFinish
+        for repair in sink.repairs { logger.warning("Repaired the output on open", metadata: ["repair": "\(repair)"]) }
+        logger.info("Trainer output open", metadata: [
+            "folder": "\(folder.path)", "records": "\(sink.recordCount)", "durable_sequence": "\(sink.durableSequence)",
+        ])
+    }
+
+    /// Stores a batch (in sequence order) and acknowledges it once it is durable. Records at or
+    /// below the durable sequence, or for a question already stored, are skipped.
+    public distributed func append(_ batch: Selfimprove_V1_RecordBatch) throws -> Selfimprove_V1_AppendReceipt {
+        let records = batch.records.map { SinkRecord(wire: $0, prompts: prompts, formats: formats) }
+        let before = sink.recordCount
+        try sink.append(records)
+        let skipped = records.count - (sink.recordCount - before)
+        if skipped > 0 {
+            logger.debug("Skipped records already stored", metadata: ["count": "\(skipped)"])
+        }
+        return receipt()
+    }
+
+    /// The highest durable sequence number (0 for an empty output), for a coordinator resuming
+    /// the stream.
+    public distributed func durableSequence() -> Selfimprove_V1_AppendReceipt {
+        receipt()
+    }
+
+    /// The run is over: the node may stop.
+    public distributed func finish() -> Selfimprove_V1_Empty {
+        finished()
+        return Selfimprove_V1_Empty()
+    }
+
+    private func receipt() -> Selfimprove_V1_AppendReceipt {
+        var receipt = Selfimprove_V1_AppendReceipt()
+        receipt.durableSequence = sink.durableSequence
+        receipt.records = UInt64(sink.recordCount)
+        receipt.examples = UInt64(sink.exampleCount)
+        return receipt
+    }
+}

@@ -1,0 +1,72 @@
+import ActorCluster
+import Distributed
+import Logging
+import SelfImproveCore
+import Synchronization
+import Verifiers
+import Wire
+
+/// A verifier node's actor: scores every path of a complete group in [0, 1] with its chain of
+/// verifiers. Several verifier nodes share the load; the coordinator spreads groups over them.
+public distributed actor VerifierActor: ClusterCallable {
+    public typealias ActorSystem = ClusterSystem
+
+    /// The key verifiers check in under.
+    public static let key = ReceptionKey<VerifierActor>("verifiers")
+
+    public static let wireMethods: [WireMethod<VerifierActor>] = [
+        .init("Verifier.score") { try await $0.score($1.next()) },
+        .init("Verifier.finish") { actor, _ in try await actor.finish() },
+    ]
+
+    private let chain: VerifierChain
+    private let finished: @Sendable () -> Void
+    private let groups = Atomic<UInt64>(0)
+
+    /// - Parameters:
+    ///   - chain: The verifiers and their weights.
+    ///   - onFinish: Called when the coordinator says the run is over.
+    public init(chain: VerifierChain, actorSystem: ClusterSystem, onFinish: @escaping @Sendable () -> Void = {}) {
+        self.actorSystem = actorSystem
+        self.chain = chain
+        self.finished = onFinish
+    }
+
+    /// Scores a group's paths in order; an empty path (given up) scores 0.
+    public distributed func score(_ request: Selfimprove_V1_ScoreRequest) async throws -> Selfimprove_V1_ScoreReply {
+        groups.add(1, ordering: .relaxed)
+        let kind = AnswerKind(rawValue: request.answerKind) ?? .text
+        let question = Question(id: request.questionID, text: request.question, kind: kind)
+        var reply = Selfimprove_V1_ScoreReply()
+        reply.scores.reserveCapacity(request.paths.count)
+        for path in request.paths {
+            var score = Selfimprove_V1_PathScore()
+            if !path.isEmpty {
+                let scores = try await chain.score(path, for: question)
+                score.combined = scores.combined
+                score.parts = scores.parts
+            }
+            reply.scores.append(score)
+        }
+        return reply
+    }
+
+    /// The run is over: the node may stop.
+    public distributed func finish() -> Selfimprove_V1_Empty {
+        finished()
+        return Selfimprove_V1_Empty()
+    }
+
+}
+
+extension ClusterConfig.VerifierSettings {
+    /// The chain this verifier node runs.
+    public func makeChain() -> VerifierChain {
+        VerifierChain(chain.map { entry in
+            switch entry.kind {
+            case .answerFormat: VerifierChain.Entry(AnswerFormatVerifier(), weight: entry.weight)
+            case .arithmeticSteps: VerifierChain.Entry(ArithmeticStepVerifier(), weight: entry.weight)
+            }
+        })
+    }
+}
