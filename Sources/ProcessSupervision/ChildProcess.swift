@@ -46,8 +46,12 @@ public final class ChildProcess: Sendable {
     }
 
     /// Starts the child.
+    /// - Parameter standardErrorHandler: Also receives every chunk the child writes to
+    ///   standard error (a supervisor writing it to a log file, say), on a background thread.
     /// - Throws: If the executable cannot be started.
-    public init(executable: String, arguments: [String], environment: [String: String]? = nil) throws {
+    public init(executable: String, arguments: [String], environment: [String: String]? = nil,
+                standardErrorHandler: (@Sendable (Data) -> Void)? = nil) throws
+    {
         self.executable = executable
         self.arguments = arguments
         let process = Process()
@@ -86,6 +90,7 @@ public final class ChildProcess: Sendable {
                 handle.readabilityHandler = nil
                 return
             }
+            standardErrorHandler?(data)
             shared.stderrTail.withLock { tail in
                 tail.append(contentsOf: data)
                 if tail.count > 64 << 10 { tail.removeFirst(tail.count - (64 << 10)) }

@@ -16,9 +16,10 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// Bootstraps swift-log once for this process and returns the root logger.
-    func makeLogger(label: String = "selfimprove") -> Logger {
+    /// - Parameter json: Log JSON lines even without `--log-json` (a config's `monitor.format`).
+    func makeLogger(label: String = "selfimprove", json forceJSON: Bool = false) -> Logger {
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        let json = logJSON
+        let json = logJSON || forceJSON
         LoggingBootstrap.once {
             LoggingSystem.bootstrap { label in
                 var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)

@@ -1,0 +1,215 @@
+import ActorCluster
+import Backends
+import Distributed
+import Foundation
+import Logging
+import SelfImproveCore
+import Synchronization
+
+/// Runs one node of a cluster (any role) in this process until the run ends or a stop is
+/// requested: `selfimprove node` and `selfimprove launch`'s children go through here.
+public enum NodeRunner {
+    /// Exit statuses a node process uses.
+    public enum ExitStatus {
+        public static let success: Int32 = 0
+        public static let failed: Int32 = 1
+        /// Stopped by SIGINT/SIGTERM before the run finished.
+        public static let interrupted: Int32 = 130
+    }
+
+    /// Why a node cannot start.
+    public struct StartError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Runs the node `name` of `role`.
+    /// - Parameters:
+    ///   - coordinatorEndpoint: Where to find the coordinator (for the other roles); nil uses
+    ///     the config's coordinator address, which then needs a fixed port.
+    ///   - onReady: Called with the node's endpoint once it listens.
+    ///   - stopRequested: Returns when the process is asked to stop.
+    /// - Returns: The process exit status.
+    public static func run(
+        config: ClusterConfig, role: ClusterConfig.Role, name: String, coordinatorEndpoint: String?, logger: Logger,
+        onReady: @escaping @Sendable (String) -> Void, stopRequested: @escaping @Sendable () async -> Void
+    ) async throws -> Int32 {
+        guard let node = config.nodes.first(where: { $0.role == role && $0.address.name == name }) else {
+            let names = config.nodes.filter { $0.role == role }.map(\.address.name).joined(separator: ", ")
+            throw StartError(description: "the config has no \(role.rawValue) named '\(name)' (\(role.rawValue) names: \(names.isEmpty ? "none" : names))")
+        }
+        let system = try await ClusterSystem.start(configuration: systemConfiguration(config, node.address, role: role), logger: logger)
+        try await registerRoles(on: system)
+        let stop = StopLatch()
+        let stopWatcher = Task {
+            await stopRequested()
+            stop.fire()
+        }
+        defer { stopWatcher.cancel() }
+        var status = ExitStatus.success
+        switch role {
+        case .coordinator:
+            try FileManager.default.createDirectory(at: config.output, withIntermediateDirectories: true)
+            let coordinator = try CoordinatorActor(config: config, logger: logger, actorSystem: system)
+            try system.receptionist.checkIn(coordinator, with: CoordinatorActor.key)
+            onReady(system.identity.endpoint)
+            let runTask = Task { await coordinator.whenLocal { await $0.run() } ?? .failed("the coordinator is not local") }
+            let canceller = Task {
+                await stop.wait()
+                runTask.cancel()
+            }
+            let outcome = await runTask.value
+            canceller.cancel()
+            switch outcome {
+            case .finished:
+                await coordinator.whenLocal { await $0.releaseNodes() }
+                // Samplers asking for work in the next moments learn the run is over.
+                try? await Task.sleep(for: .milliseconds(300))
+            case .interrupted: status = ExitStatus.interrupted
+            case .failed: status = ExitStatus.failed
+            }
+            withExtendedLifetime(coordinator) {}
+        case .sampler:
+            guard let settings = config.samplers.first(where: { $0.address.name == name }) else { break }
+            onReady(system.identity.endpoint)
+            guard await join(system, config: config, coordinatorEndpoint: coordinatorEndpoint, logger: logger, stop: stop) else {
+                status = ExitStatus.interrupted
+                break
+            }
+            let counters = SamplerCounters()
+            let actor = SamplerActor(name: name, capacity: settings.capacity, counters: counters, actorSystem: system)
+            try system.receptionist.checkIn(actor, with: SamplerActor.key)
+            let worker = SamplerWorker(name: name, capacity: settings.capacity, backend: makeBackend(settings.backend),
+                                       system: system, counters: counters, logger: logger)
+            let work = Task { await worker.run() }
+            let canceller = Task {
+                await stop.wait()
+                work.cancel()
+            }
+            await work.value
+            canceller.cancel()
+            if stop.fired { status = ExitStatus.interrupted }
+            withExtendedLifetime(actor) {}
+        case .verifier:
+            guard let settings = config.verifiers.first(where: { $0.address.name == name }) else { break }
+            onReady(system.identity.endpoint)
+            let actor = VerifierActor(chain: settings.makeChain(), actorSystem: system, onFinish: { stop.fire(finished: true) })
+            try system.receptionist.checkIn(actor, with: VerifierActor.key)
+            if await join(system, config: config, coordinatorEndpoint: coordinatorEndpoint, logger: logger, stop: stop) {
+                await stop.wait()
+            }
+            if !stop.finished { status = ExitStatus.interrupted }
+            withExtendedLifetime(actor) {}
+        case .trainer:
+            let actor = try TrainerActor(
+                folder: config.output, prompts: PromptBuilder(exemplars: config.prompt.exemplars), formats: config.trainer.formats,
+                logger: logger, actorSystem: system, onFinish: { stop.fire(finished: true) })
+            try system.receptionist.checkIn(actor, with: TrainerActor.key)
+            onReady(system.identity.endpoint)
+            if await join(system, config: config, coordinatorEndpoint: coordinatorEndpoint, logger: logger, stop: stop) {
+                await stop.wait()
+            }
+            if !stop.finished { status = ExitStatus.interrupted }
+            withExtendedLifetime(actor) {}
+        }
+        await system.shutdown()
+        return status
+    }
+
+    /// Every role's methods are registered on every node: a caller needs the stable names too.
+    public static func registerRoles(on system: ClusterSystem) async throws {
+        try await system.register(CoordinatorActor.self)
+        try await system.register(SamplerActor.self)
+        try await system.register(VerifierActor.self)
+        try await system.register(TrainerActor.self)
+        try await system.register(DiagnosticsActor.self)
+    }
+
+    /// The actor system settings of one node.
+    public static func systemConfiguration(_ config: ClusterConfig, _ address: ClusterConfig.NodeAddress, role: ClusterConfig.Role) -> ClusterSystemConfiguration {
+        var system = ClusterSystemConfiguration()
+        system.nodeName = address.name
+        system.bindEndpoint = address.bindEndpoint
+        system.advertisedEndpoint = address.advertise
+        system.heartbeatInterval = config.network.heartbeatInterval
+        system.failureTimeout = config.network.failureTimeout
+        system.callTimeout = config.network.callTimeout
+        system.tick = min(.milliseconds(50), config.network.heartbeatInterval)
+        // Verifiers and the trainer compute or fsync in their methods: keep that off the I/O thread.
+        system.callExecution = role == .verifier || role == .trainer ? .globalPool : .eventLoop
+        return system
+    }
+
+    /// The coordinator's endpoint as the config gives it.
+    /// - Throws: ``StartError`` when the coordinator's port is 0 (chosen at start) and no
+    ///   endpoint was passed.
+    public static func coordinatorEndpoint(_ config: ClusterConfig) throws -> String {
+        let address = config.coordinator.address
+        if let advertise = address.advertise { return advertise }
+        guard address.port != 0 else {
+            throw StartError(description: "coordinator.port is 0 (a free port chosen at start): pass --coordinator ENDPOINT, or give the coordinator a fixed port")
+        }
+        let host = address.host == "0.0.0.0" ? "127.0.0.1" : address.host
+        return "tcp://\(host):\(address.port)"
+    }
+
+    /// The backend a sampler's settings describe.
+    public static func makeBackend(_ settings: ClusterConfig.BackendSettings) -> any ModelBackend {
+        switch settings {
+        case let .synthetic(configuration): SyntheticBackend(configuration: configuration)
+        }
+    }
+
+    /// Joins the coordinator, retrying until it answers or a stop is requested.
+    private static func join(_ system: ClusterSystem, config: ClusterConfig, coordinatorEndpoint: String?, logger: Logger, stop: StopLatch) async -> Bool {
+        let endpoint: String
+        do {
+            endpoint = try coordinatorEndpoint ?? Self.coordinatorEndpoint(config)
+        } catch {
+            logger.error("\(error)")
+            return false
+        }
+        var attempt = 0
+        while !stop.fired {
+            do {
+                _ = try await system.join(endpoint, timeout: .seconds(5))
+                logger.info("Joined the coordinator", metadata: ["coordinator": "\(endpoint)"])
+                return true
+            } catch {
+                attempt += 1
+                logger.warning("The coordinator does not answer yet; still trying", metadata: ["coordinator": "\(endpoint)", "attempt": "\(attempt)"])
+            }
+        }
+        return false
+    }
+}
+
+/// A one-shot stop signal several tasks can wait for.
+final class StopLatch: Sendable {
+    private let state = Mutex<(fired: Bool, finished: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, false, []))
+
+    var fired: Bool { state.withLock { $0.fired } }
+    /// Whether the stop came from the run finishing (not from a signal).
+    var finished: Bool { state.withLock { $0.finished } }
+
+    func fire(finished: Bool = false) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard !state.fired else { return [] }
+            state.fired = true
+            state.finished = finished
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLock { state -> Bool in
+                if state.fired { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+import ClusterNodes
+import Foundation
+import Logging
+import ProcessSupervision
+import Synchronization
+
+/// Starts every node of a config as its own process on this machine and supervises them:
+/// the coordinator first (its ready line gives the address the others join), then the others;
+/// a node other than the coordinator that dies is restarted (up to `supervision.max_restarts`);
+/// a stop request stops the coordinator first (it writes its manifest), then the rest.
+/// Logs go to `OUTPUT/logs/NAME.log`; the coordinator's are also echoed to standard error.
+final class ClusterLauncher: Sendable {
+    struct Child: Sendable {
+        let role: ClusterConfig.Role
+        let name: String
+        let process: ChildProcess
+        let restarts: Int
+        /// Exited normally; nothing more to do.
+        var exitHandled = false
+    }
+
+    let config: ClusterConfig
+    let configFile: String
+    let childArguments: [String]
+    let terminal: TerminalOutput
+    let echoCoordinator: Bool
+    let logger: Logger
+    private let stopRequested = Atomic<Bool>(false)
+
+    /// - Parameters:
+    ///   - childArguments: Options every node gets (`--set`, `--output`, logging).
+    ///   - echoCoordinator: Echo the coordinator's log to standard error.
+    init(config: ClusterConfig, configFile: String, childArguments: [String], terminal: TerminalOutput, echoCoordinator: Bool, logger: Logger) {
+        self.config = config
+        self.configFile = URL(fileURLWithPath: configFile).standardizedFileURL.path
+        self.childArguments = childArguments
+        self.terminal = terminal
+        self.echoCoordinator = echoCoordinator
+        self.logger = logger
+    }
+
+    /// Asks the run to stop (Ctrl-C, SIGTERM).
+    func requestStop() { stopRequested.store(true, ordering: .relaxed) }
+
+    /// Runs the cluster to its end.
+    /// - Returns: The coordinator's exit status (0: finished), or 1 if the cluster could not
+    ///   be started or a node kept dying.
+    func run() async -> Int32 {
+        let logs = config.output.appendingPathComponent("logs")
+        do {
+            try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        } catch {
+            logger.error("Cannot create the output folder", metadata: ["folder": "\(logs.path)", "error": "\(error)"])
+            return 1
+        }
+        let coordinatorName = config.coordinator.address.name
+        guard let coordinator = start(role: .coordinator, name: coordinatorName, coordinatorEndpoint: nil, restarts: 0) else { return 1 }
+        guard let ready = await coordinator.process.nextLine(timeout: .seconds(60)),
+              let object = try? JSONSerialization.jsonObject(with: Data(ready.utf8)) as? [String: Any],
+              let endpoint = object["endpoint"] as? String
+        else {
+            let status = await coordinator.process.stop(grace: .seconds(2))
+            logger.error("The coordinator did not start", metadata: ["status": "\(status)", "log": "\(logFile(coordinatorName).path)"])
+            return status == 0 ? 1 : status
+        }
+        logger.info("Coordinator listening", metadata: ["endpoint": "\(endpoint)", "pid": "\(coordinator.process.pid)"])
+        var others: [Child] = []
+        for node in config.nodes where node.role != .coordinator {
+            guard let child = start(role: node.role, name: node.address.name, coordinatorEndpoint: endpoint, restarts: 0) else {
+                await stopAll(coordinator: coordinator, others: others)
+                return 1
+            }
+            others.append(child)
+        }
+        logger.info("Cluster started", metadata: [
+            "nodes": "\(others.count + 1)", "output": "\(config.output.path)", "logs": "\(logs.path)",
+        ])
+
+        let progressTask = terminal.isTerminal ? Task { await drawProgress() } : nil
+        defer { progressTask?.cancel() }
+        var failure: String?
+        while coordinator.process.isRunning {
+            if stopRequested.load(ordering: .relaxed) {
+                terminal.setBar(nil)
+                logger.notice("Stopping the cluster (coordinator first, so it writes its manifest)")
+                await stopAll(coordinator: coordinator, others: others)
+                return NodeRunner.ExitStatus.interrupted
+            }
+            for (position, child) in others.enumerated() where !child.process.isRunning && !child.exitHandled {
+                let status = await child.process.waitForExit()
+                guard coordinator.process.isRunning, !stopRequested.load(ordering: .relaxed) else { break }
+                if status == 0 {
+                    // Done: a sampler told the run is over.
+                    others[position].exitHandled = true
+                    continue
+                }
+                guard child.restarts < config.supervision.maxRestarts else {
+                    failure = "\(child.role.rawValue) '\(child.name)' exited with status \(status) and was restarted \(child.restarts) times; see \(logFile(child.name).path)"
+                    break
+                }
+                logger.warning("Node exited; restarting it", metadata: [
+                    "node": "\(child.name)", "status": "\(status)", "restart": "\(child.restarts + 1)/\(config.supervision.maxRestarts)",
+                ])
+                try? await Task.sleep(for: .milliseconds(500))
+                guard let restarted = start(role: child.role, name: child.name, coordinatorEndpoint: endpoint, restarts: child.restarts + 1) else {
+                    failure = "cannot restart '\(child.name)'"
+                    break
+                }
+                others[position] = restarted
+            }
+            if failure != nil { break }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        progressTask?.cancel()
+        terminal.setBar(nil)
+        if let failure {
+            logger.error("The run failed", metadata: ["reason": "\(failure)"])
+            await stopAll(coordinator: coordinator, others: others)
+            return 1
+        }
+        let status = await coordinator.process.waitForExit()
+        // The others stop by themselves once told the run is over; stop any that do not.
+        for child in others {
+            let waited = Task {
+                try? await Task.sleep(for: .seconds(3))
+                child.process.send(signal: SIGTERM)
+            }
+            _ = await child.process.stop(grace: config.supervision.stopGrace)
+            waited.cancel()
+        }
+        return status
+    }
+
+    private func logFile(_ name: String) -> URL {
+        config.output.appendingPathComponent("logs").appendingPathComponent("\(name).log")
+    }
+
+    private func start(role: ClusterConfig.Role, name: String, coordinatorEndpoint: String?, restarts: Int) -> Child? {
+        var arguments = ["node", "--config", configFile, "--role", role.rawValue, "--name", name, "--stop-on-stdin-eof"] + childArguments
+        if role == .coordinator { arguments.append("--ready-line") }
+        if let coordinatorEndpoint { arguments += ["--coordinator", coordinatorEndpoint] }
+        let url = logFile(name)
+        if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
+        guard let log = FileHandle(forWritingAtPath: url.path) else {
+            logger.error("Cannot open the node's log file", metadata: ["file": "\(url.path)"])
+            return nil
+        }
+        _ = try? log.seekToEnd()
+        let terminal = echoCoordinator && role == .coordinator ? self.terminal : nil
+        do {
+            let process = try ChildProcess(executable: currentExecutablePath(), arguments: arguments, standardErrorHandler: { data in
+                log.write(data)
+                terminal?.write(logBytes: data)
+            })
+            logger.debug("Started node", metadata: ["role": "\(role.rawValue)", "node": "\(name)", "pid": "\(process.pid)"])
+            return Child(role: role, name: name, process: process, restarts: restarts)
+        } catch {
+            logger.error("Cannot start a node", metadata: ["node": "\(name)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Stops the coordinator first (it writes its manifest on SIGTERM), then every other node.
+    private func stopAll(coordinator: Child, others: [Child]) async {
+        _ = await coordinator.process.stop(grace: config.supervision.stopGrace)
+        await withTaskGroup(of: Void.self) { group in
+            for child in others {
+                group.addTask { _ = await child.process.stop(grace: self.config.supervision.stopGrace) }
+            }
+        }
+    }
+
+    /// Redraws the progress bar from the coordinator's `progress.json`.
+    private func drawProgress() async {
+        let url = config.output.appendingPathComponent("progress.json")
+        var last: (time: ContinuousClock.Instant, done: Int) = (.now, 0)
+        var rate = 0.0
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(500))
+            guard let data = try? Data(contentsOf: url),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let done = object["done"] as? Int, let total = object["total"] as? Int,
+                  let paths = object["paths"] as? Int, let elapsed = object["elapsed_s"] as? Double
+            else { continue }
+            let now = ContinuousClock.now
+            let seconds = Double((now - last.time).components.seconds) + Double((now - last.time).components.attoseconds) / 1e18
+            if seconds > 0, done >= last.done { rate = rate == 0 ? Double(done - last.done) / seconds : 0.7 * rate + 0.3 * Double(done - last.done) / seconds }
+            last = (now, done)
+            let eta = done >= total ? "0s" : rate > 0 ? "\(Int((Double(total - done) / rate).rounded()))s" : "?"
+            terminal.setBar(TerminalOutput.bar(done: done, total: total, pathsPerSecond: elapsed > 0 ? Double(paths) / elapsed : 0, eta: eta))
+        }
+    }
+}
