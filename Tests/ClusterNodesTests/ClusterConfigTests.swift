@@ -1,0 +1,184 @@
+import ClusterNodes
+import Foundation
+import SelfImproveCore
+import Testing
+
+@Suite("Cluster config")
+struct ClusterConfigTests {
+    static let clusterFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("cluster")
+
+    /// A valid config, with the data set path made absolute so it can live anywhere.
+    static func validText(extra: String = "") -> String {
+        let dataset = clusterFolder.appendingPathComponent("data/arithmetic-200.jsonl").path
+        return """
+        name: test
+        dataset:
+          path: \(dataset)
+        method:
+          m: 8
+        samplers:
+          - name: sampler
+            replicas: 2
+            capacity: 4
+            backend:
+              kind: synthetic
+        verifiers:
+          - name: verifier
+        trainer:
+          name: trainer
+        \(extra)
+        """
+    }
+
+    private func load(_ text: String, overrides: [String] = []) throws -> ClusterConfig {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString).yaml")
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: url) }
+        return try ClusterConfig.load(file: url.path, overrides: overrides)
+    }
+
+    private func configError(_ text: String, overrides: [String] = []) -> ConfigError? {
+        do {
+            _ = try load(text, overrides: overrides)
+            return nil
+        } catch let error as ConfigError {
+            return error
+        } catch {
+            Issue.record("unexpected error \(error)")
+            return nil
+        }
+    }
+
+    @Test(arguments: ["local.yaml", "synthetic.yaml", "example.yaml"])
+    func shippedConfigsAreValid(_ name: String) throws {
+        let config = try ClusterConfig.load(file: Self.clusterFolder.appendingPathComponent(name).path)
+        #expect(config.samplers.count >= 2)
+        #expect(config.verifiers.count >= 1)
+        #expect(config.nodes.first?.role == .coordinator)
+        #expect(config.dataset.path.hasSuffix("arithmetic-200.jsonl"))
+    }
+
+    @Test func localClusterHasTheIssuesShape() throws {
+        let config = try ClusterConfig.load(file: Self.clusterFolder.appendingPathComponent("local.yaml").path)
+        #expect(config.method.m == 8)
+        #expect(config.samplers.map(\.address.name) == ["sampler-1", "sampler-2"])
+        #expect(config.verifiers.count == 1)
+        #expect(config.nodes.count == 5)
+    }
+
+    @Test func defaultsAndReplicas() throws {
+        let config = try load(Self.validText())
+        #expect(config.method.pathsPerRequest == 8)
+        #expect(config.method.temperature == 0.7)
+        #expect(config.method.vote == .majority)
+        #expect(config.samplers.map(\.address.name) == ["sampler-1", "sampler-2"])
+        #expect(config.trainer.formats == TrainingExample.Format.allCases)
+        #expect(config.coordinator.address.port == 0)
+    }
+
+    @Test func overridesReplaceAnyKey() throws {
+        let config = try load(Self.validText(), overrides: [
+            "method.m=16", "method.temperature=1.2", "samplers.0.capacity=2", "coordinator.port=7455", "monitor.format=json",
+        ])
+        #expect(config.method.m == 16)
+        #expect(config.method.pathsPerRequest == 16)
+        #expect(config.method.temperature == 1.2)
+        #expect(config.samplers.allSatisfy { $0.capacity == 2 })
+        #expect(config.coordinator.address.port == 7455)
+        #expect(config.monitor.format == .json)
+        let plain = try load(Self.validText())
+        #expect(config.hash != plain.hash)
+    }
+
+    @Test func unknownKeyNamesTheKeyAndLine() throws {
+        let error = try #require(configError(Self.validText(extra: "coordinater:\n  port: 1")))
+        #expect(error.key == "coordinater")
+        #expect(error.line == 16)
+        #expect(error.description.contains("unknown key"))
+        let nested = try #require(configError(Self.validText().replacingOccurrences(of: "  m: 8", with: "  m: 8\n  tempreature: 0.7")))
+        #expect(nested.key == "method.tempreature")
+        #expect(nested.line == 6)
+    }
+
+    @Test func wrongTypeNamesTheKeyAndLine() throws {
+        let error = try #require(configError(Self.validText().replacingOccurrences(of: "  m: 8", with: "  m: eight")))
+        #expect(error.key == "method.m")
+        #expect(error.line == 5)
+        #expect(error.message.contains("expected an integer"))
+        let quoted = try #require(configError(Self.validText().replacingOccurrences(of: "capacity: 4", with: "capacity: \"4\"")))
+        #expect(quoted.key == "samplers[0].capacity")
+        let list = try #require(configError(Self.validText().replacingOccurrences(of: "method:\n  m: 8", with: "method: [1, 2]")))
+        #expect(list.key == "method")
+    }
+
+    @Test func impossibleValuesAreRefused() throws {
+        let m = try #require(configError(Self.validText().replacingOccurrences(of: "  m: 8", with: "  m: 0")))
+        #expect(m.key == "method.m")
+        #expect(m.line == 5)
+        #expect(m.message.contains("at least 1"))
+        let perRequest = try #require(configError(Self.validText(), overrides: ["method.paths_per_request=9"]))
+        #expect(perRequest.key == "method.paths_per_request")
+        #expect(perRequest.fromOverride)
+        #expect(perRequest.description.contains("--set method.paths_per_request"))
+        let capacity = try #require(configError(Self.validText().replacingOccurrences(of: "capacity: 4", with: "capacity: 0")))
+        #expect(capacity.key == "samplers[0].capacity")
+        #expect(capacity.line == 9)
+    }
+
+    @Test func noSamplersIsRefused() throws {
+        let text = Self.validText().replacingOccurrences(of: """
+        samplers:
+          - name: sampler
+            replicas: 2
+            capacity: 4
+            backend:
+              kind: synthetic
+        """, with: "samplers: []")
+        let error = try #require(configError(text))
+        #expect(error.key == "samplers")
+        #expect(error.message.contains("at least one sampler"))
+        let missing = try #require(configError(Self.validText().replacingOccurrences(of: "samplers:", with: "samplerz:")))
+        #expect(missing.description.contains("samplers"))
+    }
+
+    @Test func portClashIsRefused() throws {
+        let error = try #require(configError(Self.validText(), overrides: ["coordinator.port=7400", "trainer.port=7400"]))
+        #expect(error.message.contains("port clash"))
+        #expect(error.message.contains("coordinator"))
+        #expect(error.message.contains("trainer"))
+        // The same port on two different hosts is fine.
+        #expect(throws: Never.self) {
+            _ = try load(Self.validText(), overrides: ["coordinator.port=7400", "trainer.port=7400", "trainer.host=127.0.0.2"])
+        }
+    }
+
+    @Test func duplicateNamesAndMissingFilesAreRefused() throws {
+        let names = try #require(configError(Self.validText(), overrides: ["trainer.name=verifier"]))
+        #expect(names.message.contains("'verifier'"))
+        let dataset = try #require(configError(Self.validText(), overrides: ["dataset.path=/nonexistent/data.jsonl"]))
+        #expect(dataset.key == "dataset.path")
+        #expect(dataset.message.contains("/nonexistent/data.jsonl"))
+    }
+
+    @Test func yamlSyntaxErrorsCarryTheLine() throws {
+        let error = try #require(configError("name: x\nmethod:\n  m: [1, 2\n"))
+        #expect(error.line != nil)
+        #expect(error.message.contains("not valid YAML"))
+    }
+
+    @Test func malformedOverridesAreRefused() throws {
+        #expect(configError(Self.validText(), overrides: ["method.m"])?.message.contains("key.path=value") == true)
+        #expect(configError(Self.validText(), overrides: ["samplers.5.capacity=1"])?.message.contains("not an index") == true)
+        #expect(configError(Self.validText(), overrides: ["name.inner=1"])?.message.contains("not a mapping") == true)
+    }
+
+    @Test func durationsAcceptUnits() throws {
+        let config = try load(Self.validText(), overrides: ["coordinator.lease_timeout=250ms", "monitor.interval=2", "coordinator.stall_timeout=5m"])
+        #expect(config.coordinator.leaseTimeout == .milliseconds(250))
+        #expect(config.monitor.interval == .seconds(2))
+        #expect(config.coordinator.stallTimeout == .seconds(300))
+        let bad = try #require(configError(Self.validText(), overrides: ["coordinator.lease_timeout=soon"]))
+        #expect(bad.message.contains("duration"))
+    }
+}

@@ -1,0 +1,209 @@
+import Foundation
+import ProcessSupervision
+import Testing
+
+/// The cluster run as users run it: `selfimprove launch` and `selfimprove node` processes on
+/// loopback, with the synthetic backend, checked through the files they write.
+@Suite("Cluster runs")
+struct ClusterRunTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    static let synthetic = repository.appendingPathComponent("cluster/synthetic.yaml").path
+    static let dataset = repository.appendingPathComponent("cluster/data/arithmetic-200.jsonl")
+
+    private func executable() throws -> String {
+        try #require(ChildProcess.siblingExecutable(named: "selfimprove"), "run `swift build` first")
+    }
+
+    private func temporaryFolder() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("selfimprove-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    private func lines(_ url: URL) throws -> [[String: Any]] {
+        let text = try String(contentsOf: url, encoding: .utf8)
+        #expect(text.isEmpty || text.hasSuffix("\n"), "\(url.lastPathComponent) ends in a partial line")
+        return try text.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line.prefix(80))")
+        }
+    }
+
+    private func datasetIDs(limit: Int) throws -> [String] {
+        try String(contentsOf: Self.dataset, encoding: .utf8).split(separator: "\n").prefix(limit).map { line in
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            return try #require(object["id"] as? String)
+        }
+    }
+
+    /// Every question once, m paths each with indices 0..<m, sequences increasing, every
+    /// training example valid and belonging to a stored record, and the manifest's counts equal
+    /// to the files'. Returns the manifest.
+    @discardableResult
+    private func verifyOutput(_ folder: URL, m: Int, questions: [String]?) throws -> [String: Any] {
+        let records = try lines(folder.appendingPathComponent("records.jsonl"))
+        var ids: [String] = []
+        var lastSequence = 0
+        var paths = 0
+        for line in records {
+            let sequence = try #require(line["sequence"] as? Int)
+            #expect(sequence > lastSequence)
+            lastSequence = sequence
+            let record = try #require(line["record"] as? [String: Any])
+            ids.append(try #require(record["id"] as? String))
+            let recordPaths = try #require(record["paths"] as? [[String: Any]])
+            #expect(recordPaths.compactMap { $0["index"] as? Int } == Array(0 ..< m))
+            for path in recordPaths where path["given_up"] as? Bool != true {
+                paths += 1
+                #expect((path["text"] as? String)?.isEmpty == false)
+                #expect(path["sampler"] is String)
+                #expect(path["model_version"] is String)
+                #expect(path["score"] is Double || path["score"] is Int)
+            }
+            #expect(record["confidence"] is Double || record["confidence"] is Int)
+            #expect(record["kept_paths"] is [Int])
+        }
+        #expect(Set(ids).count == ids.count, "a question is stored twice")
+        if let questions { #expect(Set(ids) == Set(questions)) }
+        let formats: Set<String> = ["cot_fewshot", "direct_fewshot", "cot_zeroshot", "direct_zeroshot"]
+        let examples = try lines(folder.appendingPathComponent("sft.jsonl"))
+        let stored = Set(ids)
+        for line in examples {
+            let example = try #require(line["example"] as? [String: Any])
+            #expect(formats.contains(example["format"] as? String ?? ""))
+            #expect((example["prompt"] as? String)?.hasSuffix("A:") == true || (example["prompt"] as? String)?.hasSuffix("step by step.") == true)
+            #expect(example["completion"] is String)
+            #expect(stored.contains(line["id"] as? String ?? ""))
+        }
+        let manifestData = try Data(contentsOf: folder.appendingPathComponent("manifest.json"))
+        let manifest = try #require(try JSONSerialization.jsonObject(with: manifestData) as? [String: Any])
+        let counts = try #require(manifest["counts"] as? [String: Any])
+        #expect(counts["records"] as? Int == records.count)
+        #expect(counts["examples"] as? Int == examples.count)
+        #expect(counts["paths"] as? Int == paths)
+        #expect(counts["durable_sequence"] as? Int == lastSequence)
+        #expect(manifest["config_hash"] is String)
+        return manifest
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func launchRunsTheSyntheticClusterEndToEnd() async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let launch = try ChildProcess(executable: executable(), arguments: [
+            "launch", Self.synthetic, "--output", folder.path, "--set", "dataset.limit=40", "--set", "monitor.interval=200ms",
+        ])
+        let status = await launch.waitForExit()
+        let log = launch.standardErrorTail
+        #expect(status == 0, "launch failed: \(log.suffix(2000))")
+        let manifest = try verifyOutput(folder, m: 8, questions: try datasetIDs(limit: 40))
+        #expect(manifest["status"] as? String == "finished")
+        let accuracy = try #require(manifest["accuracy"] as? [String: Any])
+        #expect(accuracy["labelled"] as? Int == 40)
+        // The coordinator's log, echoed by launch: events, progress lines and the summary.
+        #expect(log.contains("sampler joined"))
+        #expect(log.contains("progress "))
+        #expect(log.contains("summary: 40 questions, 320 paths"))
+        #expect(log.contains("first path"))
+        for node in ["coordinator", "sampler-1", "sampler-2", "verifier-1", "trainer"] {
+            #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("logs/\(node).log").path))
+        }
+    }
+
+    /// Nodes started one by one with `selfimprove node`, as on separate machines; one sampler
+    /// is killed with SIGKILL mid-run.
+    @Test(.timeLimit(.minutes(3)))
+    func aSamplerKilledMidRunLosesNothing() async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let common = [
+            "--config", Self.synthetic, "--output", folder.path, "--stop-on-stdin-eof",
+            "--set", "dataset.limit=120", "--set", "samplers.0.backend.tokens_per_second=100", "--set", "monitor.interval=500ms",
+        ]
+        let coordinator = try ChildProcess(executable: executable(), arguments: ["node", "--role", "coordinator", "--name", "coordinator", "--ready-line"] + common)
+        let ready = try #require(await coordinator.nextLine(timeout: .seconds(30)), "coordinator did not start: \(coordinator.standardErrorTail)")
+        let endpoint = try #require((try JSONSerialization.jsonObject(with: Data(ready.utf8)) as? [String: Any])?["endpoint"] as? String)
+        var others: [String: ChildProcess] = [:]
+        for (role, name) in [("trainer", "trainer"), ("verifier", "verifier-1"), ("sampler", "sampler-1"), ("sampler", "sampler-2")] {
+            others[name] = try ChildProcess(executable: executable(), arguments: ["node", "--role", role, "--name", name, "--coordinator", endpoint] + common)
+        }
+        // Wait until a quarter of the questions are stored, then kill sampler-1.
+        let records = folder.appendingPathComponent("records.jsonl")
+        for _ in 0 ..< 600 {
+            let stored = (try? String(contentsOf: records, encoding: .utf8))?.split(separator: "\n").count ?? 0
+            if stored >= 30 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let victim = try #require(others["sampler-1"])
+        #expect(victim.isRunning, "sampler-1 ended before it could be killed")
+        victim.send(signal: SIGKILL)
+        let status = await coordinator.waitForExit()
+        for (_, child) in others { await child.stop(grace: .seconds(5)) }
+        #expect(status == 0, "coordinator failed: \(coordinator.standardErrorTail.suffix(2000))")
+        let manifest = try verifyOutput(folder, m: 8, questions: try datasetIDs(limit: 120))
+        let counts = try #require(manifest["counts"] as? [String: Any])
+        #expect(counts["samplers_lost"] as? Int == 1)
+        #expect(counts["paths_given_up"] as? Int == 0)
+        #expect(coordinator.standardErrorTail.contains("node lost"))
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func ctrlCStopsEveryNodeAndLeavesTheFilesIntact() async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let launch = try ChildProcess(executable: executable(), arguments: [
+            "launch", Self.synthetic, "--output", folder.path, "--set", "samplers.0.backend.tokens_per_second=50",
+        ])
+        let records = folder.appendingPathComponent("records.jsonl")
+        for _ in 0 ..< 600 {
+            let stored = (try? String(contentsOf: records, encoding: .utf8))?.split(separator: "\n").count ?? 0
+            if stored >= 10 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        launch.send(signal: SIGINT)
+        let status = await launch.waitForExit()
+        #expect(status == 130)
+        let manifest = try verifyOutput(folder, m: 8, questions: nil)
+        #expect(manifest["status"] as? String == "interrupted")
+        // No node outlives launch: none has this run's output folder on its command line.
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
+            let arguments = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+            return String(decoding: arguments, as: UTF8.self).contains(folder.path)
+        }
+        #expect(leftovers.isEmpty, "processes left behind: \(leftovers)")
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func configErrorsExitWithTheirMessage() async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let base = try String(contentsOfFile: Self.synthetic, encoding: .utf8)
+            .replacingOccurrences(of: "path: data/arithmetic-200.jsonl", with: "path: \(Self.dataset.path)")
+            .replacingOccurrences(of: "exemplars: exemplars/", with: "exemplars: \(Self.repository.path)/cluster/exemplars/")
+        func line(of text: String) -> Int { (base.components(separatedBy: "\n").firstIndex { $0.hasPrefix(text) } ?? -1) + 1 }
+        let cases: [(name: String, text: String, overrides: [String], expected: [String])] = [
+            ("unknown-key", base.replacingOccurrences(of: "  temperature: 0.7", with: "  temprature: 0.7"), [],
+             [":\(line(of: "  temperature:")): method.temprature: unknown key"]),
+            ("wrong-type", base.replacingOccurrences(of: "  m: 8", with: "  m: many"), [], [":\(line(of: "  m: 8")): method.m: expected an integer"]),
+            ("m-zero", base, ["method.m=0"], ["--set method.m", "must be at least 1"]),
+            ("no-samplers", base.replacingOccurrences(of: "samplers:\n", with: "samplers: []\nold_samplers:\n"), [], ["samplers"]),
+            ("port-clash", base, ["coordinator.port=7411", "trainer.port=7411"], ["port clash"]),
+            ("not-yaml", "name: [unclosed\n", [], ["not valid YAML"]),
+        ]
+        for entry in cases {
+            let file = folder.appendingPathComponent("\(entry.name).yaml")
+            try entry.text.write(to: file, atomically: true, encoding: .utf8)
+            for command in ["launch", "node"] {
+                var arguments = command == "launch" ? ["launch", file.path] : ["node", "--config", file.path, "--role", "sampler", "--name", "sampler-1"]
+                arguments += entry.overrides.flatMap { ["--set", $0] }
+                let child = try ChildProcess(executable: executable(), arguments: arguments)
+                let status = await child.waitForExit()
+                #expect(status == 78, "\(entry.name) via \(command): status \(status)")
+                for expected in entry.expected {
+                    #expect(child.standardErrorTail.contains(expected), "\(entry.name) via \(command): \(child.standardErrorTail)")
+                }
+                #expect(child.standardErrorTail.contains(file.lastPathComponent))
+            }
+        }
+    }
+}
