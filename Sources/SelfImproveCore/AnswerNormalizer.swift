@@ -33,11 +33,65 @@ public enum AnswerNormalizer {
                 cleaned.append(character)
             }
         }
-        let pattern = /(?<sign>[-+−]?)(?<number>(\d+\s+\d+\s*\/\s*\d+)|(\d+\s*\/\s*\d+)|(\d+(\.\d+)?|\.\d+))/
-        guard let match = cleaned.firstMatch(of: pattern) else { return nil }
-        let compact = match.output.number.replacingOccurrences(of: #"\s*/\s*"#, with: "/", options: .regularExpression)
-        let sign = match.output.sign.isEmpty || match.output.sign == "+" ? "" : "-"
-        return Rational(parsing: Substring(sign + compact))
+        guard let (sign, number) = firstNumber(in: Array(cleaned)) else { return nil }
+        return Rational(parsing: Substring(sign + number))
+    }
+
+    /// The first number in `characters` with an optional sign before it: a mixed number
+    /// (`1 1/2`), a fraction (`3 / 4`), or a decimal (`12`, `2.5`, `.5`), tried in that order
+    /// at each position. Returns the sign (`""` or `"-"`) and the number with spaces around
+    /// the slash removed. Hand-written: a `Regex` here cost more than everything else in a vote.
+    private static func firstNumber(in characters: [Character]) -> (sign: String, number: String)? {
+        func digits(from start: Int) -> Int {
+            var end = start
+            while end < characters.count, characters[end].isASCIIDigit { end += 1 }
+            return end
+        }
+        func spaces(from start: Int) -> Int {
+            var end = start
+            while end < characters.count, characters[end].isWhitespace { end += 1 }
+            return end
+        }
+        func text(_ start: Int, _ end: Int) -> String { String(characters[start ..< end]) }
+        /// `\s* / \s* digits+` from `start`: the denominator's range.
+        func slashDenominator(from start: Int) -> Range<Int>? {
+            let slash = spaces(from: start)
+            guard slash < characters.count, characters[slash] == "/" else { return nil }
+            let first = spaces(from: slash + 1)
+            let end = digits(from: first)
+            return end > first ? first ..< end : nil
+        }
+        func number(at start: Int) -> String? {
+            let wholeEnd = digits(from: start)
+            if wholeEnd > start {
+                let gap = spaces(from: wholeEnd)
+                if gap > wholeEnd {
+                    let numeratorEnd = digits(from: gap)
+                    if numeratorEnd > gap, let denominator = slashDenominator(from: numeratorEnd) {
+                        return text(start, wholeEnd) + " " + text(gap, numeratorEnd) + "/" + text(denominator.lowerBound, denominator.upperBound)
+                    }
+                }
+                if let denominator = slashDenominator(from: wholeEnd) {
+                    return text(start, wholeEnd) + "/" + text(denominator.lowerBound, denominator.upperBound)
+                }
+                if wholeEnd + 1 < characters.count, characters[wholeEnd] == ".", characters[wholeEnd + 1].isASCIIDigit {
+                    return text(start, digits(from: wholeEnd + 1))
+                }
+                return text(start, wholeEnd)
+            }
+            if start + 1 < characters.count, characters[start] == ".", characters[start + 1].isASCIIDigit {
+                return text(start, digits(from: start + 1))
+            }
+            return nil
+        }
+        for start in characters.indices {
+            let character = characters[start]
+            if character == "-" || character == "+" || character == "−", let found = number(at: start + 1) {
+                return (character == "+" ? "" : "-", found)
+            }
+            if let found = number(at: start) { return ("", found) }
+        }
+        return nil
     }
 
     // MARK: Choices

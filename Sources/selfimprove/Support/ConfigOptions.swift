@@ -12,6 +12,11 @@ struct ConfigOptions: ParsableArguments {
 
     /// Loads the config, or prints the error and exits with ``ConfigExit/status``.
     func load(_ file: String) throws -> ClusterConfig {
+        try Self.load(file, overrides: overrides, output: output)
+    }
+
+    /// Loads a config, or prints the error and exits with ``ConfigExit/status``.
+    static func load(_ file: String, overrides: [String] = [], output: String? = nil) throws -> ClusterConfig {
         do {
             return try ClusterConfig.load(file: file, overrides: overrides, output: output)
         } catch {

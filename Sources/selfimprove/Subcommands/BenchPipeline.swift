@@ -1,0 +1,128 @@
+import ArgumentParser
+import ClusterNodes
+import Foundation
+import Logging
+import SelfImproveCore
+
+/// `selfimprove bench pipeline`: a whole cluster on the zero-latency simulator, measuring paths/s
+/// through the coordinator and the coordinator's peak memory.
+struct BenchPipeline: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pipeline",
+        abstract: "Measure paths/s through the coordinator with a zero-latency synthetic backend.",
+        discussion: """
+        Generates --questions arithmetic problems, launches a coordinator, --samplers samplers on the \
+        instant simulator, --verifiers verifiers and a trainer (every node its own process, as launch \
+        does), and reads the coordinator's manifest: paths/s over the run and its peak resident memory.
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    @Option(help: "Sampler processes.")
+    var samplers = 4
+
+    @Option(help: "Questions in the generated data set.")
+    var questions = 20_000
+
+    @Option(help: "Paths per question.")
+    var m = 32
+
+    @Option(help: "Paths per backend request (default: m).")
+    var pathsPerRequest: Int?
+
+    @Option(help: "Requests each sampler keeps in flight.")
+    var capacity = 8
+
+    @Option(help: "Verifier processes (0: paths unscored).")
+    var verifiers = 1
+
+    @Option(help: "LMSI formats the trainer writes to sft.jsonl: all, or none (records only).")
+    var formats = "all"
+
+    @Option(help: "Keep the run's folder here instead of a temporary one.")
+    var keep: String?
+
+    func validate() throws {
+        guard samplers >= 1, questions >= 1, m >= 1, capacity >= 1, verifiers >= 0 else {
+            throw ValidationError("--samplers, --questions, --m and --capacity must be at least 1, --verifiers at least 0")
+        }
+        guard ["all", "none"].contains(formats) else { throw ValidationError("--formats must be all or none") }
+    }
+
+    func run() async throws {
+        let logger = global.makeLogger(label: "bench")
+        let folder = keep.map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("selfimprove-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { if keep == nil { try? FileManager.default.removeItem(at: folder) } }
+
+        let dataset = folder.appendingPathComponent("questions.jsonl")
+        var generator = ArithmeticProblemGenerator(seed: 7)
+        let writer = try JSONLinesWriter(path: dataset.path)
+        for index in 0 ..< questions {
+            let problem = generator.next(steps: nil)
+            try writer.write(GSM8KLine(id: "bench-\(index)", question: problem.question, answer: problem.gsm8kAnswer, steps: problem.steps))
+        }
+        try writer.close()
+
+        let configFile = folder.appendingPathComponent("bench.yaml")
+        try """
+        name: bench-pipeline
+        output: out
+        dataset:
+          path: questions.jsonl
+        method:
+          m: \(m)
+          paths_per_request: \(pathsPerRequest ?? m)
+        samplers:
+          - name: sampler
+            replicas: \(samplers)
+            capacity: \(capacity)
+            backend:
+              kind: synthetic
+              concurrency: \(capacity)
+        verifiers: \(verifiers == 0 ? "[]" : "\n  - name: verifier\n    replicas: \(verifiers)")
+        trainer:
+          name: trainer
+          formats: \(formats == "all" ? "[cot_fewshot, direct_fewshot, cot_zeroshot, direct_zeroshot]" : "[]")
+        monitor:
+          interval: 2s
+        """.write(to: configFile, atomically: true, encoding: .utf8)
+        let config = try ConfigOptions.load(configFile.path)
+        let launcher = ClusterLauncher(config: config, configFile: configFile.path, childArguments: ["--log-level", "warning"],
+                                       terminal: TerminalOutput(drawsBar: false), echoCoordinator: false, logger: logger)
+        let status = await launcher.run()
+        let manifestURL = config.output.appendingPathComponent("manifest.json")
+        guard status == 0, let data = try? Data(contentsOf: manifestURL),
+              let manifest = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let counts = manifest["counts"] as? [String: Any], let timings = manifest["timings"] as? [String: Any]
+        else {
+            logger.error("The benchmark run failed", metadata: ["status": "\(status)", "logs": "\(config.output.appendingPathComponent("logs").path)"])
+            throw ExitCode.failure
+        }
+        let result: [String: Any] = [
+            "benchmark": "pipeline",
+            "questions": counts["records"] ?? 0,
+            "m": m,
+            "paths_per_request": pathsPerRequest ?? m,
+            "samplers": samplers,
+            "sampler_capacity": capacity,
+            "verifiers": verifiers,
+            "formats": formats,
+            "paths": counts["paths"] ?? 0,
+            "seconds": timings["seconds"] ?? 0,
+            "paths_per_s": ((timings["paths_per_s"] as? Double) ?? 0).rounded(),
+            "coordinator_peak_rss_bytes": manifest["coordinator_peak_rss_bytes"] ?? 0,
+        ]
+        if json {
+            printJSONLine(result)
+        } else {
+            print("pipeline: \(result["questions"]!) questions x m=\(m), \(samplers) samplers, \(verifiers) verifiers: "
+                + "\(result["paths_per_s"]!) paths/s, coordinator peak RSS \(((result["coordinator_peak_rss_bytes"] as? Int) ?? 0) >> 20) MiB")
+        }
+    }
+}
