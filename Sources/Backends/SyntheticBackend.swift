@@ -52,7 +52,7 @@ public struct SyntheticBackend: ModelBackend {
         for index in 0 ..< request.n {
             var random = SplitMix64(seed: base &+ UInt64(index) &* 0xBF58_476D_1CE4_E5B9)
             let text = problem.map { solve($0, random: &random) } ?? guess(random: &random)
-            let tokens = max(1, text.split(separator: " ").count * 4 / 3)
+            let tokens = max(1, Self.wordCount(text) * 4 / 3)
             paths.append(SampledPath(text: " " + text, completionTokens: min(tokens, request.maxTokens), finishReason: "stop"))
         }
         let slowest = paths.map(\.completionTokens).max() ?? 0
@@ -61,17 +61,39 @@ public struct SyntheticBackend: ModelBackend {
             delay += .milliseconds(Int(Double(slowest) / configuration.tokensPerSecond * 1000))
         }
         if delay > .zero { try await Task.sleep(for: delay) }
-        return SamplingResponse(paths: paths, promptTokens: request.prompt.split(separator: " ").count * 4 / 3,
+        return SamplingResponse(paths: paths, promptTokens: Self.wordCount(request.prompt) * 4 / 3,
                                 modelVersion: configuration.modelVersion)
     }
 
-    /// The question after the last `Q:` of a prompt.
+    /// The question after the last `Q:` of a prompt, up to its `A:` line (byte scanning: the
+    /// simulator serves benchmark loads).
     static func lastQuestion(in prompt: String) -> String? {
-        guard let range = prompt.range(of: "Q:", options: .backwards) else { return nil }
-        var question = prompt[range.upperBound...]
-        if let answer = question.range(of: "\nA:") { question = question[..<answer.lowerBound] }
-        let trimmed = question.trimmingCharacters(in: .whitespacesAndNewlines)
-        return trimmed.isEmpty ? nil : trimmed
+        let bytes = Array(prompt.utf8)
+        let q = UInt8(ascii: "Q"), a = UInt8(ascii: "A"), colon = UInt8(ascii: ":"), newline = UInt8(ascii: "\n")
+        var start = bytes.count - 2
+        while start >= 0, !(bytes[start] == q && bytes[start + 1] == colon) { start -= 1 }
+        guard start >= 0 else { return nil }
+        var begin = start + 2
+        var end = begin
+        while end < bytes.count, !(bytes[end] == newline && end + 2 < bytes.count && bytes[end + 1] == a && bytes[end + 2] == colon) { end += 1 }
+        while begin < end, bytes[begin] == 0x20 || bytes[begin] == newline || bytes[begin] == 0x09 || bytes[begin] == 0x0D { begin += 1 }
+        while end > begin, bytes[end - 1] == 0x20 || bytes[end - 1] == newline || bytes[end - 1] == 0x09 || bytes[end - 1] == 0x0D { end -= 1 }
+        return end > begin ? String(decoding: bytes[begin ..< end], as: UTF8.self) : nil
+    }
+
+    /// Words separated by spaces, counted on the UTF-8 bytes.
+    static func wordCount(_ text: String) -> Int {
+        var count = 0
+        var inWord = false
+        for byte in text.utf8 {
+            if byte == 0x20 || byte == 0x0A {
+                inWord = false
+            } else if !inWord {
+                inWord = true
+                count += 1
+            }
+        }
+        return count
     }
 
     private func solve(_ problem: ArithmeticReader.Problem, random: inout SplitMix64) -> String {

@@ -16,12 +16,36 @@ public enum AnswerExtractor {
 
     /// The raw text after the last marker, up to the end of its line.
     public static func finalAnswerText(in path: String) -> String? {
-        guard let range = path.range(of: marker, options: [.caseInsensitive, .backwards]) else { return nil }
-        var tail = path[range.upperBound...]
-        if let newline = tail.firstIndex(where: \.isNewline) { tail = tail[..<newline] }
-        var text = String(tail).trimmingCharacters(in: .whitespaces)
-        while let first = text.first, ":*".contains(first) {
-            text.removeFirst()
+        let bytes = Array(path.utf8)
+        let marker = Array(Self.marker.utf8)
+        guard bytes.count >= marker.count else { return nil }
+        // The last case-insensitive (ASCII) occurrence of the marker.
+        var found: Int?
+        var start = bytes.count - marker.count
+        while start >= 0 {
+            var matches = true
+            for offset in 0 ..< marker.count where bytes[start + offset] | 0x20 != marker[offset] | 0x20 || (marker[offset] == 0x20) != (bytes[start + offset] == 0x20) {
+                matches = false
+                break
+            }
+            if matches {
+                found = start
+                break
+            }
+            start -= 1
+        }
+        guard let found else { return nil }
+        var end = found + marker.count
+        var tailStart = end
+        while end < bytes.count, bytes[end] != 0x0A, bytes[end] != 0x0D { end += 1 }
+        // Trim spaces, tabs, and the ':' and '*' some models put before the answer.
+        let skipped: Set<UInt8> = [0x20, 0x09, UInt8(ascii: ":"), UInt8(ascii: "*")]
+        while tailStart < end, skipped.contains(bytes[tailStart]) { tailStart += 1 }
+        while end > tailStart, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
+        var text = String(decoding: bytes[tailStart ..< end], as: UTF8.self)
+        if let newline = text.firstIndex(where: \.isNewline) { text = String(text[..<newline]) }
+        if text.first?.isWhitespace == true || text.last?.isWhitespace == true {
+            // Rare: Unicode spaces (no-break space, ...); Foundation knows them all.
             text = text.trimmingCharacters(in: .whitespaces)
         }
         return text.isEmpty ? nil : text

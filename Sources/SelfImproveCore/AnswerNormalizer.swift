@@ -16,24 +16,24 @@ public enum AnswerNormalizer {
 
     /// `$1,234.50` → 1234.5; `7.0` → 7; `3/4` → 3/4; `1 1/2` → 3/2; `-2 kg` → -2.
     static func number(in text: String) -> Rational? {
-        var cleaned = ""
-        cleaned.reserveCapacity(min(text.utf8.count, 256))
-        let characters = Array(text.prefix(512))
-        for (index, character) in characters.enumerated() {
-            switch character {
+        var cleaned: [Unicode.Scalar] = []
+        let scalars = Array(text.unicodeScalars.prefix(512))
+        cleaned.reserveCapacity(scalars.count)
+        for (index, scalar) in scalars.enumerated() {
+            switch scalar {
             case "$", "€", "£", "¥", "₹":
                 continue
             case ",":
                 // A thousands separator sits between digits: keep "3, 4" apart, drop "1,200"'s comma.
-                let before = index > 0 ? characters[index - 1] : " "
-                let after = index + 1 < characters.count ? characters[index + 1] : " "
+                let before = index > 0 ? scalars[index - 1] : " "
+                let after = index + 1 < scalars.count ? scalars[index + 1] : " "
                 if before.isASCIIDigit, after.isASCIIDigit { continue }
                 cleaned.append(" ")
             default:
-                cleaned.append(character)
+                cleaned.append(scalar)
             }
         }
-        guard let (sign, number) = firstNumber(in: Array(cleaned)) else { return nil }
+        guard let (sign, number) = firstNumber(in: cleaned) else { return nil }
         return Rational(parsing: Substring(sign + number))
     }
 
@@ -41,7 +41,7 @@ public enum AnswerNormalizer {
     /// (`1 1/2`), a fraction (`3 / 4`), or a decimal (`12`, `2.5`, `.5`), tried in that order
     /// at each position. Returns the sign (`""` or `"-"`) and the number with spaces around
     /// the slash removed. Hand-written: a `Regex` here cost more than everything else in a vote.
-    private static func firstNumber(in characters: [Character]) -> (sign: String, number: String)? {
+    private static func firstNumber(in characters: [Unicode.Scalar]) -> (sign: String, number: String)? {
         func digits(from start: Int) -> Int {
             var end = start
             while end < characters.count, characters[end].isASCIIDigit { end += 1 }
@@ -49,10 +49,10 @@ public enum AnswerNormalizer {
         }
         func spaces(from start: Int) -> Int {
             var end = start
-            while end < characters.count, characters[end].isWhitespace { end += 1 }
+            while end < characters.count, characters[end].properties.isWhitespace { end += 1 }
             return end
         }
-        func text(_ start: Int, _ end: Int) -> String { String(characters[start ..< end]) }
+        func text(_ start: Int, _ end: Int) -> String { String(String.UnicodeScalarView(characters[start ..< end])) }
         /// `\s* / \s* digits+` from `start`: the denominator's range.
         func slashDenominator(from start: Int) -> Range<Int>? {
             let slash = spaces(from: start)
@@ -150,4 +150,8 @@ public enum AnswerNormalizer {
         while let last = words.last, quotes.contains(last) { words.removeLast() }
         return words.isEmpty ? nil : words
     }
+}
+
+extension Unicode.Scalar {
+    var isASCIIDigit: Bool { value >= 0x30 && value <= 0x39 }
 }

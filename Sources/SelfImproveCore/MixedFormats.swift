@@ -19,6 +19,12 @@ public struct TrainingExample: Sendable, Hashable, Codable {
     public var prompt: String
     public var completion: String
 
+    public init(format: Format, prompt: String, completion: String) {
+        self.format = format
+        self.prompt = prompt
+        self.completion = completion
+    }
+
     /// The same example as a user/assistant exchange (the completion without its leading space).
     public var messages: [Message] {
         [Message(role: "user", content: prompt), Message(role: "assistant", content: String(completion.drop(while: { $0 == " " })))]

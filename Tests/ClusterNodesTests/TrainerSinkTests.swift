@@ -85,4 +85,39 @@ struct TrainerSinkTests {
         #expect(try lines(url.appendingPathComponent("records.jsonl")).count == 3)
         #expect(try lines(url.appendingPathComponent("sft.jsonl")).count == 3 * 2 * 4)
     }
+
+    /// The hand-written JSON lines decode to exactly what was stored, whatever the text holds.
+    @Test func writtenLinesDecodeToTheSameRecord() throws {
+        let url = try folder()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let tricky = "Quote \" backslash \\ slash / tab \t newline \n return \r bell \u{07} unicode é 日本 🎉"
+        let record = VoteRecord(
+            id: "q-\(tricky)", question: tricky,
+            paths: [
+                VoteRecord.Path(index: 0, text: tricky, answer: "7", sampler: "s-1", modelVersion: "m", score: 0.125, completionTokens: 12),
+                VoteRecord.Path(index: 1, text: "", answer: nil, givenUp: true),
+                VoteRecord.Path(index: 2, text: "x", answer: "1/3", score: 1.0 / 3),
+            ],
+            majority: "7", confidence: 1.0 / 3, accepted: true, keptPaths: [0], gold: "7", majorityCorrect: true, vote: "majority")
+        let example = TrainingExample(format: .zeroShotChainOfThought, prompt: "Q: \(tricky)\nA:", completion: " \(tricky)")
+        let sink = try TrainerSink(folder: url)
+        try sink.append([SinkRecord(sequence: 5, record: record, examples: [example])])
+
+        struct Line: Decodable { var sequence: UInt64; var id: String; var record: VoteRecord }
+        struct ExampleLine: Decodable { var sequence: UInt64; var id: String; var example: TrainingExample }
+        let recordLines = try lines(url.appendingPathComponent("records.jsonl"))
+        #expect(recordLines.count == 1)
+        let decoded = try JSONDecoder().decode(Line.self, from: Data(recordLines[0].utf8))
+        #expect(decoded.sequence == 5)
+        #expect(decoded.id == record.id)
+        #expect(decoded.record == record)
+        let exampleLines = try lines(url.appendingPathComponent("sft.jsonl"))
+        let decodedExample = try JSONDecoder().decode(ExampleLine.self, from: Data(exampleLines[0].utf8))
+        #expect(decodedExample.example == example)
+        #expect(decodedExample.id == record.id)
+        // And the sink reads its own files back.
+        let reopened = try TrainerSink(folder: url)
+        #expect(reopened.durableSequence == 5)
+        #expect(reopened.contains(questionID: record.id))
+    }
 }

@@ -40,7 +40,6 @@ public final class TrainerSink {
     private let records: FileHandle
     private let sft: FileHandle
     private var questionIDs: Set<String> = []
-    private let encoder: JSONEncoder
 
     /// Opens (creating if needed) the folder's files and repairs them.
     /// - Throws: If the folder or files cannot be created, or a stored record line is unreadable.
@@ -56,8 +55,6 @@ public final class TrainerSink {
         }
         records = try FileHandle(forUpdating: recordsURL)
         sft = try FileHandle(forUpdating: sftURL)
-        encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
 
         // Records: learn the durable sequence and the stored questions; cut a torn tail.
         var recordLines = 0
@@ -118,26 +115,26 @@ public final class TrainerSink {
     /// - Throws: If writing or syncing fails; nothing new is then acknowledged.
     @discardableResult
     public func append(_ batch: [SinkRecord]) throws -> UInt64 {
-        var recordData = Data(), sftData = Data()
+        var recordData = JSONLineEncoder(), sftData = JSONLineEncoder(capacity: 16384)
         var newest = durableSequence
         var added: [String] = []
         var newExamples = 0
         for item in batch.sorted(by: { $0.sequence < $1.sequence }) {
             guard item.sequence > newest, !questionIDs.contains(item.record.id), !added.contains(item.record.id) else { continue }
             for example in item.examples {
-                sftData.append(try encoder.encode(StoredExample(sequence: item.sequence, id: item.record.id, example: example)))
-                sftData.append(0x0A)
+                JSONLineEncoder.example(example, id: item.record.id, sequence: item.sequence, into: &sftData)
+                sftData.newline()
             }
-            recordData.append(try encoder.encode(StoredRecord(sequence: item.sequence, record: item.record)))
-            recordData.append(0x0A)
+            JSONLineEncoder.record(item.record, sequence: item.sequence, into: &recordData)
+            recordData.newline()
             newest = item.sequence
             added.append(item.record.id)
             newExamples += item.examples.count
         }
         guard !added.isEmpty else { return durableSequence }
-        try sft.write(contentsOf: sftData)
+        try sft.write(contentsOf: sftData.bytes)
         try sft.synchronize()
-        try records.write(contentsOf: recordData)
+        try records.write(contentsOf: recordData.bytes)
         try records.synchronize()
         durableSequence = newest
         questionIDs.formUnion(added)

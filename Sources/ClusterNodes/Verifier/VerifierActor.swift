@@ -44,7 +44,8 @@ public distributed actor VerifierActor: ClusterCallable {
             if !path.isEmpty {
                 let scores = try await chain.score(path, for: question)
                 score.combined = scores.combined
-                score.parts = scores.parts
+                // Per-verifier parts stay here: a map per path costs the coordinator more to
+                // decode than the rest of the reply, and records keep only the combined score.
             }
             reply.scores.append(score)
         }
