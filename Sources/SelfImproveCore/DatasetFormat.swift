@@ -27,8 +27,9 @@ public enum DatasetFormat: Sendable, Hashable {
     /// Decodes one line; nil for a blank line.
     /// - Throws: ``DatasetError`` naming the source, the line and what is wrong.
     public func decode(_ line: String, source: String, lineNumber: Int) throws(DatasetError) -> Question? {
-        let trimmed = line.trimmingCharacters(in: .whitespaces)
-        if trimmed.isEmpty { return nil }
+        guard line.contains(where: { !$0.isWhitespace }) else { return nil }
+        // JSON allows surrounding whitespace, so the line goes to the parser as it is.
+        let trimmed = line
         func fail(_ reason: String) -> DatasetError { DatasetError(source: source, line: lineNumber, reason: reason) }
         let object: [String: Any]
         do {
@@ -45,7 +46,7 @@ public enum DatasetFormat: Sendable, Hashable {
         func text(_ field: String) throws(DatasetError) -> String {
             guard let value = object[field] else { throw fail("missing field '\(field)'") }
             guard let string = value as? String else { throw fail("field '\(field)' is not a string") }
-            guard !string.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw fail("field '\(field)' is empty") }
+            guard string.contains(where: { !$0.isWhitespace }) else { throw fail("field '\(field)' is empty") }
             return string
         }
         switch self {

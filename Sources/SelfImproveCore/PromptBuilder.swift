@@ -22,7 +22,18 @@ public struct PromptBuilder: Sendable, Hashable {
 
     /// Few-shot chain of thought: exemplars with reasoning, then the question.
     public func fewShotChainOfThought(_ question: String) -> String {
-        block(exemplars.map { "Q: \($0.question)\nA: \($0.reasoning) \(Self.answerSentence($0.answer))" }) + questionLine(question)
+        fewShotChainOfThought(question, prefix: fewShotChainOfThoughtPrefix())
+    }
+
+    /// The exemplar block every few-shot chain-of-thought prompt starts with; compute it once
+    /// when building many prompts (the coordinator builds one per lease).
+    public func fewShotChainOfThoughtPrefix() -> String {
+        block(exemplars.map { "Q: \($0.question)\nA: \($0.reasoning) \(Self.answerSentence($0.answer))" })
+    }
+
+    /// The few-shot chain-of-thought prompt of `question`, given ``fewShotChainOfThoughtPrefix()``.
+    public func fewShotChainOfThought(_ question: String, prefix: String) -> String {
+        prefix + questionLine(question)
     }
 
     /// The same exemplars with their reasoning removed, then the question.

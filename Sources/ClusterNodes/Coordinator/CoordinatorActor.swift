@@ -38,6 +38,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
     private var ledger: WorkLedger
     private var feed: QuestionFeed
     private let prompts: PromptBuilder
+    private let promptPrefix: String
     private var promptCache: [String: String] = [:]
     private let sampling: Selfimprove_V1_SamplingSettings
     private var progress: RunProgress
@@ -67,6 +68,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
                                  leaseDuration: config.coordinator.leaseTimeout, maxAttempts: config.coordinator.maxAttempts)
         self.feed = try QuestionFeed(config.dataset)
         self.prompts = PromptBuilder(exemplars: config.prompt.exemplars)
+        self.promptPrefix = prompts.fewShotChainOfThoughtPrefix()
         var sampling = Selfimprove_V1_SamplingSettings()
         sampling.temperature = config.method.temperature
         sampling.topP = config.method.topP
@@ -214,7 +216,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
 
     private func prompt(for question: Question) -> String {
         if let cached = promptCache[question.id] { return cached }
-        let text = prompts.fewShotChainOfThought(question.text)
+        let text = prompts.fewShotChainOfThought(question.text, prefix: promptPrefix)
         if config.method.pathsPerRequest < config.method.m { promptCache[question.id] = text }
         return text
     }
@@ -286,19 +288,24 @@ public distributed actor CoordinatorActor: ClusterCallable {
         scoring += 1
         let useVerifiers = !config.verifiers.isEmpty
         Task {
-            let scores = useVerifiers ? await self.scores(for: group) : nil
-            let verdict = await Self.decide(group, scores: scores, method: self.config.method)
+            let scored = useVerifiers ? await self.scores(for: group) : nil
+            let verdict = await Self.decide(group, scored: scored, method: self.config.method)
             self.recordReady(verdict)
         }
     }
 
     /// Voting runs off the actor: it is the coordinator's heaviest work per group.
-    private nonisolated static func decide(_ group: WorkLedger.Group, scores: [Double]?, method: ClusterConfig.MethodSettings) async -> GroupVerdict {
-        GroupVoting.decide(group, scores: scores, method: method)
+    private nonisolated static func decide(_ group: WorkLedger.Group, scored: Selfimprove_V1_ScoreReply?, method: ClusterConfig.MethodSettings) async -> GroupVerdict {
+        let kind = group.question.kind
+        let answers = scored.flatMap { reply in
+            reply.answersIncluded ? reply.scores.map { $0.hasAnswer ? Answer(kind: kind, canonical: $0.answer) : nil } : nil
+        }
+        return GroupVoting.decide(group, scores: scored?.scores.map(\.combined), answers: answers, method: method)
     }
 
-    /// Scores at some verifier, trying the next one on failure until one answers.
-    private func scores(for group: WorkLedger.Group) async -> [Double]? {
+    /// Scores (and extracted answers) from some verifier, trying the next one on failure until
+    /// one answers.
+    private func scores(for group: WorkLedger.Group) async -> Selfimprove_V1_ScoreReply? {
         var request = Selfimprove_V1_ScoreRequest()
         request.questionID = group.question.id
         request.question = group.question.text
@@ -319,7 +326,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
                     log(.warning, "verifier returned the wrong number of scores", ["verifier": "\(verifier.id.node)", "question": "\(group.question.id)"])
                     continue
                 }
-                return reply.scores.map(\.combined)
+                return reply
             } catch {
                 attempt += 1
                 log(.warning, "verifier call failed; trying another", ["verifier": "\(verifier.id.node)", "error": "\(error)", "attempt": "\(attempt)"])

@@ -18,10 +18,13 @@ enum GroupVoting {
     /// - Parameters:
     ///   - group: The question's m paths (nil where every attempt failed).
     ///   - scores: The verifier tier's combined score per path, or nil without verifiers.
+    ///   - answers: Each path's answer as the verifier extracted it (same extractor), or nil to
+    ///     extract them here.
     ///   - method: Vote rule, acceptance threshold and minimum path score.
-    static func decide(_ group: WorkLedger.Group, scores: [Double]?, method: ClusterConfig.MethodSettings) -> GroupVerdict {
+    static func decide(_ group: WorkLedger.Group, scores: [Double]?, answers known: [Answer?]? = nil, method: ClusterConfig.MethodSettings) -> GroupVerdict {
         let kind = group.question.kind
-        let answers = group.paths.map { path in path.flatMap { AnswerExtractor.extract(from: $0.text, as: kind) } }
+        let answers = known.flatMap { $0.count == group.paths.count ? $0 : nil }
+            ?? group.paths.map { path in path.flatMap { AnswerExtractor.extract(from: $0.text, as: kind) } }
         let vote: Vote
         switch method.vote {
         case .weighted:

@@ -38,12 +38,14 @@ public distributed actor VerifierActor: ClusterCallable {
         let kind = AnswerKind(rawValue: request.answerKind) ?? .text
         let question = Question(id: request.questionID, text: request.question, kind: kind)
         var reply = Selfimprove_V1_ScoreReply()
+        reply.answersIncluded = true
         reply.scores.reserveCapacity(request.paths.count)
         for path in request.paths {
             var score = Selfimprove_V1_PathScore()
             if !path.isEmpty {
                 let scores = try await chain.score(path, for: question)
                 score.combined = scores.combined
+                if let answer = AnswerExtractor.extract(from: path, as: kind) { score.answer = answer.canonical }
                 // Per-verifier parts stay here: a map per path costs the coordinator more to
                 // decode than the rest of the reply, and records keep only the combined score.
             }

@@ -238,11 +238,25 @@ public nonisolated struct Selfimprove_V1_PathScore: Sendable {
 
   public var combined: Double = 0
 
+  /// Per-verifier scores; left empty on the hot path (records keep only the combined score).
   public var parts: Dictionary<String,Double> = [:]
+
+  /// The path's extracted, canonical answer (absent: none), so the coordinator need not parse
+  /// every path again before voting.
+  public var answer: String {
+    get {_answer ?? String()}
+    set {_answer = newValue}
+  }
+  /// Returns true if `answer` has been explicitly set.
+  public var hasAnswer: Bool {self._answer != nil}
+  /// Clears the value of `answer`. Subsequent reads from it will return its default value.
+  public mutating func clearAnswer() {self._answer = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _answer: String? = nil
 }
 
 public nonisolated struct Selfimprove_V1_ScoreReply: Sendable {
@@ -251,6 +265,9 @@ public nonisolated struct Selfimprove_V1_ScoreReply: Sendable {
   // methods supported on all messages.
 
   public var scores: [Selfimprove_V1_PathScore] = []
+
+  /// Set when every PathScore carries its path's answer (absent meaning "none").
+  public var answersIncluded: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -828,7 +845,7 @@ nonisolated extension Selfimprove_V1_ScoreRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Selfimprove_V1_PathScore: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PathScore"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}combined\0\u{1}parts\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}combined\0\u{1}parts\0\u{1}answer\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -838,24 +855,33 @@ nonisolated extension Selfimprove_V1_PathScore: SwiftProtobuf.Message, SwiftProt
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularDoubleField(value: &self.combined) }()
       case 2: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufDouble>.self, value: &self.parts) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self._answer) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.combined.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.combined, fieldNumber: 1)
     }
     if !self.parts.isEmpty {
       try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufDouble>.self, value: self.parts, fieldNumber: 2)
     }
+    try { if let v = self._answer {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 3)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Selfimprove_V1_PathScore, rhs: Selfimprove_V1_PathScore) -> Bool {
     if lhs.combined != rhs.combined {return false}
     if lhs.parts != rhs.parts {return false}
+    if lhs._answer != rhs._answer {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -863,7 +889,7 @@ nonisolated extension Selfimprove_V1_PathScore: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Selfimprove_V1_ScoreReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ScoreReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}scores\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}scores\0\u{3}answers_included\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -872,6 +898,7 @@ nonisolated extension Selfimprove_V1_ScoreReply: SwiftProtobuf.Message, SwiftPro
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.scores) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.answersIncluded) }()
       default: break
       }
     }
@@ -881,11 +908,15 @@ nonisolated extension Selfimprove_V1_ScoreReply: SwiftProtobuf.Message, SwiftPro
     if !self.scores.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.scores, fieldNumber: 1)
     }
+    if self.answersIncluded != false {
+      try visitor.visitSingularBoolField(value: self.answersIncluded, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Selfimprove_V1_ScoreReply, rhs: Selfimprove_V1_ScoreReply) -> Bool {
     if lhs.scores != rhs.scores {return false}
+    if lhs.answersIncluded != rhs.answersIncluded {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
