@@ -16,6 +16,7 @@ public enum AnswerNormalizer {
 
     /// `$1,234.50` → 1234.5; `7.0` → 7; `3/4` → 3/4; `1 1/2` → 3/2; `-2 kg` → -2.
     static func number(in text: String) -> Rational? {
+        if let fast = asciiDecimal(in: text) { return fast }
         var cleaned: [Unicode.Scalar] = []
         let scalars = Array(text.unicodeScalars.prefix(512))
         cleaned.reserveCapacity(scalars.count)
@@ -35,6 +36,62 @@ public enum AnswerNormalizer {
         }
         guard let (sign, number) = firstNumber(in: cleaned) else { return nil }
         return Rational(parsing: Substring(sign + number))
+    }
+
+    /// The common case without the general scanner: ASCII text without fractions (`/`), where
+    /// the first number is `[sign]digits[.digits]` or `.digits`. Returns nil (not "no number")
+    /// whenever the text needs the general path, which gives the same answer slower.
+    private static func asciiDecimal(in text: String) -> Rational?? {
+        let bytes = Array(text.utf8.prefix(512))
+        var cleaned: [UInt8] = []
+        cleaned.reserveCapacity(bytes.count)
+        for (index, byte) in bytes.enumerated() {
+            guard byte < 0x80, byte != UInt8(ascii: "/") else { return .none }
+            if byte == UInt8(ascii: "$") { continue }
+            if byte == UInt8(ascii: ",") {
+                let before = index > 0 ? bytes[index - 1] : 0x20
+                let after = index + 1 < bytes.count ? bytes[index + 1] : 0x20
+                if before.isDigit, after.isDigit { continue }
+                cleaned.append(0x20)
+                continue
+            }
+            cleaned.append(byte)
+        }
+        for start in cleaned.indices {
+            var position = start
+            var negative = false
+            if cleaned[position] == UInt8(ascii: "-") || cleaned[position] == UInt8(ascii: "+") {
+                negative = cleaned[position] == UInt8(ascii: "-")
+                position += 1
+            }
+            var value: Int64 = 0
+            var digits = 0
+            while position < cleaned.count, cleaned[position].isDigit {
+                value = value &* 10 &+ Int64(cleaned[position] - UInt8(ascii: "0"))
+                digits += 1
+                position += 1
+            }
+            var scale: Int64 = 1
+            if position + 1 < cleaned.count, cleaned[position] == UInt8(ascii: "."), cleaned[position + 1].isDigit {
+                position += 1
+                var fraction: [UInt8] = []
+                while position < cleaned.count, cleaned[position].isDigit {
+                    fraction.append(cleaned[position])
+                    position += 1
+                }
+                while fraction.last == UInt8(ascii: "0") { fraction.removeLast() }
+                for digit in fraction {
+                    value = value &* 10 &+ Int64(digit - UInt8(ascii: "0"))
+                    scale = scale &* 10
+                    digits += 1
+                }
+                if fraction.isEmpty, digits == 0 { digits = 1 }   // ".0"
+            }
+            guard digits > 0 else { continue }
+            guard digits <= 18 else { return .none }
+            return .some(Rational(negative ? -value : value, scale))
+        }
+        return .some(nil)
     }
 
     /// The first number in `characters` with an optional sign before it: a mixed number
@@ -150,6 +207,10 @@ public enum AnswerNormalizer {
         while let last = words.last, quotes.contains(last) { words.removeLast() }
         return words.isEmpty ? nil : words
     }
+}
+
+extension UInt8 {
+    fileprivate var isDigit: Bool { self >= UInt8(ascii: "0") && self <= UInt8(ascii: "9") }
 }
 
 extension Unicode.Scalar {
