@@ -34,10 +34,25 @@ public struct VerifierChain: Sendable {
     /// Scores one path with every verifier. Scores outside [0, 1] are clamped; a verifier that
     /// throws fails the whole scoring (the caller decides whether to retry elsewhere).
     public func score(_ path: String, for question: Question) async throws -> Scores {
+        try await score(path, for: question, knownAnswer: nil)
+    }
+
+    /// Scores one path whose answer the caller has already extracted (nil: none), so that
+    /// ``AnswerFormatVerifier`` does not parse the path a second time.
+    public func score(_ path: String, for question: Question, answer: Answer?) async throws -> Scores {
+        try await score(path, for: question, knownAnswer: .some(answer))
+    }
+
+    private func score(_ path: String, for question: Question, knownAnswer: Answer??) async throws -> Scores {
         var parts: [String: Double] = [:]
         var weighted = 0.0, totalWeight = 0.0
         for entry in entries {
-            let raw = try await entry.verifier.score(path, for: question)
+            let raw: Double
+            if let knownAnswer, entry.verifier is AnswerFormatVerifier {
+                raw = knownAnswer == nil ? 0 : 1
+            } else {
+                raw = try await entry.verifier.score(path, for: question)
+            }
             let value = raw.isFinite ? min(1, max(0, raw)) : 0
             parts[entry.verifier.name] = value
             let weight = max(0, entry.weight)

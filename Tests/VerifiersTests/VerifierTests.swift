@@ -42,4 +42,12 @@ struct VerifierTests {
         #expect(score.parts["wild"] == 0)
         #expect(score.combined == 0.25)
     }
+
+    @Test(arguments: ["Ana has 5. 5 + 2 = 7. The answer is 7.", "5 * 3 = 14. The answer is 14.", "No idea.", "The answer is seven."])
+    func aKnownAnswerScoresLikeExtractingIt(_ path: String) async throws {
+        let answer = AnswerExtractor.extract(from: path, as: .number)
+        let extracted = try await VerifierChain.default.score(path, for: question)
+        let known = try await VerifierChain.default.score(path, for: question, answer: answer)
+        #expect(extracted == known)
+    }
 }

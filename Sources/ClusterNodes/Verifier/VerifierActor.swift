@@ -43,9 +43,10 @@ public distributed actor VerifierActor: ClusterCallable {
         for path in request.paths {
             var score = Selfimprove_V1_PathScore()
             if !path.isEmpty {
-                let scores = try await chain.score(path, for: question)
+                let answer = AnswerExtractor.extract(from: path, as: kind)
+                let scores = try await chain.score(path, for: question, answer: answer)
                 score.combined = scores.combined
-                if let answer = AnswerExtractor.extract(from: path, as: kind) { score.answer = answer.canonical }
+                if let answer { score.answer = answer.canonical }
                 // Per-verifier parts stay here: a map per path costs the coordinator more to
                 // decode than the rest of the reply, and records keep only the combined score.
             }

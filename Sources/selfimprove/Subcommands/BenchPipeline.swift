@@ -43,6 +43,9 @@ struct BenchPipeline: AsyncParsableCommand {
     @Option(help: "LMSI formats the trainer writes to sft.jsonl: all, or none (records only).")
     var formats = "all"
 
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a key of the generated config, e.g. --set coordinator.trainer_batch=256.", valueName: "key.path=value"))
+    var overrides: [String] = []
+
     @Option(help: "Keep the run's folder here instead of a temporary one.")
     var keep: String?
 
@@ -92,8 +95,9 @@ struct BenchPipeline: AsyncParsableCommand {
         monitor:
           interval: 2s
         """.write(to: configFile, atomically: true, encoding: .utf8)
-        let config = try ConfigOptions.load(configFile.path)
-        let launcher = ClusterLauncher(config: config, configFile: configFile.path, childArguments: ["--log-level", "warning"],
+        let config = try ConfigOptions.load(configFile.path, overrides: overrides)
+        let launcher = ClusterLauncher(config: config, configFile: configFile.path,
+                                       childArguments: overrides.flatMap { ["--set", $0] } + ["--log-level", "warning"],
                                        terminal: TerminalOutput(drawsBar: false), echoCoordinator: false, logger: logger)
         let status = await launcher.run()
         let manifestURL = config.output.appendingPathComponent("manifest.json")
