@@ -194,8 +194,8 @@ extension ClusterConfig {
         }
         let attempts = try positive("max_attempts", 3)
         let open = try positive("open_questions", 1024)
-        let window = try positive("trainer_window", 512)
-        let batch = try positive("trainer_batch", 64)
+        let window = try positive("trainer_window", 1024)
+        let batch = try positive("trainer_batch", 256)
         let stallValue = map?.optional("stall_timeout")
         let stall = try stallValue?.duration() ?? .seconds(300)
         if stall < .seconds(1) { throw stallValue!.error("must be at least 1s") }

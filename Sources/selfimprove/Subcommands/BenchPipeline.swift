@@ -40,8 +40,8 @@ struct BenchPipeline: AsyncParsableCommand {
     @Option(help: "Verifier processes (0: paths unscored).")
     var verifiers = 1
 
-    @Option(help: "LMSI formats the trainer writes to sft.jsonl: all, or none (records only).")
-    var formats = "all"
+    @Option(help: "LMSI formats the trainer writes to sft.jsonl: none (records only; the default, since the measure is the coordinator) or all (about 100 KB of few-shot prompts per question).")
+    var formats = "none"
 
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a key of the generated config, e.g. --set coordinator.trainer_batch=256.", valueName: "key.path=value"))
     var overrides: [String] = []
