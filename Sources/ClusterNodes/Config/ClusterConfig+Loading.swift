@@ -193,8 +193,8 @@ extension ClusterConfig {
             return number
         }
         let attempts = try positive("max_attempts", 3)
-        let open = try positive("open_questions", 1024)
-        let window = try positive("trainer_window", 1024)
+        let open = try positive("open_questions", 256)
+        let window = try positive("trainer_window", 512)
         let batch = try positive("trainer_batch", 256)
         let stallValue = map?.optional("stall_timeout")
         let stall = try stallValue?.duration() ?? .seconds(300)
