@@ -104,7 +104,14 @@ struct TrainerSinkTests {
         try sink.append([SinkRecord(sequence: 5, record: record, examples: [example])])
 
         struct Line: Decodable { var sequence: UInt64; var id: String; var record: VoteRecord }
-        struct ExampleLine: Decodable { var sequence: UInt64; var id: String; var example: TrainingExample }
+        struct ExampleLine: Decodable {
+            var sequence: UInt64
+            var id: String
+            var format: TrainingExample.Format
+            var prompt: String
+            var completion: String
+            var messages: [TrainingExample.Message]
+        }
         let recordLines = try lines(url.appendingPathComponent("records.jsonl"))
         #expect(recordLines.count == 1)
         let decoded = try JSONDecoder().decode(Line.self, from: Data(recordLines[0].utf8))
@@ -113,8 +120,12 @@ struct TrainerSinkTests {
         #expect(decoded.record == record)
         let exampleLines = try lines(url.appendingPathComponent("sft.jsonl"))
         let decodedExample = try JSONDecoder().decode(ExampleLine.self, from: Data(exampleLines[0].utf8))
-        #expect(decodedExample.example == example)
+        #expect(decodedExample.format == example.format)
+        #expect(decodedExample.prompt == example.prompt)
+        #expect(decodedExample.completion == example.completion)
+        #expect(decodedExample.messages == example.messages)
         #expect(decodedExample.id == record.id)
+        #expect(decodedExample.sequence == 5)
         // And the sink reads its own files back.
         let reopened = try TrainerSink(folder: url)
         #expect(reopened.durableSequence == 5)

@@ -68,12 +68,13 @@ struct ClusterRunTests {
         let formats: Set<String> = ["cot_fewshot", "direct_fewshot", "cot_zeroshot", "direct_zeroshot"]
         let examples = try lines(folder.appendingPathComponent("sft.jsonl"))
         let stored = Set(ids)
-        for line in examples {
-            let example = try #require(line["example"] as? [String: Any])
+        for example in examples {
             #expect(formats.contains(example["format"] as? String ?? ""))
             #expect((example["prompt"] as? String)?.hasSuffix("A:") == true || (example["prompt"] as? String)?.hasSuffix("step by step.") == true)
             #expect(example["completion"] is String)
-            #expect(stored.contains(line["id"] as? String ?? ""))
+            #expect((example["messages"] as? [[String: String]])?.map { $0["role"] } == ["user", "assistant"])
+            #expect(example["sequence"] is Int)
+            #expect(stored.contains(example["id"] as? String ?? ""))
         }
         let manifestData = try Data(contentsOf: folder.appendingPathComponent("manifest.json"))
         let manifest = try #require(try JSONSerialization.jsonObject(with: manifestData) as? [String: Any])

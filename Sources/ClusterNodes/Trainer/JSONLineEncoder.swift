@@ -53,16 +53,26 @@ struct JSONLineEncoder {
         encoder.raw("}")
     }
 
-    /// `sft.jsonl`'s line for one training example (no trailing newline).
+    /// `sft.jsonl`'s line for one training example (no trailing newline): the same fields as
+    /// `selfimprove vote` writes (`id`, `format`, `prompt`, `completion`, `messages`) plus the
+    /// record's `sequence`.
     static func example(_ example: TrainingExample, id: String, sequence: UInt64, into encoder: inout JSONLineEncoder) {
-        encoder.raw("{\"example\":{\"completion\":")
+        encoder.raw("{\"completion\":")
         encoder.string(example.completion)
         encoder.raw(",\"format\":")
         encoder.string(example.format.rawValue)
-        encoder.raw(",\"prompt\":")
-        encoder.string(example.prompt)
-        encoder.raw("},\"id\":")
+        encoder.raw(",\"id\":")
         encoder.string(id)
+        encoder.raw(",\"messages\":[")
+        for (position, message) in example.messages.enumerated() {
+            encoder.raw(position == 0 ? "{\"content\":" : ",{\"content\":")
+            encoder.string(message.content)
+            encoder.raw(",\"role\":")
+            encoder.string(message.role)
+            encoder.raw("}")
+        }
+        encoder.raw("],\"prompt\":")
+        encoder.string(example.prompt)
         encoder.raw(",\"sequence\":")
         encoder.integer(Int(sequence))
         encoder.raw("}")

@@ -162,9 +162,9 @@ struct StoredRecord: Codable {
     enum CodingKeys: String, CodingKey { case sequence, id, record }
 }
 
-/// A `sft.jsonl` line: one training example with the sequence and question it came from.
+/// What opening needs of a `sft.jsonl` line (one training example, flat as `selfimprove vote`
+/// writes it, plus the sequence and question it came from).
 struct StoredExample: Codable {
     var sequence: UInt64
     var id: String
-    var example: TrainingExample?
 }
