@@ -207,4 +207,58 @@ struct ClusterRunTests {
             }
         }
     }
+
+    /// `monitor.format: json`: every line launch shows is a JSON object; progress and summary
+    /// carry their numbers as fields.
+    @Test(.timeLimit(.minutes(3)))
+    func jsonLogsCarryProgressAndSummaryFields() async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let launch = try ChildProcess(executable: executable(), arguments: [
+            "launch", Self.synthetic, "--output", folder.path, "--set", "dataset.limit=30", "--set", "monitor.format=json",
+            "--set", "monitor.interval=100ms", "--set", "samplers.0.backend.tokens_per_second=200",
+        ])
+        #expect(await launch.waitForExit() == 0)
+        let objects = try launch.standardErrorTail.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String], "not a JSON log line: \(line)")
+        }
+        let progress = try #require(objects.first { $0["message"] == "progress" })
+        for field in ["questions.done", "questions.total", "paths_per_s", "tokens_per_s", "agreement", "acceptance",
+                      "samplers.alive", "verifiers.alive", "trainer.lag", "eta"] {
+            #expect(progress[field] != nil, "progress lacks \(field)")
+        }
+        let summary = try #require(objects.first { $0["message"] == "summary" })
+        #expect(summary["questions"] == "30")
+        #expect(summary["paths"] == "240")
+        #expect(summary["accuracy.majority"] != nil)
+        #expect(summary["accuracy.first_path"] != nil)
+    }
+
+    /// `launch` restarts a node that dies (here a sampler killed with SIGKILL) and the run
+    /// still stores every question once.
+    @Test(.timeLimit(.minutes(3)))
+    func launchRestartsANodeThatDies() async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let launch = try ChildProcess(executable: executable(), arguments: [
+            "launch", Self.synthetic, "--output", folder.path, "--set", "dataset.limit=120",
+            "--set", "samplers.0.backend.tokens_per_second=100",
+        ])
+        let records = folder.appendingPathComponent("records.jsonl")
+        for _ in 0 ..< 600 {
+            let stored = (try? String(contentsOf: records, encoding: .utf8))?.split(separator: "\n").count ?? 0
+            if stored >= 20 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let sampler = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).first { pid in
+            let arguments = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data(), as: UTF8.self)
+            return arguments.contains(folder.path) && arguments.contains("sampler-1\u{0}")
+        }
+        let pid = try #require(sampler, "sampler-1 not found")
+        kill(pid, SIGKILL)
+        let status = await launch.waitForExit()
+        #expect(status == 0, "launch failed: \(launch.standardErrorTail.suffix(2000))")
+        #expect(launch.standardErrorTail.contains("Node exited; restarting it"))
+        try verifyOutput(folder, m: 8, questions: try datasetIDs(limit: 120))
+    }
 }
