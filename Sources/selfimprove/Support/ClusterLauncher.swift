@@ -81,6 +81,8 @@ final class ClusterLauncher: Sendable {
         var failure: String?
         while coordinator.process.isRunning {
             if stopRequested.load(ordering: .relaxed) {
+                progressTask?.cancel()
+                await progressTask?.value
                 terminal.setBar(nil)
                 logger.notice("Stopping the cluster (coordinator first, so it writes its manifest)")
                 await stopAll(coordinator: coordinator, others: others)
@@ -98,6 +100,7 @@ final class ClusterLauncher: Sendable {
                     failure = "\(child.role.rawValue) '\(child.name)' exited with status \(status) and was restarted \(child.restarts) times; see \(logFile(child.name).path)"
                     break
                 }
+                terminal.setBar(nil)   // the bar comes back at its next redraw
                 logger.warning("Node exited; restarting it", metadata: [
                     "node": "\(child.name)", "status": "\(status)", "restart": "\(child.restarts + 1)/\(config.supervision.maxRestarts)",
                 ])
@@ -112,6 +115,7 @@ final class ClusterLauncher: Sendable {
             try? await Task.sleep(for: .milliseconds(100))
         }
         progressTask?.cancel()
+        await progressTask?.value
         terminal.setBar(nil)
         if let failure {
             logger.error("The run failed", metadata: ["reason": "\(failure)"])
