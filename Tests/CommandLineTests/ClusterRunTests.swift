@@ -87,6 +87,24 @@ struct ClusterRunTests {
         return manifest
     }
 
+    /// Waits (bounded: 30 s) until `records.jsonl` holds at least `count` lines.
+    private func waitForRecords(in folder: URL, atLeast count: Int) async throws {
+        let records = folder.appendingPathComponent("records.jsonl")
+        for _ in 0 ..< 600 {
+            let stored = (try? String(contentsOf: records, encoding: .utf8))?.split(separator: "\n").count ?? 0
+            if stored >= count { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Processes whose command line contains every one of `parts` (found through /proc).
+    private func processes(withArguments parts: [String]) throws -> [Int32] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
+            let arguments = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data(), as: UTF8.self)
+            return parts.allSatisfy { arguments.contains($0) }
+        }
+    }
+
     @Test(.timeLimit(.minutes(3)))
     func launchRunsTheSyntheticClusterEndToEnd() async throws {
         let folder = try temporaryFolder()
@@ -129,12 +147,7 @@ struct ClusterRunTests {
             others[name] = try ChildProcess(executable: executable(), arguments: ["node", "--role", role, "--name", name, "--coordinator", endpoint] + common)
         }
         // Wait until a quarter of the questions are stored, then kill sampler-1.
-        let records = folder.appendingPathComponent("records.jsonl")
-        for _ in 0 ..< 600 {
-            let stored = (try? String(contentsOf: records, encoding: .utf8))?.split(separator: "\n").count ?? 0
-            if stored >= 30 { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await waitForRecords(in: folder, atLeast: 30)
         let victim = try #require(others["sampler-1"])
         #expect(victim.isRunning, "sampler-1 ended before it could be killed")
         victim.send(signal: SIGKILL)
@@ -155,22 +168,14 @@ struct ClusterRunTests {
         let launch = try ChildProcess(executable: executable(), arguments: [
             "launch", Self.synthetic, "--output", folder.path, "--set", "samplers.0.backend.tokens_per_second=50",
         ])
-        let records = folder.appendingPathComponent("records.jsonl")
-        for _ in 0 ..< 600 {
-            let stored = (try? String(contentsOf: records, encoding: .utf8))?.split(separator: "\n").count ?? 0
-            if stored >= 10 { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await waitForRecords(in: folder, atLeast: 10)
         launch.send(signal: SIGINT)
         let status = await launch.waitForExit()
         #expect(status == 130)
         let manifest = try verifyOutput(folder, m: 8, questions: nil)
         #expect(manifest["status"] as? String == "interrupted")
         // No node outlives launch: none has this run's output folder on its command line.
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
-            let arguments = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
-            return String(decoding: arguments, as: UTF8.self).contains(folder.path)
-        }
+        let leftovers = try processes(withArguments: [folder.path])
         #expect(leftovers.isEmpty, "processes left behind: \(leftovers)")
     }
 
@@ -244,16 +249,8 @@ struct ClusterRunTests {
             "launch", Self.synthetic, "--output", folder.path, "--set", "dataset.limit=120",
             "--set", "samplers.0.backend.tokens_per_second=100",
         ])
-        let records = folder.appendingPathComponent("records.jsonl")
-        for _ in 0 ..< 600 {
-            let stored = (try? String(contentsOf: records, encoding: .utf8))?.split(separator: "\n").count ?? 0
-            if stored >= 20 { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let sampler = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).first { pid in
-            let arguments = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data(), as: UTF8.self)
-            return arguments.contains(folder.path) && arguments.contains("sampler-1\u{0}")
-        }
+        try await waitForRecords(in: folder, atLeast: 20)
+        let sampler = try processes(withArguments: [folder.path, "sampler-1\u{0}"]).first
         let pid = try #require(sampler, "sampler-1 not found")
         kill(pid, SIGKILL)
         let status = await launch.waitForExit()

@@ -47,11 +47,12 @@ public distributed actor CoordinatorActor: ClusterCallable {
     private var scoring = 0
     /// Voted records not yet sent, in sequence order.
     private var pending: [Selfimprove_V1_TrainingRecord] = []
-    /// Records in the batch the trainer is storing now.
+    /// Records in the batch the trainer is storing now (the first ones of `pending`).
     private var sending = 0
     private var nextSequence: UInt64 = 1
     private var durable: UInt64 = 0
     private var senderWake: CheckedContinuation<Void, Never>?
+    private var senderStopped = false
     private var samplerNodes: [String: String] = [:]
     private var verifierTurn = 0
     private var lastProgress = ContinuousClock.now
@@ -165,12 +166,27 @@ public distributed actor CoordinatorActor: ClusterCallable {
         } onCancel: {
             Task { await self.end(.interrupted) }
         }
+        logger.debug("Run over; draining", metadata: ["outcome": "\(result)", "pending": "\(pending.count)", "sending": "\(sending)"])
         tickTask.cancel()
         eventTask.cancel()
-        senderTask.cancel()
+        // Let a batch the trainer is storing finish (bounded), so the manifest matches the files.
         wakeSender()
+        for _ in 0 ..< 50 where !senderStopped {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        senderTask.cancel()
+        if result != .finished { await syncWithTrainer() }
         finishRun(result)
         return result
+    }
+
+    /// After an interrupted or failed run: asks the trainer what it holds, in case an
+    /// acknowledgement was lost, so the manifest counts what the files contain.
+    private func syncWithTrainer() async {
+        guard let trainer = actorSystem.receptionist.lookup(TrainerActor.key).first else { return }
+        if let receipt = try? await ClusterSystem.withCallTimeout(.seconds(2), { try await trainer.durableSequence() }) {
+            acknowledge(receipt, sent: [])
+        }
     }
 
     private func waitForOutcome() async -> Outcome {
@@ -180,6 +196,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
 
     private func end(_ result: Outcome) {
         guard outcome == nil else { return }
+        logger.debug("Run ending", metadata: ["outcome": "\(result)"])
         outcome = result
         for waiter in outcomeWaiters { waiter.resume(returning: result) }
         outcomeWaiters.removeAll()
@@ -189,7 +206,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
     private func refill() {
         guard outcome == nil else { return }
         while !feed.exhausted, ledger.openQuestions + scoring < config.coordinator.openQuestions,
-              pending.count + sending < config.coordinator.trainerWindow
+              pending.count < config.coordinator.trainerWindow
         {
             do {
                 guard let question = try feed.next(onSkip: { error in
@@ -240,7 +257,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
         lastProgress = .now
         let line = progress.line(samplers: actorSystem.receptionist.lookup(SamplerActor.key).count,
                                  verifiers: actorSystem.receptionist.lookup(VerifierActor.key).count,
-                                 trainerLag: pending.count + sending)
+                                 trainerLag: pending.count)
         if textLog {
             logger.notice("\(line.text)")
         } else {
@@ -363,8 +380,10 @@ public distributed actor CoordinatorActor: ClusterCallable {
     /// One batch in flight at a time, in sequence order; acknowledged records leave the window.
     /// A failed call is retried (the trainer skips sequences it already stored).
     private func sendRecords() async {
+        defer { senderStopped = true }
         var failures = 0
         while !Task.isCancelled {
+            if outcome != nil { return }   // over: no new batches (a finished run has none left)
             if pending.isEmpty {
                 checkFinished()
                 await withCheckedContinuation { senderWake = $0 }
@@ -397,10 +416,9 @@ public distributed actor CoordinatorActor: ClusterCallable {
         progress.trainerExamples = receipt.examples
         var acknowledged = 0
         while let first = pending.first, first.sequence <= durable {
-            pending.removeFirst()
+            progress.stored(pending.removeFirst())
             acknowledged += 1
         }
-        progress.done += acknowledged
         if acknowledged < sent.count {
             log(.warning, "trainer did not store every record; resending the rest", ["sent": "\(sent.count)", "stored": "\(acknowledged)"])
         }
@@ -436,7 +454,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
     private func writeProgressFile() {
         let object: [String: Any] = [
             "done": progress.done, "total": progress.total, "paths": progress.pathsReceived,
-            "accepted": progress.accepted, "voted": progress.voted,
+            "paths_stored": progress.pathsStored, "accepted": progress.accepted, "voted": progress.voted,
             "elapsed_s": progress.elapsed.seconds, "finished": outcome != nil,
         ]
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }

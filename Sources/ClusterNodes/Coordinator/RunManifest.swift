@@ -33,7 +33,8 @@ struct RunManifest {
             ] as [String: Any],
             "counts": [
                 "records": progress.done, "voted": progress.voted, "accepted": progress.accepted,
-                "rejected": progress.voted - progress.accepted, "paths": progress.pathsReceived,
+                "rejected": progress.done - progress.accepted, "paths": progress.pathsStored,
+                "paths_received": progress.pathsReceived,
                 "paths_dropped": progress.pathsDropped, "paths_given_up": progress.pathsGivenUp,
                 "examples": progress.trainerExamples, "completion_tokens": progress.completionTokens,
                 "leases_granted": progress.leasesGranted, "leases_expired": progress.leasesExpired,

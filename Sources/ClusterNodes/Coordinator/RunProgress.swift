@@ -11,7 +11,12 @@ struct RunProgress: Sendable {
     /// Records the trainer acknowledged as durable.
     var done = 0
     var voted = 0
+    /// Accepted among the votes taken (the acceptance rate's numerator).
+    var acceptedVotes = 0
+    /// Stored records that were accepted, and the paths stored records hold: what the data
+    /// files contain.
     var accepted = 0
+    var pathsStored = 0
     var pathsReceived = 0
     /// Late or duplicate paths dropped by the lease book.
     var pathsDropped = 0
@@ -37,10 +42,17 @@ struct RunProgress: Sendable {
 
     mutating func add(_ verdict: GroupVerdict) {
         voted += 1
-        if verdict.record.accepted { accepted += 1 }
+        if verdict.record.accepted { acceptedVotes += 1 }
         confidenceSum += verdict.vote.confidence
         pathsGivenUp += verdict.record.paths.filter(\.givenUp).count
         evaluation.add(answers: verdict.answers, vote: verdict.vote, gold: verdict.gold)
+    }
+
+    /// A record the trainer acknowledged as durable.
+    mutating func stored(_ record: Selfimprove_V1_TrainingRecord) {
+        done += 1
+        if record.accepted { accepted += 1 }
+        pathsStored += record.paths.reduce(0) { $0 + ($1.givenUp ? 0 : 1) }
     }
 
     var elapsed: Duration { ContinuousClock.now - started }
@@ -60,7 +72,7 @@ struct RunProgress: Sendable {
         recentQuestionRate = recentQuestionRate == 0 ? questionRate : 0.7 * recentQuestionRate + 0.3 * questionRate
         mark = (now, pathsReceived, completionTokens, done)
         let agreement = voted > 0 ? confidenceSum / Double(voted) : 0
-        let acceptance = voted > 0 ? Double(accepted) / Double(voted) : 0
+        let acceptance = voted > 0 ? Double(acceptedVotes) / Double(voted) : 0
         let remaining = max(0, total - done)
         let eta: String = remaining == 0 ? "0s" : recentQuestionRate > 0 ? Self.format(seconds: Double(remaining) / recentQuestionRate) : "?"
         let percent = total > 0 ? Double(done) * 100 / Double(total) : 100
@@ -80,11 +92,11 @@ struct RunProgress: Sendable {
     func summary() -> Line {
         let seconds = max(0.001, elapsed.seconds)
         var metadata: Logger.Metadata = [
-            "questions": "\(voted)", "paths": "\(pathsReceived)", "accepted": "\(accepted)",
+            "questions": "\(done)", "paths": "\(pathsStored)", "accepted": "\(accepted)",
             "mean_confidence": "\(Self.fixed(voted > 0 ? confidenceSum / Double(voted) : 0))",
             "paths_per_s": "\(Int((Double(pathsReceived) / seconds).rounded()))", "seconds": "\(Self.fixed(seconds))",
         ]
-        var text = "summary: \(voted) questions, \(pathsReceived) paths, \(accepted) accepted, mean confidence \(Self.fixed(voted > 0 ? confidenceSum / Double(voted) : 0)), "
+        var text = "summary: \(done) questions, \(pathsStored) paths, \(accepted) accepted, mean confidence \(Self.fixed(voted > 0 ? confidenceSum / Double(voted) : 0)), "
             + "\(Int((Double(pathsReceived) / seconds).rounded())) paths/s over \(Self.format(seconds: seconds))"
         if let first = evaluation.firstPathAccuracy, let majority = evaluation.majorityAccuracy {
             metadata["accuracy.first_path"] = "\(Self.fixed(first))"
