@@ -65,9 +65,7 @@ public final class ChildProcess: Sendable {
         self.process = process
         self.stdinPipe = stdinPipe
         let shared = self.shared
-        stdoutPipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil }
+        Self.drain(stdoutPipe.fileHandleForReading, name: "stdout") { data in
             let resumed = shared.output.withLock { queue in
                 if data.isEmpty {
                     if !queue.buffer.isEmpty { queue.lines.append(String(decoding: queue.buffer, as: UTF8.self)) }
@@ -84,12 +82,8 @@ public final class ChildProcess: Sendable {
             }
             for (waiter, line) in resumed { waiter.resume(returning: line) }
         }
-        stderrPipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                return
-            }
+        Self.drain(stderrPipe.fileHandleForReading, name: "stderr") { data in
+            guard !data.isEmpty else { return }
             standardErrorHandler?(data)
             shared.stderrTail.withLock { tail in
                 tail.append(contentsOf: data)
@@ -106,6 +100,31 @@ public final class ChildProcess: Sendable {
             for waiter in waiters { waiter.resume(returning: status) }
         }
         try process.run()
+    }
+
+    /// Reads a pipe on a thread of its own until end of file (or an error), handing each chunk
+    /// to `onData` and finally an empty chunk. Blocking reads on a dedicated thread instead of
+    /// `FileHandle.readabilityHandler`: with several children, the dispatch sources behind
+    /// those handlers crashed libdispatch's event loop when a pipe closed (seen in the tests).
+    private static func drain(_ handle: FileHandle, name: String, _ onData: @escaping @Sendable (Data) -> Void) {
+        let thread = Thread {
+            let descriptor = handle.fileDescriptor
+            var buffer = [UInt8](repeating: 0, count: 64 << 10)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+                if count > 0 {
+                    onData(Data(buffer[0 ..< count]))
+                } else if count < 0, errno == EINTR {
+                    continue
+                } else {
+                    break   // end of file, or an error: either way nothing more comes
+                }
+            }
+            onData(Data())
+            try? handle.close()
+        }
+        thread.name = "child-\(name)"
+        thread.start()
     }
 
     /// An executable built next to the running program (the `selfimprove` binary beside a test

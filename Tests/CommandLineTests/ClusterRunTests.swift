@@ -258,4 +258,36 @@ struct ClusterRunTests {
         #expect(launch.standardErrorTail.contains("Node exited; restarting it"))
         try verifyOutput(folder, m: 8, questions: try datasetIDs(limit: 120))
     }
+
+    /// A malformed data set line is skipped and counted (`on_bad_line: skip`), or ends the run
+    /// with an error naming the file and line (`fail`).
+    @Test(.timeLimit(.minutes(3)))
+    func malformedDatasetLinesAreSkippedOrFailTheRun() async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var lines = try String(contentsOf: Self.dataset, encoding: .utf8).split(separator: "\n").prefix(12).map(String.init)
+        lines.insert("{\"question\": \"no closing brace\"", at: 5)
+        let dataset = folder.appendingPathComponent("broken.jsonl")
+        try (lines.joined(separator: "\n") + "\n").write(to: dataset, atomically: true, encoding: .utf8)
+
+        let skipped = folder.appendingPathComponent("skip")
+        let skipRun = try ChildProcess(executable: executable(), arguments: [
+            "launch", Self.synthetic, "--output", skipped.path, "--set", "dataset.path=\(dataset.path)",
+        ])
+        #expect(await skipRun.waitForExit() == 0, "\(skipRun.standardErrorTail.suffix(2000))")
+        #expect(skipRun.standardErrorTail.contains("dataset line skipped"))
+        #expect(skipRun.standardErrorTail.contains("broken.jsonl"))
+        let manifest = try verifyOutput(skipped, m: 8, questions: nil)
+        #expect((manifest["dataset"] as? [String: Any])?["lines_skipped"] as? Int == 1)
+        #expect((manifest["counts"] as? [String: Any])?["records"] as? Int == 12)
+
+        let failed = folder.appendingPathComponent("fail")
+        let failRun = try ChildProcess(executable: executable(), arguments: [
+            "launch", Self.synthetic, "--output", failed.path, "--set", "dataset.path=\(dataset.path)", "--set", "dataset.on_bad_line=fail",
+        ])
+        #expect(await failRun.waitForExit() == 1)
+        #expect(failRun.standardErrorTail.contains("broken.jsonl:6"), "\(failRun.standardErrorTail.suffix(2000))")
+        let failedManifest = try JSONSerialization.jsonObject(with: Data(contentsOf: failed.appendingPathComponent("manifest.json"))) as? [String: Any]
+        #expect(failedManifest?["status"] as? String == "failed")
+    }
 }
