@@ -170,12 +170,16 @@ public distributed actor CoordinatorActor: ClusterCallable {
         tickTask.cancel()
         eventTask.cancel()
         // Let a batch the trainer is storing finish (bounded), so the manifest matches the files.
-        wakeSender()
-        for _ in 0 ..< 50 where !senderStopped {
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        senderTask.cancel()
-        if result != .finished { await syncWithTrainer() }
+        // In a task of its own: this one may be cancelled (Ctrl-C), which would end the waits
+        // and the calls below at once.
+        await Task {
+            wakeSender()
+            for _ in 0 ..< 50 where !senderStopped {
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            senderTask.cancel()
+            if result != .finished { await syncWithTrainer() }
+        }.value
         finishRun(result)
         return result
     }
