@@ -8,6 +8,16 @@ struct ClusterConfigTests {
     static let clusterFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("cluster")
 
+    /// The samplers section of ``validText(extra:)``.
+    static let samplersSection = """
+        samplers:
+          - name: sampler
+            replicas: 2
+            capacity: 4
+            backend:
+              kind: synthetic
+        """
+
     /// A valid config, with the data set path made absolute so it can live anywhere.
     static func validText(extra: String = "") -> String {
         let dataset = clusterFolder.appendingPathComponent("data/arithmetic-200.jsonl").path
@@ -17,12 +27,7 @@ struct ClusterConfigTests {
           path: \(dataset)
         method:
           m: 8
-        samplers:
-          - name: sampler
-            replicas: 2
-            capacity: 4
-            backend:
-              kind: synthetic
+        \(samplersSection)
         verifiers:
           - name: verifier
         trainer:
@@ -127,14 +132,7 @@ struct ClusterConfigTests {
     }
 
     @Test func noSamplersIsRefused() throws {
-        let text = Self.validText().replacingOccurrences(of: """
-        samplers:
-          - name: sampler
-            replicas: 2
-            capacity: 4
-            backend:
-              kind: synthetic
-        """, with: "samplers: []")
+        let text = Self.validText().replacingOccurrences(of: Self.samplersSection, with: "samplers: []")
         let error = try #require(configError(text))
         #expect(error.key == "samplers")
         #expect(error.message.contains("at least one sampler"))

@@ -7,21 +7,23 @@ struct QuestionFeed {
     private var iterator: DatasetReader<FileLines>.Iterator
     let limit: Int?
     let source: String
+    let skipBadLines: Bool
     /// Questions handed out so far.
     private(set) var read = 0
+    /// Malformed lines skipped so far.
+    private(set) var skipped = 0
     private(set) var exhausted = false
 
     /// - Throws: If the file cannot be opened.
     init(_ settings: ClusterConfig.DatasetSettings) throws {
         let lines = try FileLines(path: settings.path)
         source = settings.path
-        iterator = DatasetReader(lines: lines, format: settings.format, source: settings.path,
-                                 policy: settings.skipBadLines ? .skip(keepErrors: 1000) : .strict).makeIterator()
+        // Strict, so each bad line surfaces as its own error; skipping is decided here (the
+        // iterator stands after the bad line, so the next call goes on from there).
+        iterator = DatasetReader(lines: lines, format: settings.format, source: settings.path, policy: .strict).makeIterator()
         limit = settings.limit
+        skipBadLines = settings.skipBadLines
     }
-
-    /// Malformed lines skipped so far.
-    var skipped: Int { iterator.skipped }
 
     /// The next question, nil at the end (or at `limit`).
     /// - Parameter onSkip: Called with each malformed line's error when skipping.
@@ -32,14 +34,15 @@ struct QuestionFeed {
             exhausted = true
             return nil
         }
-        let skippedBefore = iterator.skipped
-        let question = try iterator.next()
-        if iterator.skipped > skippedBefore {
-            // The first 1000 errors are kept with their lines; later ones are only counted.
-            let kept = iterator.errors.count
-            for error in iterator.errors[min(kept, skippedBefore) ..< kept] { onSkip(error) }
-            if iterator.skipped > kept, skippedBefore >= kept || iterator.skipped - skippedBefore > kept - min(kept, skippedBefore) {
-                onSkip(DatasetError(source: source, line: iterator.lineNumber, reason: "malformed line skipped (errors beyond the first 1000 are only counted)"))
+        var question: Question?
+        while true {
+            do {
+                question = try iterator.next()
+                break
+            } catch {
+                guard skipBadLines else { throw error }
+                skipped += 1
+                onSkip(error)
             }
         }
         guard let question else {
