@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
     ],
     targets: [
         .systemLibrary(
@@ -62,7 +64,15 @@ let package = Package(
         ),
         .target(
             name: "Backends",
-            dependencies: ["SelfImproveCore"],
+            dependencies: [
+                "SelfImproveCore",
+                "ProcessSupervision",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -108,9 +118,24 @@ let package = Package(
             dependencies: ["SelfImproveCore"],
             swiftSettings: strict
         ),
+        // A scripted HTTP server that tests use to play model servers (not shipped).
+        .target(
+            name: "ScriptedHTTPServer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/Support/ScriptedHTTPServer",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "BackendsTests",
-            dependencies: ["Backends", "SelfImproveCore"],
+            dependencies: [
+                "Backends", "SelfImproveCore", "ScriptedHTTPServer",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
@@ -125,7 +150,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CommandLineTests",
-            dependencies: ["ProcessSupervision"],
+            dependencies: ["ProcessSupervision", "ScriptedHTTPServer", "Backends", "SelfImproveCore"],
             swiftSettings: strict
         ),
         .testTarget(

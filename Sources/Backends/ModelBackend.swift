@@ -59,6 +59,18 @@ public protocol ModelBackend: Sendable {
     /// Draws `request.n` paths.
     /// - Throws: ``BackendError`` when the model cannot answer.
     func sample(_ request: SamplingRequest) async throws -> SamplingResponse
+
+    /// Gets the backend ready before the first request (starts a managed model server, say).
+    /// - Throws: ``BackendError`` when it cannot be made ready.
+    func start() async throws
+
+    /// Releases what the backend holds (connections, a managed server). Called once, last.
+    func shutdown() async
+}
+
+extension ModelBackend {
+    public func start() async throws {}
+    public func shutdown() async {}
 }
 
 /// A backend failure, with what went wrong and where.

@@ -28,7 +28,10 @@ extension ClusterConfig {
     public static func parse(_ document: ConfigDocument, baseFolder: URL, outputOverride: String? = nil) throws(ConfigError) -> ClusterConfig {
         let top = try document.top()
         func resolve(_ path: String) -> URL {
-            path.hasPrefix("/") ? URL(fileURLWithPath: path) : baseFolder.appendingPathComponent(path).standardizedFileURL
+            if path == "~" || path.hasPrefix("~/") {
+                return URL(fileURLWithPath: NSHomeDirectory()).appendingPathComponent(String(path.dropFirst(2))).standardizedFileURL
+            }
+            return path.hasPrefix("/") ? URL(fileURLWithPath: path) : baseFolder.appendingPathComponent(path).standardizedFileURL
         }
         let name = try top.optional("name")?.string() ?? "run"
         var output = try top.optional("output").map { v throws(ConfigError) in resolve(try v.string()) }
@@ -46,7 +49,7 @@ extension ClusterConfig {
         let method = try parseMethod(try top.optional("method")?.mapping())
         let coordinator = try parseCoordinator(top.optional("coordinator")?.mapping())
         let samplerList = try top.required("samplers")
-        let samplers = try parseSamplers(samplerList, seed: UInt64(seed))
+        let samplers = try parseSamplers(samplerList, seed: UInt64(seed), resolve: resolve)
         guard !samplers.isEmpty else { throw samplerList.error("at least one sampler is needed") }
         let verifiers = try top.optional("verifiers").map { v throws(ConfigError) in try parseVerifiers(v) } ?? []
         let trainerMapping = try top.optional("trainer")?.mapping()
@@ -218,7 +221,7 @@ extension ClusterConfig {
         }
     }
 
-    private static func parseSamplers(_ value: ConfigValue, seed: UInt64) throws(ConfigError) -> [SamplerSettings] {
+    private static func parseSamplers(_ value: ConfigValue, seed: UInt64, resolve: (String) -> URL) throws(ConfigError) -> [SamplerSettings] {
         var samplers: [SamplerSettings] = []
         for (position, item) in try value.list().enumerated() {
             let map = try item.mapping()
@@ -226,7 +229,7 @@ extension ClusterConfig {
             let capacityValue = map.optional("capacity")
             let capacity = try capacityValue?.int() ?? 8
             if capacity < 1 { throw capacityValue!.error("must be at least 1, got \(capacity)") }
-            let backend = try parseBackend(try map.required("backend").mapping(), seed: seed)
+            let backend = try parseBackend(try map.required("backend").mapping(), seed: seed, resolve: resolve)
             for replica in try replicated(map, address) {
                 samplers.append(SamplerSettings(address: replica, capacity: capacity, backend: backend))
             }
@@ -235,9 +238,15 @@ extension ClusterConfig {
         return samplers
     }
 
-    private static func parseBackend(_ map: ConfigMapping, seed: UInt64) throws(ConfigError) -> BackendSettings {
-        let kind = try map.required("kind").choice(["synthetic"])
-        precondition(kind == "synthetic")
+    private static func parseBackend(_ map: ConfigMapping, seed: UInt64, resolve: (String) -> URL) throws(ConfigError) -> BackendSettings {
+        switch try map.required("kind").choice(["synthetic", "openai", "llama-server"]) {
+        case "openai": return try parseOpenAIBackend(map)
+        case "llama-server": return try parseLlamaServerBackend(map, resolve: resolve)
+        default: return try parseSyntheticBackend(map, seed: seed)
+        }
+    }
+
+    private static func parseSyntheticBackend(_ map: ConfigMapping, seed: UInt64) throws(ConfigError) -> BackendSettings {
         var synthetic = SyntheticBackend.Configuration()
         synthetic.seed = seed
         func rate(_ key: String, _ fallback: Double) throws(ConfigError) -> Double {
@@ -260,6 +269,94 @@ extension ClusterConfig {
         if let value = map.optional("model_version") { synthetic.modelVersion = try value.string() }
         try map.finish()
         return .synthetic(synthetic)
+    }
+
+    private static func parseOpenAIBackend(_ map: ConfigMapping) throws(ConfigError) -> BackendSettings {
+        let urlValue = try map.required("url")
+        let url = try urlValue.string()
+        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+            throw urlValue.error("must be an http:// or https:// address, got '\(url)'")
+        }
+        var openAI = OpenAICompatibleBackend.Configuration(baseURL: url)
+        try parseHTTPOptions(map, api: &openAI.api, timeout: &openAI.requestTimeout, retry: &openAI.retry,
+                             logProbabilities: &openAI.logProbabilities)
+        openAI.model = try map.optional("model")?.string()
+        if let value = map.optional("api_key_env") {
+            let name = try value.string()
+            if name.isEmpty || name.contains(where: { !($0.isLetter || $0.isNumber || $0 == "_") }) {
+                throw value.error("must be the name of an environment variable, got '\(name)'")
+            }
+            openAI.apiKeyEnvironmentVariable = name
+        }
+        if let value = map.optional("concurrency") {
+            openAI.concurrency = try value.int()
+            if openAI.concurrency < 1 { throw value.error("must be at least 1, got \(openAI.concurrency)") }
+        }
+        if let value = map.optional("max_choices") {
+            let most = try value.int()
+            if most < 1 { throw value.error("must be at least 1, got \(most)") }
+            openAI.maxChoicesPerRequest = most
+        }
+        openAI.modelVersion = try map.optional("model_version")?.string()
+        try map.finish()
+        return .openAI(openAI)
+    }
+
+    /// Where `cluster/setup-model` installs the server and the model.
+    static var modelCache: String {
+        ProcessInfo.processInfo.environment["SELFIMPROVE_CACHE"] ?? NSHomeDirectory() + "/.cache/selfimprove"
+    }
+
+    private static func parseLlamaServerBackend(_ map: ConfigMapping, resolve: (String) -> URL) throws(ConfigError) -> BackendSettings {
+        let command = try map.optional("server").map { v throws(ConfigError) in resolve(try v.string()).path }
+            ?? modelCache + "/llama-venv/bin/llama-cpp-server"
+        let model = try map.optional("model").map { v throws(ConfigError) in resolve(try v.string()).path }
+            ?? modelCache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+        var server = ManagedLlamaServer.Configuration(command: command, modelPath: model)
+        func positive(_ key: String, _ fallback: Int) throws(ConfigError) -> Int {
+            guard let value = map.optional(key) else { return fallback }
+            let number = try value.int()
+            if number < 1 { throw value.error("must be at least 1, got \(number)") }
+            return number
+        }
+        server.slots = try positive("slots", server.slots)
+        server.contextPerSlot = try positive("context", server.contextPerSlot)
+        server.threads = try positive("threads", server.threads)
+        if let value = map.optional("max_restarts") {
+            server.maxRestarts = try value.int()
+            if server.maxRestarts < 0 { throw value.error("must not be negative") }
+        }
+        if let value = map.optional("startup_timeout") {
+            server.startupTimeout = try value.duration()
+            if server.startupTimeout < .seconds(1) { throw value.error("must be at least 1s") }
+        }
+        if let value = map.optional("extra_args") {
+            server.extraArguments = try value.list().map { v throws(ConfigError) in try v.string() }
+        }
+        var backend = LlamaServerBackend.Configuration(server: server)
+        try parseHTTPOptions(map, api: &backend.api, timeout: &backend.requestTimeout, retry: &backend.retry,
+                             logProbabilities: &backend.logProbabilities)
+        try map.finish()
+        return .llamaServer(backend)
+    }
+
+    /// The options every HTTP backend shares: `api`, `request_timeout`, `retries`, `logprobs`.
+    private static func parseHTTPOptions(_ map: ConfigMapping, api: inout OpenAIWire.API, timeout: inout Duration,
+                                         retry: inout RetryPolicy, logProbabilities: inout Bool) throws(ConfigError)
+    {
+        if let value = map.optional("api") {
+            api = OpenAIWire.API(rawValue: try value.choice(OpenAIWire.API.allCases.map(\.rawValue)))!
+        }
+        if let value = map.optional("request_timeout") {
+            timeout = try value.duration()
+            if timeout < .milliseconds(100) { throw value.error("must be at least 100ms") }
+        }
+        if let value = map.optional("retries") {
+            let retries = try value.int()
+            if retries < 0 { throw value.error("must not be negative") }
+            retry.maxAttempts = retries + 1
+        }
+        if let value = map.optional("logprobs") { logProbabilities = try value.bool() }
     }
 
     private static func parseVerifiers(_ value: ConfigValue) throws(ConfigError) -> [VerifierSettings] {

