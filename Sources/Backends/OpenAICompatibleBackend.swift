@@ -57,6 +57,7 @@ public final class OpenAICompatibleBackend: ModelBackend {
     private let logger: Logger
     /// Set once the server has answered a request for several choices with fewer.
     private let singleChoiceOnly = Atomic<Bool>(false)
+    private let shutDown = Atomic<Bool>(false)
 
     /// - Throws: ``BackendError`` if the configured API key variable is not set.
     public init(configuration: Configuration, environment: [String: String] = ProcessInfo.processInfo.environment,
@@ -86,7 +87,14 @@ public final class OpenAICompatibleBackend: ModelBackend {
 
     /// Closes the connection pool. Call once, when the node stops.
     public func shutdown() async {
+        guard !shutDown.exchange(true, ordering: .relaxed) else { return }
         try? await client.shutdown()
+    }
+
+    deinit {
+        // A client dropped without `shutdown()` (a failed start, a test that stops early) would
+        // trap in AsyncHTTPClient; shutting down keeps it alive until its connections are closed.
+        if !shutDown.load(ordering: .relaxed) { client.shutdown { _ in } }
     }
 
     public func sample(_ request: SamplingRequest) async throws -> SamplingResponse {

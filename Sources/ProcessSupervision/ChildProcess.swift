@@ -46,11 +46,17 @@ public final class ChildProcess: Sendable {
     }
 
     /// Starts the child.
-    /// - Parameter standardErrorHandler: Also receives every chunk the child writes to
-    ///   standard error (a supervisor writing it to a log file, say), on a background thread.
+    /// - Parameters:
+    ///   - standardErrorHandler: Also receives every chunk the child writes to
+    ///     standard error (a supervisor writing it to a log file, say), on a background thread.
+    ///   - unblockingSignals: Start the child with no signal blocked. A child inherits the
+    ///     signal mask of the thread that spawns it, and libdispatch's threads block nearly
+    ///     every signal. A Swift child wants that (libdispatch receives signals through a
+    ///     `signalfd`, which needs them blocked in every thread), but a shell does not: it never
+    ///     sees SIGCHLD, hangs in `wait` over zombie children, and ignores SIGTERM.
     /// - Throws: If the executable cannot be started.
     public init(executable: String, arguments: [String], environment: [String: String]? = nil,
-                standardErrorHandler: (@Sendable (Data) -> Void)? = nil) throws
+                unblockingSignals: Bool = false, standardErrorHandler: (@Sendable (Data) -> Void)? = nil) throws
     {
         self.executable = executable
         self.arguments = arguments
@@ -99,7 +105,21 @@ public final class ChildProcess: Sendable {
             }
             for waiter in waiters { waiter.resume(returning: status) }
         }
-        try process.run()
+        if unblockingSignals {
+            try Self.withNoSignalsBlocked { try process.run() }
+        } else {
+            try process.run()
+        }
+    }
+
+    /// Runs `body` (which spawns the child) with this thread's signal mask emptied.
+    private static func withNoSignalsBlocked<T>(_ body: () throws -> T) rethrows -> T {
+        var empty = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        return try body()
     }
 
     /// Reads a pipe on a thread of its own until end of file (or an error), handing each chunk

@@ -61,6 +61,10 @@ public actor ManagedLlamaServer {
     /// `http://127.0.0.1:PORT`, the server's root once started.
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
+    /// The process group of the running server (the guard shell, the entry point and
+    /// llama-server), if one runs.
+    public var processGroup: Int32? { child?.pid }
+
     /// Why the server is no longer run (restarts used up), if so.
     public var givenUp: String? { failure }
 
@@ -103,7 +107,7 @@ public actor ManagedLlamaServer {
                          "--parallel", "\(configuration.slots)", "--threads", "\(configuration.threads)",
                          "--no-webui"] + configuration.extraArguments
         let handle = logHandle
-        let process = try ChildProcess(executable: "/bin/sh", arguments: arguments, standardErrorHandler: { data in
+        let process = try ChildProcess(executable: "/bin/bash", arguments: arguments, unblockingSignals: true, standardErrorHandler: { data in
             handle?.write(data)
         })
         child = process
@@ -117,7 +121,16 @@ public actor ManagedLlamaServer {
     /// Polls `/health` until it answers 200 (it answers 503 while the model loads).
     private func waitUntilHealthy(_ process: ChildProcess) async throws {
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
-        defer { Task { try? await client.shutdown() } }
+        do {
+            try await waitUntilHealthy(process, client: client)
+            try? await client.shutdown()
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    private func waitUntilHealthy(_ process: ChildProcess, client: HTTPClient) async throws {
         let started = ContinuousClock.now
         while true {
             try Task.checkCancellation()
@@ -194,11 +207,17 @@ public actor ManagedLlamaServer {
 
     /// Runs `"$@"` (the entry point and its options) with the shell's standard input kept
     /// aside; when that input ends (the node stopped or died), signals the whole group.
+    ///
+    /// The server and the watchdog close every inherited descriptor above the ones they use:
+    /// Foundation learns that a child exited when a socket the child inherited is closed by
+    /// every holder, so a watchdog that kept it would hide the shell's exit (and the server's
+    /// death) from the node.
     static let guardScript = """
+        close_from() { local fd; for fd in /proc/self/fd/*; do fd=${fd##*/}; [ "$fd" -ge "$1" ] && eval "exec $fd>&-"; done 2>/dev/null; true; }
         exec 3<&0
-        "$@" </dev/null &
+        ( close_from 3; exec "$@" </dev/null 1>&2 ) &
         server=$!
-        ( cat <&3 >/dev/null; kill -TERM 0 ) &
+        ( close_from 4; cat <&3 >/dev/null; kill -TERM 0 ) &
         exec 3<&-
         wait "$server"
         """

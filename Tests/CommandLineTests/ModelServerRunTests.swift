@@ -1,0 +1,143 @@
+import Foundation
+import ProcessSupervision
+import ScriptedHTTPServer
+import Testing
+
+/// Whole runs whose samplers talk to model servers over HTTP: a flaky server of the test's own,
+/// and the real llama.cpp server with the packaged SmolLM2 model (installed by
+/// `cluster/setup-model`, which the test command runs first).
+@Suite("Runs against model servers")
+struct ModelServerRunTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    private func executable() throws -> String {
+        try #require(ChildProcess.siblingExecutable(named: "selfimprove"), "run `swift build` first")
+    }
+
+    private func temporaryFolder() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("selfimprove-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    private func records(_ folder: URL) throws -> [[String: Any]] {
+        let text = try String(contentsOf: folder.appendingPathComponent("records.jsonl"), encoding: .utf8)
+        return try text.split(separator: "\n").map { line in
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            return try #require(object["record"] as? [String: Any])
+        }
+    }
+
+    private func manifestCounts(_ folder: URL) throws -> [String: Any] {
+        let data = try Data(contentsOf: folder.appendingPathComponent("manifest.json"))
+        let manifest = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        return try #require(manifest["counts"] as? [String: Any])
+    }
+
+    /// Processes running `name` (found through /proc).
+    private func processes(named name: String) -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter { pid in
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            return stat.contains("(\(name))") && !stat.contains(") Z ")
+        }
+    }
+
+    /// Every request number that is a multiple of 5 gets a 500, of 7 malformed JSON, of 11
+    /// fewer choices than asked, of 13 a closed connection; the rest answer "The answer is N."
+    static func flaky(_ number: Int, _ request: ScriptedHTTPServer.Request) -> ScriptedHTTPServer.Action {
+        let n = request.json?["n"] as? Int ?? 1
+        if number % 5 == 0 { return .reply(status: 500, body: Data("internal error".utf8)) }
+        if number % 7 == 0 { return .json(#"{"choices":[{"text":"The ans"#) }
+        if number % 13 == 0 { return .hangUp }
+        let count = number % 11 == 0 ? 1 : n
+        let choices = (0 ..< count).map { index in
+            #"{"index":\#(index),"text":" 3 + 4 = \#(7 + (number + index) % 2). The answer is \#(7 + (number + index) % 2).","finish_reason":"stop"}"#
+        }
+        return .json(#"{"model":"flaky-test-model","choices":[\#(choices.joined(separator: ","))],"usage":{"completion_tokens":\#(count * 12)}}"#)
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func aFlakyModelServerLosesNothing() async throws {
+        let server = try await ScriptedHTTPServer(script: Self.flaky)
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("flaky.yaml")
+        try """
+            name: flaky
+            dataset: {path: \(Self.repository.path)/cluster/data/arithmetic-200.jsonl, format: gsm8k, limit: 30}
+            prompt: {exemplars: \(Self.repository.path)/cluster/exemplars/arithmetic.jsonl}
+            method: {m: 8, paths_per_request: 8}
+            coordinator: {host: 127.0.0.1, port: 0}
+            samplers:
+              - name: sampler
+                replicas: 2
+                capacity: 4
+                backend: {kind: openai, url: "\(server.baseURL)", concurrency: 4, retries: 4, request_timeout: 5s}
+            verifiers: [{name: verifier-1}]
+            monitor: {interval: 200ms}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let launch = try ChildProcess(executable: executable(), arguments: ["launch", config.path, "--output", folder.appendingPathComponent("out").path])
+        let status = await launch.waitForExit()
+        await server.stop()
+        #expect(status == 0, "launch failed: \(launch.standardErrorTail.suffix(2000))")
+        let out = folder.appendingPathComponent("out")
+        let stored = try records(out)
+        #expect(stored.count == 30)
+        #expect(Set(stored.compactMap { $0["id"] as? String }).count == 30)
+        for record in stored {
+            let paths = try #require(record["paths"] as? [[String: Any]])
+            #expect(paths.compactMap { $0["index"] as? Int } == Array(0 ..< 8))
+            #expect(paths.allSatisfy { $0["given_up"] as? Bool != true && $0["model_version"] as? String == "flaky-test-model" })
+        }
+        let counts = try manifestCounts(out)
+        #expect(counts["paths_given_up"] as? Int == 0)
+        // The failures happened, and each kind was retried.
+        let samplerLogs = try ["sampler-1", "sampler-2"].map {
+            try String(contentsOf: out.appendingPathComponent("logs/\($0).log"), encoding: .utf8)
+        }.joined()
+        #expect(samplerLogs.contains("500 Internal Server Error"))
+        #expect(samplerLogs.contains("malformed reply"))
+        #expect(samplerLogs.contains("fewer choices than asked"))
+        #expect(server.requests.count > 60)
+    }
+
+    @Test(.timeLimit(.minutes(5)))
+    func theRealModelAnswersAQuestionThroughTheCluster() async throws {
+        let cache = ProcessInfo.processInfo.environment["SELFIMPROVE_CACHE"] ?? NSHomeDirectory() + "/.cache/selfimprove"
+        try #require(FileManager.default.fileExists(atPath: cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+                     "the packaged model is missing: run cluster/setup-model (cluster/test does)")
+        let serversBefore = processes(named: "llama-server").count
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let launch = try ChildProcess(executable: executable(), arguments: [
+            "launch", Self.repository.appendingPathComponent("cluster/local.yaml").path, "--output", folder.path,
+            "--set", "dataset.limit=2", "--set", "samplers.0.replicas=1",
+        ])
+        let status = await launch.waitForExit()
+        #expect(status == 0, "launch failed: \(launch.standardErrorTail.suffix(3000))")
+        let stored = try records(folder)
+        #expect(stored.count == 2)
+        var answered = 0
+        for record in stored {
+            let paths = try #require(record["paths"] as? [[String: Any]])
+            // m = 8 paths, drawn as requests of n = 4 (the server's slots).
+            #expect(paths.compactMap { $0["index"] as? Int } == Array(0 ..< 8))
+            for path in paths {
+                #expect((path["model_version"] as? String)?.hasPrefix("SmolLM2-135M-Instruct.Q4_1.gguf@fnv1a64:") == true)
+                #expect((path["completion_tokens"] as? Int ?? 0) > 0)
+                if path["answer"] is String { answered += 1 }
+            }
+            #expect(Set(paths.compactMap { $0["text"] as? String }).count > 1, "the paths of one question are all the same")
+        }
+        #expect(answered > 0, "no answer was extracted from any path")
+        #expect(launch.standardErrorTail.contains("summary: 2 questions, 16 paths"))
+        let serverLog = try String(contentsOf: folder.appendingPathComponent("logs/sampler.model-server.log"), encoding: .utf8)
+        #expect(serverLog.contains("model loaded"))
+        // The sampler stopped its llama-server (and the Python entry point around it).
+        for _ in 0 ..< 100 where processes(named: "llama-server").count > serversBefore {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(processes(named: "llama-server").count == serversBefore)
+    }
+}
