@@ -1,3 +1,4 @@
+import Backends
 import ClusterNodes
 import Foundation
 import SelfImproveCore
@@ -61,7 +62,7 @@ struct ClusterConfigTests {
         #expect(config.samplers.count >= 2)
         #expect(config.verifiers.count >= 1)
         #expect(config.nodes.first?.role == .coordinator)
-        #expect(config.dataset.path.hasSuffix("arithmetic-200.jsonl"))
+        #expect(FileManager.default.fileExists(atPath: config.dataset.path))
     }
 
     @Test func localClusterHasTheIssuesShape() throws {
@@ -70,6 +71,58 @@ struct ClusterConfigTests {
         #expect(config.samplers.map(\.address.name) == ["sampler-1", "sampler-2"])
         #expect(config.verifiers.count == 1)
         #expect(config.nodes.count == 5)
+        guard case let .llamaServer(backend) = config.samplers[0].backend else {
+            Issue.record("local.yaml's samplers should run the managed llama-server")
+            return
+        }
+        #expect(backend.server.modelPath.hasSuffix("/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+        #expect(backend.server.command.hasSuffix("/llama-venv/bin/llama-cpp-server"))
+    }
+
+    @Test(arguments: [
+        ("samplers.0.backend.kind=openai", "url"),
+        ("samplers.0.backend.kind=vllm", "llama-server"),
+    ])
+    func modelServerBackendsAreValidated(override: String, message: String) {
+        let error = configError(Self.validText(), overrides: [override])
+        #expect(error?.description.contains(message) == true, "\(String(describing: error))")
+    }
+
+    @Test func openAIAndLlamaServerOptionsAreRead() throws {
+        let text = Self.validText().replacingOccurrences(of: Self.samplersSection, with: """
+            samplers:
+              - name: gpu
+                backend: {kind: openai, url: "http://gpu-1:8000/v1", api: chat, model: m7, api_key_env: MY_KEY, concurrency: 3, max_choices: 2, retries: 5, request_timeout: 9s, logprobs: true}
+              - name: local
+                backend: {kind: llama-server, model: ~/m.gguf, slots: 6, context: 512, threads: 3, extra_args: [--flash-attn, "on"], max_restarts: 1}
+            """)
+        let config = try load(text)
+        guard case let .openAI(openAI) = config.samplers[0].backend, case let .llamaServer(llama) = config.samplers[1].backend else {
+            Issue.record("wrong backend kinds: \(config.samplers.map(\.backend))")
+            return
+        }
+        #expect(openAI.baseURL == "http://gpu-1:8000/v1")
+        #expect(openAI.api == .chat)
+        #expect(openAI.model == "m7")
+        #expect(openAI.apiKeyEnvironmentVariable == "MY_KEY")
+        #expect(openAI.concurrency == 3)
+        #expect(openAI.maxChoicesPerRequest == 2)
+        #expect(openAI.retry.maxAttempts == 6)
+        #expect(openAI.requestTimeout == .seconds(9))
+        #expect(openAI.logProbabilities)
+        #expect(llama.server.modelPath == NSHomeDirectory() + "/m.gguf")
+        #expect(llama.server.slots == 6)
+        #expect(llama.server.contextPerSlot == 512)
+        #expect(llama.server.threads == 3)
+        #expect(llama.server.extraArguments == ["--flash-attn", "on"])
+        #expect(llama.server.maxRestarts == 1)
+
+        let badURL = text.replacingOccurrences(of: "http://gpu-1:8000/v1", with: "gpu-1:8000")
+        #expect(configError(badURL)?.description.contains("must be an http:// or https:// address") == true)
+        let badKey = text.replacingOccurrences(of: "MY_KEY", with: "MY KEY")
+        #expect(configError(badKey)?.description.contains("must be the name of an environment variable") == true)
+        let badSlots = text.replacingOccurrences(of: "slots: 6", with: "slots: 0")
+        #expect(configError(badSlots)?.description.contains("slots: must be at least 1") == true)
     }
 
     @Test func defaultsAndReplicas() throws {

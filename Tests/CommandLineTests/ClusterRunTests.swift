@@ -6,20 +6,12 @@ import Testing
 /// loopback, with the synthetic backend, checked through the files they write.
 @Suite("Cluster runs")
 struct ClusterRunTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
+    static let repository = RunTestSupport.repository
     static let synthetic = repository.appendingPathComponent("cluster/synthetic.yaml").path
     static let dataset = repository.appendingPathComponent("cluster/data/arithmetic-200.jsonl")
 
-    private func executable() throws -> String {
-        try #require(ChildProcess.siblingExecutable(named: "selfimprove"), "run `swift build` first")
-    }
-
-    private func temporaryFolder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("selfimprove-run-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
+    private func executable() throws -> String { try RunTestSupport.executable() }
+    private func temporaryFolder() throws -> URL { try RunTestSupport.temporaryFolder() }
 
     private func lines(_ url: URL) throws -> [[String: Any]] {
         let text = try String(contentsOf: url, encoding: .utf8)

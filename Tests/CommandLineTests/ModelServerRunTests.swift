@@ -8,18 +8,10 @@ import Testing
 /// `cluster/setup-model`, which the test command runs first).
 @Suite("Runs against model servers")
 struct ModelServerRunTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
+    static let repository = RunTestSupport.repository
 
-    private func executable() throws -> String {
-        try #require(ChildProcess.siblingExecutable(named: "selfimprove"), "run `swift build` first")
-    }
-
-    private func temporaryFolder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("selfimprove-run-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
+    private func executable() throws -> String { try RunTestSupport.executable() }
+    private func temporaryFolder() throws -> URL { try RunTestSupport.temporaryFolder() }
 
     private func records(_ folder: URL) throws -> [[String: Any]] {
         let text = try String(contentsOf: folder.appendingPathComponent("records.jsonl"), encoding: .utf8)

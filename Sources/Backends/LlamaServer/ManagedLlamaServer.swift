@@ -211,9 +211,10 @@ public actor ManagedLlamaServer {
     /// The server and the watchdog close every inherited descriptor above the ones they use:
     /// Foundation learns that a child exited when a socket the child inherited is closed by
     /// every holder, so a watchdog that kept it would hide the shell's exit (and the server's
-    /// death) from the node.
+    /// death) from the node. (No redirection around that loop: bash would save standard error
+    /// on a high descriptor, the loop would close it, and the server would write into nothing.)
     static let guardScript = """
-        close_from() { local fd; for fd in /proc/self/fd/*; do fd=${fd##*/}; [ "$fd" -ge "$1" ] && eval "exec $fd>&-"; done 2>/dev/null; true; }
+        close_from() { local fd; for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -ge "$1" ] && [ -e "/proc/$BASHPID/fd/$fd" ] && eval "exec $fd>&-"; done; true; }
         exec 3<&0
         ( close_from 3; exec "$@" </dev/null 1>&2 ) &
         server=$!

@@ -1,0 +1,22 @@
+import Foundation
+import ProcessSupervision
+import Testing
+
+/// What the tests that run `selfimprove` as processes share.
+enum RunTestSupport {
+    /// The repository's root (configs and data sets are read from it).
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The built `selfimprove`.
+    static func executable() throws -> String {
+        try #require(ChildProcess.siblingExecutable(named: "selfimprove"), "run `swift build` first")
+    }
+
+    /// A new empty folder under the temporary directory.
+    static func temporaryFolder() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("selfimprove-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
