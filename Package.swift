@@ -45,6 +45,7 @@ let package = Package(
         .target(
             name: "Wire",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Generated/protos.sha256"],
             swiftSettings: strict
         ),
         .target(

@@ -42,4 +42,7 @@ protoc \
     --swift_opt=FileNaming=DropPath \
     -I "$here" \
     "$here"/*.proto
+# What the generated code was made from: a test compares it with the .proto files, so a change
+# to a .proto without regenerating fails the suite.
+(cd "$here" && sha256sum *.proto) > "$out/protos.sha256"
 echo "Generated: $(ls "$out")" >&2

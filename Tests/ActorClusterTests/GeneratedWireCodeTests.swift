@@ -1,0 +1,27 @@
+import Foundation
+import Testing
+
+/// The committed Swift wire types must come from the committed `.proto` files:
+/// `Protos/generate.sh` records their checksums beside the code it generates.
+@Suite("Generated wire code")
+struct GeneratedWireCodeTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func generatedCodeMatchesTheProtoFiles() throws {
+        let stamp = try String(contentsOf: Self.repository.appendingPathComponent("Sources/Wire/Generated/protos.sha256"), encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let protos = try FileManager.default.contentsOfDirectory(atPath: Self.repository.appendingPathComponent("Protos").path)
+            .filter { $0.hasSuffix(".proto") }.sorted()
+        process.arguments = ["sha256sum"] + protos
+        process.currentDirectoryURL = Self.repository.appendingPathComponent("Protos")
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let current = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(current == stamp, "Protos/*.proto changed since the Swift code was generated: run Protos/generate.sh and commit the result")
+    }
+}
