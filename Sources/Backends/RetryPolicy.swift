@@ -23,9 +23,8 @@ public struct RetryPolicy: Sendable, Hashable {
     {
         if let retryAfter { return min(retryAfter, maxDelay) }
         let cap = min(maxDelay, baseDelay * (1 << min(max(0, attempt - 1), 20)))
-        let milliseconds = cap.components.seconds * 1000 + cap.components.attoseconds / 1_000_000_000_000_000
-        guard milliseconds > 0 else { return .zero }
-        return .milliseconds(Int64.random(in: 0 ... milliseconds, using: &random))
+        guard cap.milliseconds > 0 else { return .zero }
+        return .milliseconds(Int64.random(in: 0 ... cap.milliseconds, using: &random))
     }
 
     /// ``delay(afterAttempt:retryAfter:using:)`` with the system's random numbers.

@@ -8,12 +8,10 @@ import Testing
 /// `cluster/setup-model`, which the test command runs first).
 @Suite("Managed llama-server", .serialized)
 struct LlamaServerBackendTests {
-    static let cache = ProcessInfo.processInfo.environment["SELFIMPROVE_CACHE"] ?? NSHomeDirectory() + "/.cache/selfimprove"
-
     private func configuration() throws -> LlamaServerBackend.Configuration {
-        let model = Self.cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+        let model = PackagedModel.modelPath
         try #require(FileManager.default.fileExists(atPath: model), "the packaged model is missing: run cluster/setup-model (cluster/test does)")
-        var server = ManagedLlamaServer.Configuration(command: Self.cache + "/llama-venv/bin/llama-cpp-server", modelPath: model)
+        var server = ManagedLlamaServer.Configuration(command: PackagedModel.serverCommand, modelPath: model)
         server.slots = 4
         server.contextPerSlot = 1024
         server.threads = 2

@@ -1,3 +1,4 @@
+import Backends
 import Foundation
 import ProcessSupervision
 import ScriptedHTTPServer
@@ -96,8 +97,7 @@ struct ModelServerRunTests {
 
     @Test(.timeLimit(.minutes(5)))
     func theRealModelAnswersAQuestionThroughTheCluster() async throws {
-        let cache = ProcessInfo.processInfo.environment["SELFIMPROVE_CACHE"] ?? NSHomeDirectory() + "/.cache/selfimprove"
-        try #require(FileManager.default.fileExists(atPath: cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        try #require(FileManager.default.fileExists(atPath: PackagedModel.modelPath),
                      "the packaged model is missing: run cluster/setup-model (cluster/test does)")
         let serversBefore = processes(named: "llama-server").count
         let folder = try temporaryFolder()

@@ -302,16 +302,11 @@ extension ClusterConfig {
         return .openAI(openAI)
     }
 
-    /// Where `cluster/setup-model` installs the server and the model.
-    static var modelCache: String {
-        ProcessInfo.processInfo.environment["SELFIMPROVE_CACHE"] ?? NSHomeDirectory() + "/.cache/selfimprove"
-    }
-
     private static func parseLlamaServerBackend(_ map: ConfigMapping, resolve: (String) -> URL) throws(ConfigError) -> BackendSettings {
         let command = try map.optional("server").map { v throws(ConfigError) in resolve(try v.string()).path }
-            ?? modelCache + "/llama-venv/bin/llama-cpp-server"
+            ?? PackagedModel.serverCommand
         let model = try map.optional("model").map { v throws(ConfigError) in resolve(try v.string()).path }
-            ?? modelCache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+            ?? PackagedModel.modelPath
         var server = ManagedLlamaServer.Configuration(command: command, modelPath: model)
         func positive(_ key: String, _ fallback: Int) throws(ConfigError) -> Int {
             guard let value = map.optional(key) else { return fallback }

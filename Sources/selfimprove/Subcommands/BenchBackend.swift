@@ -59,10 +59,8 @@ struct BenchBackend: AsyncParsableCommand {
 
     func run() async throws {
         let logger = global.makeLogger(label: "bench")
-        let cache = ProcessInfo.processInfo.environment["SELFIMPROVE_CACHE"] ?? NSHomeDirectory() + "/.cache/selfimprove"
-        var serverConfiguration = ManagedLlamaServer.Configuration(
-            command: server ?? cache + "/llama-venv/bin/llama-cpp-server",
-            modelPath: model ?? cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        var serverConfiguration = ManagedLlamaServer.Configuration(command: server ?? PackagedModel.serverCommand,
+                                                                   modelPath: model ?? PackagedModel.modelPath)
         serverConfiguration.slots = slots
         serverConfiguration.threads = threads
         serverConfiguration.contextPerSlot = 1024
