@@ -202,9 +202,12 @@ extension ClusterConfig {
         let stallValue = map?.optional("stall_timeout")
         let stall = try stallValue?.duration() ?? .seconds(300)
         if stall < .seconds(1) { throw stallValue!.error("must be at least 1s") }
+        let compactValue = map?.optional("journal_compact_bytes")
+        let compact = try compactValue?.int() ?? 64 << 20
+        if compact < 4096 { throw compactValue!.error("must be at least 4096, got \(compact)") }
         try map?.finish()
         return CoordinatorSettings(address: address, leaseTimeout: lease, maxAttempts: attempts, openQuestions: open,
-                                   trainerWindow: window, trainerBatch: batch, stallTimeout: stall)
+                                   trainerWindow: window, trainerBatch: batch, stallTimeout: stall, journalCompactBytes: compact)
     }
 
     /// Expands `replicas` into numbered nodes: `name` with `replicas: 2` gives `name-1`, `name-2`.

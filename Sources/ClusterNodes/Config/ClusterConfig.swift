@@ -27,6 +27,13 @@ public struct ClusterConfig: Sendable {
     public var canonicalText: String
 
     /// Where a node listens.
+    /// What defines a run's results (data set, method, prompt, seed): a coordinator resumes a
+    /// journal only of the same identity. Addresses, timeouts and logging may differ.
+    public var runIdentity: String {
+        let parts = [dataset.path, "\(dataset.format)", "\(dataset.limit ?? -1)", "\(method)", "\(seed)", "\(prompt.exemplars)"]
+        return String(stableHash(parts.joined(separator: "\n")), radix: 16)
+    }
+
     public struct NodeAddress: Sendable, Hashable {
         public var name: String
         public var host: String = "127.0.0.1"
@@ -88,6 +95,8 @@ public struct ClusterConfig: Sendable {
         public var trainerBatch: Int
         /// Fail the run after this long without progress while work remains.
         public var stallTimeout: Duration
+        /// The journal is compacted once it has grown this many bytes since the last compaction.
+        public var journalCompactBytes: Int
     }
 
     public enum BackendSettings: Sendable, Hashable {

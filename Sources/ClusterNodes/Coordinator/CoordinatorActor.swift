@@ -13,6 +13,10 @@ import Wire
 /// Memory is bounded by settings, not by the data set: at most `open_questions` questions are
 /// in the lease book or at the verifiers, and at most `trainer_window` records wait for the
 /// trainer's acknowledgement; while either is full, no new question is read (backpressure).
+///
+/// Crash recovery: every question read, every record voted and every acknowledgement goes to
+/// the journal (``CoordinatorJournal``); a coordinator started on an output folder holding a
+/// journal of the same run continues that run (see `docs/cluster.md`, "Delivery guarantees").
 public distributed actor CoordinatorActor: ClusterCallable {
     public typealias ActorSystem = ClusterSystem
 
@@ -59,14 +63,30 @@ public distributed actor CoordinatorActor: ClusterCallable {
     private var outcome: Outcome?
     private var outcomeWaiters: [CheckedContinuation<Outcome, Never>] = []
 
+    private let journal: CoordinatorJournal
+    /// Questions read and not yet voted (what a compacted journal must hold), by admission order.
+    private var admitted: [String: (serial: Int, question: Question)] = [:]
+    private var admissionSerial = 0
+    /// Records up to this sequence are durable in the journal (may be sent to the trainer).
+    private var journalSyncedThrough: UInt64 = 0
+    /// An fsync of the journal is running off the actor: no compaction meanwhile.
+    private var journalSyncing = false
+    /// The trainer whose durable sequence number was last asked for; a new trainer (restarted)
+    /// is asked before anything is sent to it.
+    private var trainerInSync: ClusterSystem.ActorID?
+
     /// - Throws: If the data set cannot be opened.
     public init(config: ClusterConfig, logger: Logger, actorSystem: ClusterSystem) throws {
         self.actorSystem = actorSystem
         self.config = config
         self.logger = logger
         self.textLog = config.monitor.format == .text
+        let journal = try CoordinatorJournal(url: config.output.appendingPathComponent("coordinator.journal"), runIdentity: config.runIdentity)
+        let recovered = journal.recovered
+        self.journal = journal
         self.ledger = WorkLedger(m: config.method.m, pathsPerRequest: config.method.pathsPerRequest,
-                                 leaseDuration: config.coordinator.leaseTimeout, maxAttempts: config.coordinator.maxAttempts)
+                                 leaseDuration: config.coordinator.leaseTimeout, maxAttempts: config.coordinator.maxAttempts,
+                                 firstLeaseID: UInt64(recovered.resumptions) << 40 + 1)
         self.feed = try QuestionFeed(config.dataset)
         self.prompts = PromptBuilder(exemplars: config.prompt.exemplars)
         self.promptPrefix = prompts.fewShotChainOfThoughtPrefix()
@@ -77,7 +97,24 @@ public distributed actor CoordinatorActor: ClusterCallable {
         sampling.stop = config.method.stop
         sampling.seed = config.seed
         self.sampling = sampling
-        self.progress = RunProgress(total: QuestionFeed.estimateCount(config.dataset))
+        var progress = RunProgress(total: QuestionFeed.estimateCount(config.dataset))
+        progress.startedAt = Date(timeIntervalSince1970: Double(recovered.startedUnixMs) / 1000)
+        if recovered.hasProgress {
+            feed.resume(after: Int(recovered.feed.questionsRead), skippedLines: Int(recovered.feed.linesSkipped))
+            for question in recovered.openQuestions where ledger.add(question) {
+                admissionSerial += 1
+                admitted[question.id] = (admissionSerial, question)
+            }
+            pending = recovered.pendingRecords
+            nextSequence = recovered.nextSequence
+            durable = recovered.durableSequence
+            journalSyncedThrough = nextSequence - 1
+            progress.restore(votes: recovered.votes, stored: recovered.stored)
+            progress.datasetLinesSkipped = Int(recovered.feed.linesSkipped)
+            progress.resumptions = Int(recovered.resumptions)
+            progress.startRates()
+        }
+        self.progress = progress
     }
 
     // MARK: - Samplers' calls
@@ -153,6 +190,18 @@ public distributed actor CoordinatorActor: ClusterCallable {
             "samplers.configured": "\(config.samplers.count)", "verifiers.configured": "\(config.verifiers.count)",
             "config.hash": "\(config.hash)", "output": "\(config.output.path)",
         ])
+        if let repair = journal.repair {
+            log(.warning, "journal tail repaired", ["journal": "\(journal.url.path)", "repair": "\(repair)"])
+        }
+        if journal.recovered.hasProgress {
+            log(.notice, "run resumed from the journal", [
+                "questions.stored": "\(progress.done)", "questions.read": "\(feed.read)", "open.re_leased": "\(ledger.openQuestions)",
+                "records.to_resend": "\(pending.count)", "sequence.next": "\(nextSequence)", "resumption": "\(progress.resumptions)",
+            ])
+        }
+        // A clean journal (and the resumption count) before any work.
+        compactJournal()
+        if outcome != nil { return await finishEarly() }
         refill()
         let events = actorSystem.nodeEvents()
         let eventTask = Task { for await event in events { self.handle(event) } }
@@ -180,6 +229,12 @@ public distributed actor CoordinatorActor: ClusterCallable {
             senderTask.cancel()
             if result != .finished { await syncWithTrainer() }
         }.value
+        finishRun(result)
+        return result
+    }
+
+    private func finishEarly() async -> Outcome {
+        let result = outcome ?? .failed("journal")
         finishRun(result)
         return result
     }
@@ -217,7 +272,11 @@ public distributed actor CoordinatorActor: ClusterCallable {
                     progress.datasetLinesSkipped += 1
                     log(.warning, "dataset line skipped", ["error": "\(error)"])
                 }) else { break }
-                if !ledger.add(question) {
+                if ledger.add(question) {
+                    admissionSerial += 1
+                    admitted[question.id] = (admissionSerial, question)
+                    journal.admitted(question, feed: feed.position)
+                } else {
                     log(.warning, "question id appears twice among open questions; the second is skipped", ["question": "\(question.id)"])
                 }
             } catch {
@@ -252,6 +311,9 @@ public distributed actor CoordinatorActor: ClusterCallable {
         }
         for group in expired.outcome.completed { startScoring(group) }
         refill()
+        if journal.growth >= config.coordinator.journalCompactBytes, !journalSyncing {
+            compactJournal()
+        }
         if now - lastProgress >= config.monitor.interval {
             emitProgress()
         }
@@ -365,6 +427,8 @@ public distributed actor CoordinatorActor: ClusterCallable {
         record.sequence = nextSequence
         nextSequence += 1
         promptCache[record.questionID] = nil
+        admitted[record.questionID] = nil
+        journal.completed(record, votes: progress.voteCounters)
         if !record.accepted {
             log(.info, "record rejected by the vote", ["question": "\(record.questionID)",
                                                        "confidence": "\(RunProgress.fixed(record.confidence))",
@@ -397,10 +461,33 @@ public distributed actor CoordinatorActor: ClusterCallable {
                 try? await Task.sleep(for: .milliseconds(100))
                 continue
             }
+            if trainer.id != trainerInSync {
+                // A trainer seen for the first time (or restarted) says what it holds; the
+                // stream resumes after its durable sequence number.
+                do {
+                    let receipt = try await ClusterSystem.withCallTimeout(config.network.callTimeout) { try await trainer.durableSequence() }
+                    trainerInSync = trainer.id
+                    log(.notice, "trainer in sync", ["trainer": "\(trainer.id.node)", "durable_sequence": "\(receipt.durableSequence)",
+                                                     "records": "\(receipt.records)", "to_send": "\(pending.filter { $0.sequence > receipt.durableSequence }.count)"])
+                    acknowledge(receipt, sent: [])
+                } catch {
+                    failures += 1
+                    log(.warning, "trainer does not answer; will retry", ["error": "\(error)", "attempt": "\(failures)"])
+                    try? await Task.sleep(for: .milliseconds(min(2000, 50 * failures)))
+                }
+                continue
+            }
             let count = min(pending.count, config.coordinator.trainerBatch)
             var batch = Selfimprove_V1_RecordBatch()
             batch.records = Array(pending.prefix(count))
             sending = count
+            // Write-ahead: the trainer may store a record only once the journal holds it.
+            if let last = batch.records.last, last.sequence > journalSyncedThrough {
+                guard await syncJournal() else {
+                    sending = 0
+                    return
+                }
+            }
             do {
                 let receipt = try await trainer.append(batch)
                 sending = 0
@@ -416,6 +503,16 @@ public distributed actor CoordinatorActor: ClusterCallable {
     }
 
     private func acknowledge(_ receipt: Selfimprove_V1_AppendReceipt, sent: [Selfimprove_V1_TrainingRecord]) {
+        if receipt.durableSequence < durable {
+            log(.error, "the trainer holds less than it acknowledged before (its output was replaced?); records up to the earlier acknowledgement are not sent again",
+                ["trainer.durable_sequence": "\(receipt.durableSequence)", "acknowledged": "\(durable)"])
+        }
+        if receipt.durableSequence >= nextSequence {
+            log(.warning, "the trainer holds sequence numbers the journal lacks; numbering continues after them",
+                ["trainer.durable_sequence": "\(receipt.durableSequence)", "journal.next_sequence": "\(nextSequence)"])
+            nextSequence = receipt.durableSequence + 1
+        }
+        let advanced = receipt.durableSequence > durable
         durable = max(durable, receipt.durableSequence)
         progress.trainerExamples = receipt.examples
         var acknowledged = 0
@@ -423,11 +520,60 @@ public distributed actor CoordinatorActor: ClusterCallable {
             progress.stored(pending.removeFirst())
             acknowledged += 1
         }
+        if advanced || acknowledged > 0 {
+            journal.acknowledged(durable, stored: progress.storedCounters)
+        }
         if acknowledged < sent.count {
             log(.warning, "trainer did not store every record; resending the rest", ["sent": "\(sent.count)", "stored": "\(acknowledged)"])
         }
         refill()
         checkFinished()
+    }
+
+    // MARK: - Journal
+
+    /// Makes the journal durable (the fsync runs off the actor, so the samplers' calls go on).
+    /// - Returns: false when the journal cannot be written: the run then fails, since going on
+    ///   would break the promise that a restart loses nothing.
+    private func syncJournal() async -> Bool {
+        let through = nextSequence - 1
+        let descriptor: Int32
+        do {
+            descriptor = try journal.flushForSync()
+        } catch {
+            end(.failed("the journal cannot be written: \(error)"))
+            return false
+        }
+        journalSyncing = true
+        let synced = await Task.detached { fsync(descriptor) == 0 ? nil : String(cString: strerror(errno)) }.value
+        journalSyncing = false
+        if let synced {
+            end(.failed("the journal cannot be synced (\(journal.url.path)): \(synced)"))
+            return false
+        }
+        journalSyncedThrough = max(journalSyncedThrough, through)
+        return true
+    }
+
+    /// Rewrites the journal as the current state (bounded: open questions and unacknowledged
+    /// records), durably.
+    private func compactJournal() {
+        var snapshot = CoordinatorJournal.Snapshot()
+        snapshot.feed = feed.position
+        snapshot.nextSequence = nextSequence
+        snapshot.durableSequence = durable
+        snapshot.votes = progress.voteCounters
+        snapshot.stored = progress.storedCounters
+        snapshot.openQuestions = admitted.values.sorted { $0.serial < $1.serial }.map(\.question)
+        snapshot.pendingRecords = pending
+        do {
+            try journal.compact(snapshot)
+            journalSyncedThrough = nextSequence - 1
+            logger.debug("Journal compacted", metadata: ["bytes": "\(journal.growth)", "open": "\(snapshot.openQuestions.count)",
+                                                        "pending": "\(snapshot.pendingRecords.count)"])
+        } catch {
+            end(.failed("\(error)"))
+        }
     }
 
     // MARK: - End of run
@@ -445,6 +591,11 @@ public distributed actor CoordinatorActor: ClusterCallable {
         case let .failed(reason): log(.error, "run failed", ["reason": "\(reason)"])
         }
         writeProgressFile()
+        do {
+            try journal.sync()
+        } catch {
+            log(.error, "cannot sync the journal", ["error": "\(error)"])
+        }
         do {
             try RunManifest(config: config, progress: progress, outcome: result, durableSequence: durable)
                 .write(to: config.output.appendingPathComponent("manifest.json"))

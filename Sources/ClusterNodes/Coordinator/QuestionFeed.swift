@@ -1,5 +1,6 @@
 import Foundation
 import SelfImproveCore
+import Wire
 
 /// The data set as a stream: questions are read from the file only when the coordinator has
 /// room for them, so its memory does not depend on the data set's size.
@@ -51,6 +52,33 @@ struct QuestionFeed {
         }
         read += 1
         return question
+    }
+
+    /// Moves past the first `questions` questions (a resumed run read them before its
+    /// coordinator restarted), without reporting the malformed lines among them again.
+    /// - Parameter skippedLines: Malformed lines the earlier coordinator skipped among them.
+    mutating func resume(after questions: Int, skippedLines: Int) {
+        while read < questions {
+            do {
+                guard try iterator.next() != nil else {
+                    exhausted = true
+                    break
+                }
+                read += 1
+            } catch {
+                continue   // counted by the earlier coordinator
+            }
+        }
+        skipped = skippedLines
+    }
+
+    /// Where the feed stands, as the journal records it.
+    var position: Selfimprove_V1_JournalFeedPosition {
+        var position = Selfimprove_V1_JournalFeedPosition()
+        position.questionsRead = UInt64(read)
+        position.linesSkipped = UInt64(skipped)
+        position.exhausted = exhausted
+        return position
     }
 
     /// Counts the non-blank lines of the data set (an upper bound on its questions, exact for a

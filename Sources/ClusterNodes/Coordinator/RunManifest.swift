@@ -44,9 +44,10 @@ struct RunManifest {
             "mean_confidence": progress.voted > 0 ? progress.confidenceSum / Double(progress.voted) : 0,
             "timings": [
                 "started": formatter.string(from: progress.startedAt), "finished": formatter.string(from: Date()),
-                "seconds": seconds, "paths_per_s": Double(progress.pathsReceived) / seconds,
-                "tokens_per_s": Double(progress.completionTokens) / seconds,
+                "seconds": seconds, "paths_per_s": Double(progress.pathsThisRun) / seconds,
+                "tokens_per_s": Double(progress.tokensThisRun) / seconds,
             ] as [String: Any],
+            "resumptions": progress.resumptions,
             "coordinator_peak_rss_bytes": ProcessMemory.peakResidentBytes() ?? 0,
             "nodes": config.nodes.map { ["role": $0.role.rawValue, "name": $0.address.name] },
         ]

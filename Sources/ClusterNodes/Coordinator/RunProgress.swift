@@ -32,7 +32,14 @@ struct RunProgress: Sendable {
     var trainerExamples: UInt64 = 0
     var evaluation = EvaluationReport()
     let started = ContinuousClock.now
-    let startedAt = Date()
+    /// When the run first started (before any coordinator restart).
+    var startedAt = Date()
+
+    /// Paths and tokens counted before this coordinator started (a resumed run): rates are
+    /// over this coordinator's lifetime.
+    var baseline = (paths: 0, tokens: 0)
+    /// How many times the run was resumed after a coordinator restart.
+    var resumptions = 0
 
     /// Counters at the previous progress line, for rates.
     private var mark = (time: ContinuousClock.now, paths: 0, tokens: 0, done: 0)
@@ -56,6 +63,16 @@ struct RunProgress: Sendable {
     }
 
     var elapsed: Duration { ContinuousClock.now - started }
+
+    /// Paths and tokens received by this coordinator (since its start).
+    var pathsThisRun: Int { pathsReceived - baseline.paths }
+    var tokensThisRun: Int { completionTokens - baseline.tokens }
+
+    /// Rates start from the current counters (after restoring a journal's).
+    mutating func startRates() {
+        baseline = (pathsReceived, completionTokens)
+        mark = (.now, pathsReceived, completionTokens, done)
+    }
 
     /// One progress report: the numbers since the last one.
     struct Line {
@@ -94,16 +111,17 @@ struct RunProgress: Sendable {
         var metadata: Logger.Metadata = [
             "questions": "\(done)", "paths": "\(pathsStored)", "accepted": "\(accepted)",
             "mean_confidence": "\(Self.fixed(voted > 0 ? confidenceSum / Double(voted) : 0))",
-            "paths_per_s": "\(Int((Double(pathsReceived) / seconds).rounded()))", "seconds": "\(Self.fixed(seconds))",
+            "paths_per_s": "\(Int((Double(pathsThisRun) / seconds).rounded()))", "seconds": "\(Self.fixed(seconds))",
         ]
         var text = "summary: \(done) questions, \(pathsStored) paths, \(accepted) accepted, mean confidence \(Self.fixed(voted > 0 ? confidenceSum / Double(voted) : 0)), "
-            + "\(Int((Double(pathsReceived) / seconds).rounded())) paths/s over \(Self.format(seconds: seconds))"
+            + "\(Int((Double(pathsThisRun) / seconds).rounded())) paths/s over \(Self.format(seconds: seconds))"
         if let first = evaluation.firstPathAccuracy, let majority = evaluation.majorityAccuracy {
             metadata["accuracy.first_path"] = "\(Self.fixed(first))"
             metadata["accuracy.majority"] = "\(Self.fixed(majority))"
             metadata["labelled"] = "\(evaluation.labelled)"
             text += "; accuracy on \(evaluation.labelled) labelled: first path \(Self.fixed(first)), majority \(Self.fixed(majority))"
         }
+        if resumptions > 0 { text += "; resumed \(resumptions) times after a coordinator restart"; metadata["resumptions"] = "\(resumptions)" }
         if pathsGivenUp > 0 { text += "; \(pathsGivenUp) paths given up"; metadata["paths_given_up"] = "\(pathsGivenUp)" }
         return Line(metadata: metadata, text: text)
     }

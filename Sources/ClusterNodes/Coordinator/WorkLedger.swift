@@ -79,7 +79,10 @@ public struct WorkLedger: Sendable {
     ///   - pathsPerRequest: Most indices in one lease (one backend request with `n`).
     ///   - leaseDuration: How long a sampler has before the lease's indices go elsewhere.
     ///   - maxAttempts: Leases an index may fail or expire in before it is given up.
-    public init(m: Int, pathsPerRequest: Int, leaseDuration: Duration, maxAttempts: Int = 3) {
+    ///   - firstLeaseID: Where lease ids start; a resumed coordinator starts elsewhere, so a
+    ///     lease of its predecessor can never be taken for one of its own.
+    public init(m: Int, pathsPerRequest: Int, leaseDuration: Duration, maxAttempts: Int = 3, firstLeaseID: UInt64 = 1) {
+        self.nextLease = max(1, firstLeaseID)
         self.m = max(1, m)
         self.pathsPerRequest = max(1, pathsPerRequest)
         self.leaseDuration = leaseDuration

@@ -26,17 +26,19 @@ public enum NodeRunner {
     /// - Parameters:
     ///   - coordinatorEndpoint: Where to find the coordinator (for the other roles); nil uses
     ///     the config's coordinator address, which then needs a fixed port.
+    ///   - port: Listen on this port instead of the config's.
     ///   - onReady: Called with the node's endpoint once it listens.
     ///   - stopRequested: Returns when the process is asked to stop.
     /// - Returns: The process exit status.
     public static func run(
-        config: ClusterConfig, role: ClusterConfig.Role, name: String, coordinatorEndpoint: String?, logger: Logger,
+        config: ClusterConfig, role: ClusterConfig.Role, name: String, coordinatorEndpoint: String?, port: Int? = nil, logger: Logger,
         onReady: @escaping @Sendable (String) -> Void, stopRequested: @escaping @Sendable () async -> Void
     ) async throws -> Int32 {
-        guard let node = config.nodes.first(where: { $0.role == role && $0.address.name == name }) else {
+        guard var node = config.nodes.first(where: { $0.role == role && $0.address.name == name }) else {
             let names = config.nodes.filter { $0.role == role }.map(\.address.name).joined(separator: ", ")
             throw StartError(description: "the config has no \(role.rawValue) named '\(name)' (\(role.rawValue) names: \(names.isEmpty ? "none" : names))")
         }
+        if let port { node.address.port = port }
         let system = try await ClusterSystem.start(configuration: systemConfiguration(config, node.address, role: role), logger: logger)
         try await registerRoles(on: system)
         let stop = StopLatch()

@@ -30,6 +30,9 @@ struct Node: AsyncParsableCommand {
     @Option(help: "The coordinator's endpoint, when the config does not fix it (e.g. tcp://10.0.0.5:7400).")
     var coordinator: String?
 
+    @Option(help: "Listen on this port instead of the config's (launch restarts a coordinator on its old port).")
+    var port: Int?
+
     @Flag(help: "Print {\"endpoint\",\"pid\",\"role\",\"name\"} as one JSON line on standard output once listening.")
     var readyLine = false
 
@@ -50,7 +53,7 @@ struct Node: AsyncParsableCommand {
         let watchStdin = stopOnStdinEOF
         do {
             let status = try await NodeRunner.run(
-                config: cluster, role: role, name: name, coordinatorEndpoint: coordinator, logger: logger,
+                config: cluster, role: role, name: name, coordinatorEndpoint: coordinator, port: port, logger: logger,
                 onReady: { endpoint in
                     if readyLine {
                         printJSONLine(["endpoint": endpoint, "pid": Int(getpid()), "role": role.rawValue, "name": name])

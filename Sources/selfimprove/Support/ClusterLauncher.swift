@@ -5,9 +5,11 @@ import ProcessSupervision
 import Synchronization
 
 /// Starts every node of a config as its own process on this machine and supervises them:
-/// the coordinator first (its ready line gives the address the others join), then the others;
-/// a node other than the coordinator that dies is restarted (up to `supervision.max_restarts`);
-/// a stop request stops the coordinator first (it writes its manifest), then the rest.
+/// the coordinator first (its ready line gives the address the others join), then the others.
+/// A node that dies is restarted (up to `supervision.max_restarts` times each); a coordinator
+/// that crashed (killed, not failed) is restarted on the same port and resumes the run from its
+/// journal, and the other nodes find it again there. A stop request stops the coordinator
+/// first (it writes its manifest), then the rest.
 /// Logs go to `OUTPUT/logs/NAME.log`; the coordinator's are also echoed to standard error.
 final class ClusterLauncher: Sendable {
     struct Child: Sendable {
@@ -54,15 +56,8 @@ final class ClusterLauncher: Sendable {
             return 1
         }
         let coordinatorName = config.coordinator.address.name
-        guard let coordinator = start(role: .coordinator, name: coordinatorName, coordinatorEndpoint: nil, restarts: 0) else { return 1 }
-        guard let ready = await coordinator.process.nextLine(timeout: .seconds(60)),
-              let object = try? JSONSerialization.jsonObject(with: Data(ready.utf8)) as? [String: Any],
-              let endpoint = object["endpoint"] as? String
-        else {
-            let status = await coordinator.process.stop(grace: .seconds(2))
-            logger.error("The coordinator did not start", metadata: ["status": "\(status)", "log": "\(logFile(coordinatorName).path)"])
-            return status == 0 ? 1 : status
-        }
+        guard case let .started(first, endpoint) = await startCoordinator(port: nil, restarts: 0) else { return 1 }
+        var coordinator = first
         logger.info("Coordinator listening", metadata: ["endpoint": "\(endpoint)", "pid": "\(coordinator.process.pid)"])
         var others: [Child] = []
         for node in config.nodes where node.role != .coordinator {
@@ -79,6 +74,7 @@ final class ClusterLauncher: Sendable {
         let progressTask = terminal.isTerminal ? Task { await drawProgress() } : nil
         defer { progressTask?.cancel() }
         var failure: String?
+        supervision: while true {
         while coordinator.process.isRunning {
             if stopRequested.load(ordering: .relaxed) {
                 progressTask?.cancel()
@@ -114,6 +110,27 @@ final class ClusterLauncher: Sendable {
             if failure != nil { break }
             try? await Task.sleep(for: .milliseconds(100))
         }
+        if failure != nil || stopRequested.load(ordering: .relaxed) { break }
+        // The coordinator ended. Finished (0), failed (1) or stopped (130): the run is over.
+        // Anything else (killed by a signal, crashed) is restarted; it resumes from its journal.
+        let status = await coordinator.process.waitForExit()
+        if [0, 1, NodeRunner.ExitStatus.interrupted].contains(status) { break }
+        guard coordinator.restarts < config.supervision.maxRestarts else {
+            failure = "the coordinator exited with status \(status) and was restarted \(coordinator.restarts) times; see \(logFile(coordinatorName).path)"
+            break
+        }
+        terminal.setBar(nil)
+        logger.warning("The coordinator exited; restarting it on the same address (it resumes the run from its journal)", metadata: [
+            "status": "\(status)", "endpoint": "\(endpoint)", "restart": "\(coordinator.restarts + 1)/\(config.supervision.maxRestarts)",
+        ])
+        try? await Task.sleep(for: .milliseconds(300))
+        switch await startCoordinator(port: Self.port(of: endpoint), restarts: coordinator.restarts + 1) {
+        case let .started(restarted, _): coordinator = restarted
+        case let .failed(reason):
+            failure = reason
+            break supervision
+        }
+        }
         progressTask?.cancel()
         await progressTask?.value
         terminal.setBar(nil)
@@ -135,13 +152,42 @@ final class ClusterLauncher: Sendable {
         return status
     }
 
+    private enum CoordinatorStart {
+        case started(Child, endpoint: String)
+        case failed(String)
+    }
+
+    /// Starts the coordinator and waits for its ready line (which names its endpoint).
+    /// - Parameter port: The port to listen on (a restarted coordinator keeps its address).
+    private func startCoordinator(port: Int?, restarts: Int) async -> CoordinatorStart {
+        let name = config.coordinator.address.name
+        guard let coordinator = start(role: .coordinator, name: name, coordinatorEndpoint: nil, restarts: restarts, port: port) else {
+            return .failed("cannot start the coordinator")
+        }
+        guard let ready = await coordinator.process.nextLine(timeout: .seconds(60)),
+              let object = try? JSONSerialization.jsonObject(with: Data(ready.utf8)) as? [String: Any],
+              let endpoint = object["endpoint"] as? String
+        else {
+            let status = await coordinator.process.stop(grace: .seconds(2))
+            logger.error("The coordinator did not start", metadata: ["status": "\(status)", "log": "\(logFile(name).path)"])
+            return .failed("the coordinator did not start (status \(status)); see \(logFile(name).path)")
+        }
+        return .started(coordinator, endpoint: endpoint)
+    }
+
+    /// The port of a `tcp://host:port` endpoint.
+    static func port(of endpoint: String) -> Int? {
+        endpoint.split(separator: ":").last.flatMap { Int($0) }
+    }
+
     private func logFile(_ name: String) -> URL {
         config.output.appendingPathComponent("logs").appendingPathComponent("\(name).log")
     }
 
-    private func start(role: ClusterConfig.Role, name: String, coordinatorEndpoint: String?, restarts: Int) -> Child? {
+    private func start(role: ClusterConfig.Role, name: String, coordinatorEndpoint: String?, restarts: Int, port: Int? = nil) -> Child? {
         var arguments = ["node", "--config", configFile, "--role", role.rawValue, "--name", name, "--stop-on-stdin-eof"] + childArguments
         if role == .coordinator { arguments.append("--ready-line") }
+        if let port { arguments += ["--port", "\(port)"] }
         if let coordinatorEndpoint { arguments += ["--coordinator", coordinatorEndpoint] }
         let url = logFile(name)
         if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }

@@ -1,0 +1,70 @@
+import SelfImproveCore
+import Wire
+
+/// The run's counters as the journal stores them, so a resumed coordinator reports the whole
+/// run, not only the part since its restart.
+extension RunProgress {
+    /// Counters of sampling and voting.
+    var voteCounters: Selfimprove_V1_JournalVoteCounters {
+        var counters = Selfimprove_V1_JournalVoteCounters()
+        counters.voted = UInt64(voted)
+        counters.acceptedVotes = UInt64(acceptedVotes)
+        counters.confidenceSum = confidenceSum
+        counters.pathsReceived = UInt64(pathsReceived)
+        counters.pathsDropped = UInt64(pathsDropped)
+        counters.pathsGivenUp = UInt64(pathsGivenUp)
+        counters.completionTokens = UInt64(completionTokens)
+        counters.leasesGranted = UInt64(leasesGranted)
+        counters.leasesExpired = UInt64(leasesExpired)
+        counters.leasesFailed = UInt64(leasesFailed)
+        counters.samplersLost = UInt64(samplersLost)
+        counters.evaluated = UInt64(evaluation.questions)
+        counters.labelled = UInt64(evaluation.labelled)
+        counters.firstPathCorrect = UInt64(evaluation.firstPathCorrect)
+        counters.majorityCorrect = UInt64(evaluation.majorityCorrect)
+        counters.anyPathCorrect = UInt64(evaluation.anyPathCorrect)
+        counters.bucketQuestions = evaluation.calibration.map { UInt64($0.questions) }
+        counters.bucketMajorityCorrect = evaluation.calibration.map { UInt64($0.majorityCorrect) }
+        return counters
+    }
+
+    /// Counters of what the trainer acknowledged.
+    var storedCounters: Selfimprove_V1_JournalStoredCounters {
+        var counters = Selfimprove_V1_JournalStoredCounters()
+        counters.records = UInt64(done)
+        counters.accepted = UInt64(accepted)
+        counters.paths = UInt64(pathsStored)
+        counters.examples = trainerExamples
+        return counters
+    }
+
+    /// Takes the counters of a journal back.
+    mutating func restore(votes: Selfimprove_V1_JournalVoteCounters, stored: Selfimprove_V1_JournalStoredCounters) {
+        voted = Int(votes.voted)
+        acceptedVotes = Int(votes.acceptedVotes)
+        confidenceSum = votes.confidenceSum
+        pathsReceived = Int(votes.pathsReceived)
+        pathsDropped = Int(votes.pathsDropped)
+        pathsGivenUp = Int(votes.pathsGivenUp)
+        completionTokens = Int(votes.completionTokens)
+        leasesGranted = Int(votes.leasesGranted)
+        leasesExpired = Int(votes.leasesExpired)
+        leasesFailed = Int(votes.leasesFailed)
+        samplersLost = Int(votes.samplersLost)
+        evaluation.questions = Int(votes.evaluated)
+        evaluation.labelled = Int(votes.labelled)
+        evaluation.firstPathCorrect = Int(votes.firstPathCorrect)
+        evaluation.majorityCorrect = Int(votes.majorityCorrect)
+        evaluation.anyPathCorrect = Int(votes.anyPathCorrect)
+        if votes.bucketQuestions.count == evaluation.calibration.count, votes.bucketMajorityCorrect.count == evaluation.calibration.count {
+            for index in evaluation.calibration.indices {
+                evaluation.calibration[index].questions = Int(votes.bucketQuestions[index])
+                evaluation.calibration[index].majorityCorrect = Int(votes.bucketMajorityCorrect[index])
+            }
+        }
+        done = Int(stored.records)
+        accepted = Int(stored.accepted)
+        pathsStored = Int(stored.paths)
+        trainerExamples = stored.examples
+    }
+}
