@@ -151,7 +151,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CommandLineTests",
-            dependencies: ["ProcessSupervision", "ScriptedHTTPServer", "Backends", "SelfImproveCore"],
+            dependencies: ["ProcessSupervision", "ScriptedHTTPServer", "Backends", "SelfImproveCore", "ZeroMQ"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -13,89 +13,15 @@ struct ClusterRunTests {
     private func executable() throws -> String { try RunTestSupport.executable() }
     private func temporaryFolder() throws -> URL { try RunTestSupport.temporaryFolder() }
 
-    private func lines(_ url: URL) throws -> [[String: Any]] {
-        let text = try String(contentsOf: url, encoding: .utf8)
-        #expect(text.isEmpty || text.hasSuffix("\n"), "\(url.lastPathComponent) ends in a partial line")
-        return try text.split(separator: "\n").map { line in
-            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line.prefix(80))")
-        }
-    }
-
-    private func datasetIDs(limit: Int) throws -> [String] {
-        try String(contentsOf: Self.dataset, encoding: .utf8).split(separator: "\n").prefix(limit).map { line in
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            return try #require(object["id"] as? String)
-        }
-    }
-
-    /// Every question once, m paths each with indices 0..<m, sequences increasing, every
-    /// training example valid and belonging to a stored record, and the manifest's counts equal
-    /// to the files'. Returns the manifest.
+    private func datasetIDs(limit: Int) throws -> [String] { try RunOutputChecks.datasetIDs(Self.dataset, limit: limit) }
     @discardableResult
     private func verifyOutput(_ folder: URL, m: Int, questions: [String]?) throws -> [String: Any] {
-        let records = try lines(folder.appendingPathComponent("records.jsonl"))
-        var ids: [String] = []
-        var lastSequence = 0
-        var paths = 0
-        for line in records {
-            let sequence = try #require(line["sequence"] as? Int)
-            #expect(sequence > lastSequence)
-            lastSequence = sequence
-            let record = try #require(line["record"] as? [String: Any])
-            ids.append(try #require(record["id"] as? String))
-            let recordPaths = try #require(record["paths"] as? [[String: Any]])
-            #expect(recordPaths.compactMap { $0["index"] as? Int } == Array(0 ..< m))
-            for path in recordPaths where path["given_up"] as? Bool != true {
-                paths += 1
-                #expect((path["text"] as? String)?.isEmpty == false)
-                #expect(path["sampler"] is String)
-                #expect(path["model_version"] is String)
-                #expect(path["score"] is Double || path["score"] is Int)
-            }
-            #expect(record["confidence"] is Double || record["confidence"] is Int)
-            #expect(record["kept_paths"] is [Int])
-        }
-        #expect(Set(ids).count == ids.count, "a question is stored twice")
-        if let questions { #expect(Set(ids) == Set(questions)) }
-        let formats: Set<String> = ["cot_fewshot", "direct_fewshot", "cot_zeroshot", "direct_zeroshot"]
-        let examples = try lines(folder.appendingPathComponent("sft.jsonl"))
-        let stored = Set(ids)
-        for example in examples {
-            #expect(formats.contains(example["format"] as? String ?? ""))
-            #expect((example["prompt"] as? String)?.hasSuffix("A:") == true || (example["prompt"] as? String)?.hasSuffix("step by step.") == true)
-            #expect(example["completion"] is String)
-            #expect((example["messages"] as? [[String: String]])?.map { $0["role"] } == ["user", "assistant"])
-            #expect(example["sequence"] is Int)
-            #expect(stored.contains(example["id"] as? String ?? ""))
-        }
-        let manifestData = try Data(contentsOf: folder.appendingPathComponent("manifest.json"))
-        let manifest = try #require(try JSONSerialization.jsonObject(with: manifestData) as? [String: Any])
-        let counts = try #require(manifest["counts"] as? [String: Any])
-        #expect(counts["records"] as? Int == records.count)
-        #expect(counts["examples"] as? Int == examples.count)
-        #expect(counts["paths"] as? Int == paths)
-        #expect(counts["durable_sequence"] as? Int == lastSequence)
-        #expect(manifest["config_hash"] is String)
-        return manifest
+        try RunOutputChecks.verifyOutput(folder, m: m, questions: questions)
     }
-
-    /// Waits (bounded: 30 s) until `records.jsonl` holds at least `count` lines.
     private func waitForRecords(in folder: URL, atLeast count: Int) async throws {
-        let records = folder.appendingPathComponent("records.jsonl")
-        for _ in 0 ..< 600 {
-            let stored = (try? String(contentsOf: records, encoding: .utf8))?.split(separator: "\n").count ?? 0
-            if stored >= count { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await RunOutputChecks.waitForRecords(in: folder, atLeast: count)
     }
-
-    /// Processes whose command line contains every one of `parts` (found through /proc).
-    private func processes(withArguments parts: [String]) throws -> [Int32] {
-        try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
-            let arguments = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data(), as: UTF8.self)
-            return parts.allSatisfy { arguments.contains($0) }
-        }
-    }
+    private func processes(withArguments parts: [String]) throws -> [Int32] { try RunOutputChecks.processes(withArguments: parts) }
 
     @Test(.timeLimit(.minutes(3)))
     func launchRunsTheSyntheticClusterEndToEnd() async throws {
