@@ -48,6 +48,9 @@ extension ClusterSystem {
         var options = configuration.socketOptions
         options.maxMessageSize = Int64(configuration.maxMessageSize)
         options.routingID = dealerRoutingID
+        if let security = configuration.security {
+            options.curve = .init(keyPair: security.nodeKeyPair, serverPublicKey: security.serverKeyPair.publicKey)
+        }
         let socket = loop.connectNow(.dealer, to: endpoint, options: options) { [logger] error in
             logger.warning("Could not connect", metadata: ["zmq.endpoint": "\(endpoint)", "error": "\(error)"])
         }

@@ -44,6 +44,11 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
 
     let loop: ZMQEventLoop
     let routerSocket: ZMQSocketID
+    /// The ZAP handler admitting allowed keys, when CURVE is on.
+    let authenticator: ZMQAuthenticator?
+
+    /// Connection attempts refused by CURVE security so far (0 without it).
+    public var refusedConnectionCount: Int { authenticator?.refusals ?? 0 }
     let state = Mutex(SystemState())
     let methods = MethodRegistry()
     private let tasks = Mutex<[Task<Void, Never>]>([])
@@ -56,8 +61,9 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
     @TaskLocal static var callTimeoutOverride: Duration?
 
     private init(identity: NodeIdentity, boundEndpoint: String, configuration: ClusterSystemConfiguration, logger: Logger,
-                 loop: ZMQEventLoop, routerSocket: ZMQSocketID)
+                 loop: ZMQEventLoop, routerSocket: ZMQSocketID, authenticator: ZMQAuthenticator?)
     {
+        self.authenticator = authenticator
         self.identity = identity
         self.boundEndpoint = boundEndpoint
         self.configuration = configuration
@@ -84,15 +90,27 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
         loop.deliverEvents { inbound.handle($0) }
         let routerSocket: ZMQSocketID
         let bound: String
+        var authenticator: ZMQAuthenticator?
         do {
+            if let security = configuration.security {
+                // The ZAP handler first: from the moment the ROUTER listens, every connection
+                // must present an allowed key.
+                let monitor = "inproc://selfimprove-handshakes"
+                authenticator = try ZMQAuthenticator(
+                    loop: loop, policy: .init(domain: security.domain, allowedPublicKeys: security.allowedPublicKeys),
+                    monitorEndpoints: [monitor], logger: logger)
+                options.curve = .init(keyPair: security.serverKeyPair, zapDomain: security.domain)
+                options.handshakeMonitorEndpoint = monitor
+            }
             (routerSocket, bound) = try await loop.bind(.router, to: configuration.bindEndpoint, options: options)
         } catch {
+            authenticator?.stop()
             loop.shutdown()
             throw error
         }
         let identity = NodeIdentity(endpoint: configuration.advertisedEndpoint ?? bound, incarnation: NodeIdentity.randomIncarnation())
         logger[metadataKey: "node.id"] = "\(identity)"
-        let system = ClusterSystem(identity: identity, boundEndpoint: bound, configuration: configuration, logger: logger, loop: loop, routerSocket: routerSocket)
+        let system = ClusterSystem(identity: identity, boundEndpoint: bound, configuration: configuration, logger: logger, loop: loop, routerSocket: routerSocket, authenticator: authenticator)
         inbound.attach(system)
         system.startTasks()
         logger.debug("Node started", metadata: ["zmq.endpoint": "\(bound)"])
@@ -146,6 +164,7 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
         for route in routes { send(goodbye, via: route) }
         try? await Task.sleep(for: .milliseconds(20))
         for task in tasks.withLock({ $0 }) { task.cancel() }
+        authenticator?.stop()
         loop.shutdown()
         for task in tasks.withLock({ $0 }) { await task.value }
         logger.debug("Node stopped")

@@ -27,6 +27,30 @@ public struct ClusterSystemConfiguration: Sendable, Hashable {
     public var maxMessageSize: Int = 64 << 20
     /// Socket options for every socket of the node (high-water marks, ZMTP heartbeats, CURVE).
     public var socketOptions: ZMQSocketOptions = .default
+    /// CURVE authentication and encryption on every socket of the node; nil for plain text.
+    public var security: Security? = nil
+
+    /// CURVE settings of a cluster. Every node's ROUTER serves with the cluster's server key
+    /// pair, so a node dialling any endpoint knows the key to expect; every node connects with
+    /// its own key pair, which the others' ZAP handlers check against their allow-lists.
+    public struct Security: Sendable, Hashable {
+        /// The servers' key pair (every node holds it).
+        public var serverKeyPair: ZMQCurveKeyPair
+        /// This node's own key pair, presented when it connects.
+        public var nodeKeyPair: ZMQCurveKeyPair
+        /// Z85 public keys of the nodes this node admits.
+        public var allowedPublicKeys: Set<String>
+        /// The ZAP domain (`ZMQ_ZAP_DOMAIN`, enforced).
+        public var domain: String
+
+        public init(serverKeyPair: ZMQCurveKeyPair, nodeKeyPair: ZMQCurveKeyPair, allowedPublicKeys: Set<String>, domain: String = "selfimprove") {
+            self.serverKeyPair = serverKeyPair
+            self.nodeKeyPair = nodeKeyPair
+            self.allowedPublicKeys = allowedPublicKeys
+            self.domain = domain
+        }
+    }
+
     /// Where incoming calls run. See ``CallExecution``.
     public var callExecution: CallExecution = .eventLoop
 

@@ -109,6 +109,10 @@ public final class ZMQEventLoop: Sendable {
         thread.start()
     }
 
+    /// The loop's libzmq context, for the few sockets that live on threads of their own and
+    /// talk to the loop's sockets in process (the ZAP handler, ``ZMQAuthenticator``).
+    public var zmqContext: ZMQContext { context }
+
     /// Events received and not yet taken from ``events``: how far behind the consumer is.
     public var bufferedEventCount: Int { buffered.value }
 

@@ -3,12 +3,15 @@ import CZeroMQ
 /// The socket types this project uses.
 public enum ZMQSocketType: Sendable, Hashable {
     case router, dealer, pair
+    /// Only for the ZAP handler (``ZMQAuthenticator``), which RFC 27 makes a REP socket.
+    case rep
 
     var rawValue: Int32 {
         switch self {
         case .router: ZMQ_ROUTER
         case .dealer: ZMQ_DEALER
         case .pair: ZMQ_PAIR
+        case .rep: ZMQ_REP
         }
     }
 }
@@ -79,7 +82,17 @@ public final class ZMQSocket {
             } else {
                 try setOption(ZMQ_CURVE_SERVER, Int32(1), "ZMQ_CURVE_SERVER")
                 try setBytes(ZMQ_CURVE_SECRETKEY, Array(curve.keyPair.secretKey.utf8) + [0], "ZMQ_CURVE_SECRETKEY")
+                if let domain = curve.zapDomain {
+                    // Every connection is checked by the ZAP handler of this domain; with no
+                    // handler running, libzmq refuses them all (fail closed).
+                    try setBytes(ZMQ_ZAP_DOMAIN, Array(domain.utf8), "ZMQ_ZAP_DOMAIN")
+                    try setOption(zapEnforceDomain, Int32(1), "ZMQ_ZAP_ENFORCE_DOMAIN")
+                }
             }
+        }
+        if let monitor = options.handshakeMonitorEndpoint {
+            let events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+            guard zmq_socket_monitor(handle, monitor, events) == 0 else { throw ZMQError.last("zmq_socket_monitor \(monitor)") }
         }
     }
 
@@ -183,3 +196,7 @@ public final class ZMQSocket {
         return zmq_poll(&item, 1, timeoutMs) > 0 && item.revents & Int16(ZMQ_POLLIN) != 0
     }
 }
+
+/// `ZMQ_ZAP_ENFORCE_DOMAIN` (libzmq 4.3): zmq.h declares it only under `ZMQ_BUILD_DRAFT_API`,
+/// though the option is stable and honoured by every 4.3 library.
+private let zapEnforceDomain: Int32 = 93

@@ -22,6 +22,9 @@ public struct ZMQSocketOptions: Sendable, Hashable {
     public var routingID: [UInt8]? = nil
     /// CURVE settings; nil means plain text.
     public var curve: Curve? = nil
+    /// An `inproc://` endpoint where libzmq reports this socket's failed handshakes (a peer
+    /// with no key or a refused one), for ``ZMQAuthenticator`` to log; nil for none.
+    public var handshakeMonitorEndpoint: String? = nil
 
     /// CURVE encryption and authentication for one socket.
     public struct Curve: Sendable, Hashable {
@@ -29,10 +32,14 @@ public struct ZMQSocketOptions: Sendable, Hashable {
         public var keyPair: ZMQCurveKeyPair
         /// For a connecting socket, the public key of the server it connects to; nil on a server.
         public var serverPublicKey: String?
+        /// On a server: the ZAP domain whose handler must approve every client
+        /// (`ZMQ_ZAP_DOMAIN` with `ZMQ_ZAP_ENFORCE_DOMAIN`); nil admits any client key.
+        public var zapDomain: String?
 
-        public init(keyPair: ZMQCurveKeyPair, serverPublicKey: String? = nil) {
+        public init(keyPair: ZMQCurveKeyPair, serverPublicKey: String? = nil, zapDomain: String? = nil) {
             self.keyPair = keyPair
             self.serverPublicKey = serverPublicKey
+            self.zapDomain = zapDomain
         }
     }
 
