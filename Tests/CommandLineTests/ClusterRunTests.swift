@@ -177,6 +177,56 @@ struct ClusterRunTests {
         try verifyOutput(folder, m: 8, questions: try datasetIDs(limit: 120))
     }
 
+    /// `security.curve: true`: a cluster of `selfimprove node` processes with keys from
+    /// `selfimprove keys generate --config` runs to the end, while a sampler presenting a key
+    /// outside the allow-list is refused (logged) and gets no work through.
+    @Test(.timeLimit(.minutes(3)))
+    func curveClusterAdmitsItsNodesAndRefusesAnUnknownKey() async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let keys = folder.appendingPathComponent("keys"), intruderKeys = folder.appendingPathComponent("intruder-keys")
+        let security = ["--set", "security.curve=true"]
+        let generate = try ChildProcess(executable: executable(), arguments: [
+            "keys", "generate", "--config", Self.synthetic, "--set", "security.keys=\(keys.path)"] + security)
+        #expect(await generate.waitForExit() == 0, "\(generate.standardErrorTail)")
+        let secret = try FileManager.default.attributesOfItem(atPath: keys.appendingPathComponent("coordinator.key").path)
+        #expect((secret[.posixPermissions] as? Int) == 0o600)
+        // The intruder knows the cluster's server key and every public key, but its own pair
+        // is not the one the others list for sampler-2.
+        try FileManager.default.createDirectory(at: intruderKeys, withIntermediateDirectories: true)
+        for file in try FileManager.default.contentsOfDirectory(atPath: keys.path) where file.hasSuffix(".pub") || file == "cluster.key" {
+            try FileManager.default.copyItem(at: keys.appendingPathComponent(file), to: intruderKeys.appendingPathComponent(file))
+        }
+        try FileManager.default.removeItem(at: intruderKeys.appendingPathComponent("sampler-2.pub"))
+        let intruderGenerate = try ChildProcess(executable: executable(), arguments: ["keys", "generate", "--out", intruderKeys.path, "--name", "sampler-2"])
+        #expect(await intruderGenerate.waitForExit() == 0)
+
+        let common = ["--config", Self.synthetic, "--output", folder.appendingPathComponent("out").path, "--stop-on-stdin-eof",
+                      "--set", "dataset.limit=30", "--set", "monitor.interval=500ms"] + security
+        let coordinator = try ChildProcess(executable: executable(), arguments: [
+            "node", "--role", "coordinator", "--name", "coordinator", "--ready-line", "--set", "security.keys=\(keys.path)"] + common)
+        let ready = try #require(await coordinator.nextLine(timeout: .seconds(30)), "coordinator did not start: \(coordinator.standardErrorTail)")
+        let endpoint = try #require((try JSONSerialization.jsonObject(with: Data(ready.utf8)) as? [String: Any])?["endpoint"] as? String)
+        var others: [ChildProcess] = []
+        others.append(try ChildProcess(executable: executable(), arguments: [
+            "node", "--role", "sampler", "--name", "sampler-2", "--coordinator", endpoint, "--set", "security.keys=\(intruderKeys.path)"] + common))
+        try await Task.sleep(for: .seconds(1))
+        for (role, name) in [("trainer", "trainer"), ("verifier", "verifier-1"), ("sampler", "sampler-1")] {
+            others.append(try ChildProcess(executable: executable(), arguments: [
+                "node", "--role", role, "--name", name, "--coordinator", endpoint, "--set", "security.keys=\(keys.path)"] + common))
+        }
+        let status = await coordinator.waitForExit()
+        for child in others { await child.stop(grace: .seconds(5)) }
+        let log = coordinator.standardErrorTail
+        #expect(status == 0, "coordinator failed: \(log.suffix(2000))")
+        #expect(log.contains("Refused a connection"))
+        #expect(log.contains("not in the allow-list"))
+        try verifyOutput(folder.appendingPathComponent("out"), m: 8, questions: try datasetIDs(limit: 30))
+        let records = try String(contentsOf: folder.appendingPathComponent("out/records.jsonl"), encoding: .utf8)
+        #expect(!records.contains("\"sampler-2\""), "the refused sampler's paths were stored")
+        #expect(records.contains("\"sampler-1\""))
+    }
+
     /// A malformed data set line is skipped and counted (`on_bad_line: skip`), or ends the run
     /// with an error naming the file and line (`fail`).
     @Test(.timeLimit(.minutes(3)))

@@ -57,6 +57,7 @@ extension ClusterConfig {
         let monitor = try parseMonitor(top.optional("monitor")?.mapping())
         let network = try parseNetwork(top.optional("network")?.mapping())
         let supervision = try parseSupervision(top.optional("supervision")?.mapping())
+        let security = try parseSecurity(top.optional("security")?.mapping(), resolve: resolve)
         try top.finish()
 
         if method.vote == .weighted, verifiers.isEmpty {
@@ -69,7 +70,7 @@ extension ClusterConfig {
         let config = ClusterConfig(
             name: name, output: output, seed: UInt64(seed), dataset: dataset, prompt: prompt, method: method,
             coordinator: coordinator, samplers: samplers, verifiers: verifiers, trainer: trainer, monitor: monitor,
-            network: network, supervision: supervision,
+            network: network, supervision: supervision, security: security,
             hash: String(stableHash(canonical), radix: 16), canonicalText: canonical)
         try config.checkAddresses(file: document.file)
         return config
@@ -421,6 +422,18 @@ extension ClusterConfig {
         try map?.finish()
         if heartbeat < .milliseconds(10) { throw ConfigError(file: "", key: "network.heartbeat_interval", line: nil, message: "must be at least 10ms") }
         return NetworkSettings(heartbeatInterval: heartbeat, failureTimeout: failure, callTimeout: call)
+    }
+
+    private static func parseSecurity(_ map: ConfigMapping?, resolve: (String) -> URL) throws(ConfigError) -> SecuritySettings {
+        let curveValue = map?.optional("curve")
+        let curve = try curveValue?.bool() ?? false
+        let keysValue = map?.optional("keys")
+        let keys = try keysValue.map { v throws(ConfigError) in resolve(try v.string()) }
+        try map?.finish()
+        if curve, keys == nil {
+            throw curveValue!.error("'curve: true' needs 'keys': the folder of key files (`selfimprove keys generate --config FILE` writes them)")
+        }
+        return SecuritySettings(curve: curve, keys: keys ?? resolve("keys"))
     }
 
     private static func parseSupervision(_ map: ConfigMapping?) throws(ConfigError) -> SupervisionSettings {

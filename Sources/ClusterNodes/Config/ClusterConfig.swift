@@ -20,6 +20,7 @@ public struct ClusterConfig: Sendable {
     public var monitor: MonitorSettings
     public var network: NetworkSettings
     public var supervision: SupervisionSettings
+    public var security: SecuritySettings
     /// FNV-1a 64 of the canonical document (overrides applied), in hex: two runs with the same
     /// hash ran the same settings.
     public var hash: String
@@ -154,6 +155,14 @@ public struct ClusterConfig: Sendable {
         public var heartbeatInterval: Duration
         public var failureTimeout: Duration
         public var callTimeout: Duration
+    }
+
+    /// `security`: CURVE on every socket. The key folder holds `cluster.key`/`cluster.pub`
+    /// (the servers' pair, on every machine), `NAME.key` for each node run on this machine and
+    /// `NAME.pub` for every node; the nodes of the config are the allow-list.
+    public struct SecuritySettings: Sendable, Hashable {
+        public var curve: Bool
+        public var keys: URL
     }
 
     public struct SupervisionSettings: Sendable, Hashable {

@@ -39,7 +39,13 @@ public enum NodeRunner {
             throw StartError(description: "the config has no \(role.rawValue) named '\(name)' (\(role.rawValue) names: \(names.isEmpty ? "none" : names))")
         }
         if let port { node.address.port = port }
-        let system = try await ClusterSystem.start(configuration: systemConfiguration(config, node.address, role: role), logger: logger)
+        var systemSettings = systemConfiguration(config, node.address, role: role)
+        do {
+            systemSettings.security = try ClusterKeys.security(for: name, config: config)
+        } catch {
+            throw StartError(description: "\(error)")
+        }
+        let system = try await ClusterSystem.start(configuration: systemSettings, logger: logger)
         try await registerRoles(on: system)
         let stop = StopLatch()
         let stopWatcher = Task {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClusterNodes
 import Foundation
 import ZeroMQ
 
@@ -9,35 +10,43 @@ struct Keys: AsyncParsableCommand {
         subcommands: [Generate.self]
     )
 
-    /// `selfimprove keys generate`: writes NAME.key (secret, mode 0600) and NAME.pub in Z85.
+    /// `selfimprove keys generate`: a cluster's key files (`--config`), or one pair (`--name`).
     struct Generate: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write a new CURVE key pair (Z85) to NAME.key and NAME.pub.")
+        static let configuration = CommandConfiguration(
+            abstract: "Write CURVE key pairs (Z85): NAME.key (secret, mode 0600) and NAME.pub.",
+            discussion: "With --config, writes the pairs a cluster with security.curve needs into its security.keys folder: cluster.key/.pub and one pair per node, keeping any that exist.")
 
-        @Option(help: "Folder to write to.")
+        @Option(help: "A cluster config: write every missing pair of its nodes into its security.keys folder.")
+        var config: String?
+
+        @OptionGroup var configOptions: ConfigOptions
+
+        @Option(help: "Folder to write to (with --name).")
         var out = "keys"
 
-        @Option(help: "Base name of the files.")
-        var name: String
+        @Option(help: "Base name of the files (one pair).")
+        var name: String?
 
         func validate() throws {
-            guard !name.isEmpty, !name.contains("/") else { throw ValidationError("--name must be a plain file name") }
+            guard (config == nil) != (name == nil) else { throw ValidationError("give either --config or --name") }
+            if let name, name.isEmpty || name.contains("/") { throw ValidationError("--name must be a plain file name") }
         }
 
         func run() async throws {
-            let pair = try ZMQCurveKeyPair.generate()
-            let folder = URL(fileURLWithPath: out)
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            let secret = folder.appendingPathComponent("\(name).key")
-            let `public` = folder.appendingPathComponent("\(name).pub")
-            guard !FileManager.default.fileExists(atPath: secret.path) else {
-                throw ValidationError("\(secret.path) exists; refusing to overwrite a secret key")
+            if let config {
+                let cluster = try configOptions.load(config)
+                let written = try ClusterKeys.generateMissing(for: cluster)
+                print(written.isEmpty ? "every key pair exists in \(cluster.security.keys.path)"
+                    : "wrote \(written.map { "\($0).key/.pub" }.joined(separator: ", ")) in \(cluster.security.keys.path)")
+                return
             }
-            guard FileManager.default.createFile(atPath: secret.path, contents: Data((pair.secretKey + "\n").utf8),
-                                                 attributes: [.posixPermissions: 0o600]) else {
-                throw ValidationError("could not write \(secret.path)")
+            guard let name else { return }
+            do {
+                try ClusterKeys.write(try ZMQCurveKeyPair.generate(), name: name, folder: URL(fileURLWithPath: out))
+            } catch let error as ClusterKeys.KeyError {
+                throw ValidationError(error.description)
             }
-            try Data((pair.publicKey + "\n").utf8).write(to: `public`)
-            print("wrote \(secret.path) (secret, 0600) and \(`public`.path)")
+            print("wrote \(out)/\(name).key (secret, 0600) and \(out)/\(name).pub")
         }
     }
 }

@@ -1,0 +1,81 @@
+import ActorCluster
+import Foundation
+import ZeroMQ
+
+/// The key files of a cluster with `security.curve: true`, in its `security.keys` folder:
+/// `cluster.key`/`cluster.pub` (the pair every node's server uses), and per node `NAME.key`
+/// (its secret, only on the machine that runs it) and `NAME.pub` (on every machine: the nodes
+/// of the config are the allow-list). Z85 text, secrets with owner-only permissions.
+public enum ClusterKeys {
+    /// The base name of the servers' key pair.
+    public static let serverName = "cluster"
+
+    /// Why keys cannot be used.
+    public struct KeyError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The CURVE settings of node `name`, or nil when the config does not ask for CURVE.
+    /// - Throws: ``KeyError`` naming the missing or malformed file.
+    public static func security(for name: String, config: ClusterConfig) throws -> ClusterSystemConfiguration.Security? {
+        guard config.security.curve else { return nil }
+        let folder = config.security.keys
+        let server = try keyPair(serverName, in: folder)
+        let node = try keyPair(name, in: folder)
+        var allowed: Set<String> = []
+        for member in config.nodes {
+            allowed.insert(try publicKey(member.address.name, in: folder))
+        }
+        return .init(serverKeyPair: server, nodeKeyPair: node, allowedPublicKeys: allowed, domain: "selfimprove/\(config.name)")
+    }
+
+    /// Writes a key pair for the servers and for every node of `config` that has none yet.
+    /// - Returns: The names written.
+    public static func generateMissing(for config: ClusterConfig) throws -> [String] {
+        let names = [serverName] + config.nodes.map(\.address.name)
+        var written: [String] = []
+        for name in names where !FileManager.default.fileExists(atPath: config.security.keys.appendingPathComponent("\(name).key").path) {
+            try write(try ZMQCurveKeyPair.generate(), name: name, folder: config.security.keys)
+            written.append(name)
+        }
+        return written
+    }
+
+    /// Writes `NAME.key` (secret, mode 0600) and `NAME.pub`; refuses to overwrite a secret.
+    public static func write(_ pair: ZMQCurveKeyPair, name: String, folder: URL) throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let secret = folder.appendingPathComponent("\(name).key")
+        guard !FileManager.default.fileExists(atPath: secret.path) else {
+            throw KeyError(description: "\(secret.path) exists; refusing to overwrite a secret key")
+        }
+        guard FileManager.default.createFile(atPath: secret.path, contents: Data((pair.secretKey + "\n").utf8),
+                                             attributes: [.posixPermissions: 0o600])
+        else {
+            throw KeyError(description: "could not write \(secret.path)")
+        }
+        try Data((pair.publicKey + "\n").utf8).write(to: folder.appendingPathComponent("\(name).pub"))
+    }
+
+    private static func keyPair(_ name: String, in folder: URL) throws -> ZMQCurveKeyPair {
+        let file = folder.appendingPathComponent("\(name).key")
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else {
+            throw KeyError(description: "security.curve is on but \(file.path) is missing (run `selfimprove keys generate --config FILE`)")
+        }
+        let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        do {
+            return ZMQCurveKeyPair(publicKey: try ZMQCurveKeyPair.publicKey(forSecretKey: secret), secretKey: secret)
+        } catch {
+            throw KeyError(description: "\(file.path) is not a Z85 CURVE secret key: \(error)")
+        }
+    }
+
+    private static func publicKey(_ name: String, in folder: URL) throws -> String {
+        let file = folder.appendingPathComponent("\(name).pub")
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else {
+            throw KeyError(description: "security.curve is on but \(file.path), the public key of node '\(name)', is missing")
+        }
+        let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard key.utf8.count == 40 else { throw KeyError(description: "\(file.path) is not a Z85 public key (40 characters)") }
+        return key
+    }
+}
