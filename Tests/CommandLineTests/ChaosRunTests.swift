@@ -77,9 +77,12 @@ struct ChaosRunTests {
 
     /// Garbage at a node's port: bytes that are not ZMTP, and over ZMTP frames that are not
     /// the protocol (wrong frame counts, truncated protobuf, a call to an unknown actor).
-    private func sendGarbage(to port: Int) throws {
+    /// - Returns: false when nothing listened there (a node being restarted).
+    private func sendGarbage(to port: Int) throws -> Bool {
         let endpoint = "tcp://127.0.0.1:\(port)"
-        try RawTCP.send(to: "127.0.0.1", port: port, bytes: Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8) + (0 ..< 512).map { UInt8(truncatingIfNeeded: $0 &* 37) })
+        guard RawTCP.send(to: "127.0.0.1", port: port, bytes: Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8) + (0 ..< 512).map { UInt8(truncatingIfNeeded: $0 &* 37) }) else {
+            return false
+        }
         let context = try ZMQContext()
         let dealer = try ZMQSocket(context: context, type: .dealer)
         try dealer.connect(endpoint)
@@ -89,6 +92,7 @@ struct ChaosRunTests {
             try dealer.send(frames)
         }
         Thread.sleep(forTimeInterval: 0.2)
+        return true
     }
 
     @Test(.timeLimit(.minutes(5)))
@@ -129,7 +133,8 @@ struct ChaosRunTests {
         // 4. A verifier, and garbage at every port.
         #expect(await reach(130, in: output))
         try kill9("verifier-1")
-        for port in ports { try sendGarbage(to: port) }
+        // A node killed a moment ago may not listen yet: most ports must take the garbage.
+        #expect(try ports.filter { try sendGarbage(to: $0) }.count >= ports.count - 2)
         steps.append("garbage to every port")
         // 5. A sampler and the coordinator again, together.
         #expect(await reach(170, in: output))
@@ -138,7 +143,7 @@ struct ChaosRunTests {
         // 6. The trainer again, and garbage again.
         #expect(await reach(220, in: output))
         try kill9("trainer")
-        for port in ports { try sendGarbage(to: port) }
+        #expect(try ports.filter { try sendGarbage(to: $0) }.count >= ports.count - 2)
 
         let status = await launch.waitForExit()
         let log = launch.standardErrorTail
@@ -186,9 +191,10 @@ struct ChaosFailure: Error, CustomStringConvertible {
 
 /// Plain TCP, for bytes that are not ZMTP.
 enum RawTCP {
-    static func send(to host: String, port: Int, bytes: [UInt8]) throws {
+    /// - Returns: Whether the connection was made.
+    static func send(to host: String, port: Int, bytes: [UInt8]) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ChaosFailure("socket() failed") }
+        guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -197,7 +203,8 @@ enum RawTCP {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw ChaosFailure("connect to \(host):\(port) failed") }
+        guard connected == 0 else { return false }
         _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        return true
     }
 }
