@@ -91,9 +91,17 @@ extension ClusterSystem {
             receive(frames, on: socket)
         case let .sendFailed(socket, destination, error):
             metrics.sendsDropped.increment()
-            logger.debug("Message dropped", metadata: [
-                "zmq.socket": "\(socket)", "peer.routing_id": "\(destination.map(hex) ?? "-")", "error": "\(error.message)",
-            ])
+            let route: Route = socket == routerSocket ? .router(routingID: destination ?? []) : .dealer(socket)
+            let key = socket == routerSocket ? hex(destination ?? []) : "\(socket)"
+            if let dropped = droppedSends.withLock({ $0.noteDrop(to: key) }) {
+                // Named off this thread: this event may be handled while the state lock is held.
+                let message = error.message
+                Task {
+                    self.logger.warning("Dropping messages to a peer that does not read them", metadata: [
+                        "peer": "\(self.describe(route))", "dropped": "\(dropped)", "error": "\(message)",
+                    ])
+                }
+            }
         }
     }
 

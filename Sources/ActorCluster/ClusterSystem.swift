@@ -44,11 +44,16 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
 
     let loop: ZMQEventLoop
     let routerSocket: ZMQSocketID
-    /// The ZAP handler admitting allowed keys, when CURVE is on.
-    let authenticator: ZMQAuthenticator?
+    /// Logs failed handshakes and, when CURVE is on, admits only allowed keys.
+    let connectionGuard: ZMQConnectionGuard?
 
-    /// Connection attempts refused by CURVE security so far (0 without it).
-    public var refusedConnectionCount: Int { authenticator?.refusals ?? 0 }
+    /// Bytes waiting to be sent to peers that do not keep up (bounded per peer by
+    /// `eventLoop.maxQueuedBytesPerDestination`, beyond libzmq's high-water mark).
+    public var queuedSendBytes: Int { loop.queuedSendBytes }
+
+    /// Connection attempts refused so far: failed handshakes (not ZeroMQ, garbage) and, with
+    /// CURVE, keys outside the allow-list.
+    public var refusedConnectionCount: Int { connectionGuard?.refusals ?? 0 }
     let state = Mutex(SystemState())
     let methods = MethodRegistry()
     private let tasks = Mutex<[Task<Void, Never>]>([])
@@ -56,14 +61,16 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
     let metrics: SystemMetrics
     /// Liveness notes of the receive path; only touched on the event loop's thread.
     let heard = Mutex(HeardRecently())
+    /// Rate limit of the warning about messages dropped at a full peer queue.
+    let droppedSends = Mutex(DroppedSendLog())
 
     /// Task-local per-call timeout override; see ``withCallTimeout(_:_:)``.
     @TaskLocal static var callTimeoutOverride: Duration?
 
     private init(identity: NodeIdentity, boundEndpoint: String, configuration: ClusterSystemConfiguration, logger: Logger,
-                 loop: ZMQEventLoop, routerSocket: ZMQSocketID, authenticator: ZMQAuthenticator?)
+                 loop: ZMQEventLoop, routerSocket: ZMQSocketID, connectionGuard: ZMQConnectionGuard?)
     {
-        self.authenticator = authenticator
+        self.connectionGuard = connectionGuard
         self.identity = identity
         self.boundEndpoint = boundEndpoint
         self.configuration = configuration
@@ -90,27 +97,26 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
         loop.deliverEvents { inbound.handle($0) }
         let routerSocket: ZMQSocketID
         let bound: String
-        var authenticator: ZMQAuthenticator?
+        var connectionGuard: ZMQConnectionGuard?
         do {
+            // The guard first: from the moment the ROUTER listens, failed handshakes are logged
+            // and, with CURVE, every connection must present an allowed key.
+            let monitor = "inproc://selfimprove-handshakes"
+            let policy = configuration.security.map { ZMQConnectionGuard.Policy(domain: $0.domain, allowedPublicKeys: $0.allowedPublicKeys) }
+            connectionGuard = try ZMQConnectionGuard(loop: loop, policy: policy, monitorEndpoints: [monitor], logger: logger)
+            options.handshakeMonitorEndpoint = monitor
             if let security = configuration.security {
-                // The ZAP handler first: from the moment the ROUTER listens, every connection
-                // must present an allowed key.
-                let monitor = "inproc://selfimprove-handshakes"
-                authenticator = try ZMQAuthenticator(
-                    loop: loop, policy: .init(domain: security.domain, allowedPublicKeys: security.allowedPublicKeys),
-                    monitorEndpoints: [monitor], logger: logger)
                 options.curve = .init(keyPair: security.serverKeyPair, zapDomain: security.domain)
-                options.handshakeMonitorEndpoint = monitor
             }
             (routerSocket, bound) = try await loop.bind(.router, to: configuration.bindEndpoint, options: options)
         } catch {
-            authenticator?.stop()
+            connectionGuard?.stop()
             loop.shutdown()
             throw error
         }
         let identity = NodeIdentity(endpoint: configuration.advertisedEndpoint ?? bound, incarnation: NodeIdentity.randomIncarnation())
         logger[metadataKey: "node.id"] = "\(identity)"
-        let system = ClusterSystem(identity: identity, boundEndpoint: bound, configuration: configuration, logger: logger, loop: loop, routerSocket: routerSocket, authenticator: authenticator)
+        let system = ClusterSystem(identity: identity, boundEndpoint: bound, configuration: configuration, logger: logger, loop: loop, routerSocket: routerSocket, connectionGuard: connectionGuard)
         inbound.attach(system)
         system.startTasks()
         logger.debug("Node started", metadata: ["zmq.endpoint": "\(bound)"])
@@ -164,8 +170,10 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
         for route in routes { send(goodbye, via: route) }
         try? await Task.sleep(for: .milliseconds(20))
         for task in tasks.withLock({ $0 }) { task.cancel() }
-        authenticator?.stop()
+        // The loop first: libzmq sends monitor events with a blocking send, so the guard must
+        // keep reading them until the ROUTER is closed.
         loop.shutdown()
+        connectionGuard?.stop()
         for task in tasks.withLock({ $0 }) { await task.value }
         logger.debug("Node stopped")
     }

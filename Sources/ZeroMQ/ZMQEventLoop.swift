@@ -67,6 +67,7 @@ public final class ZMQEventLoop: Sendable {
     /// `pthread_self()` of the loop's thread, once it runs.
     private let loopThread = Atomic<UInt>(0)
     private let buffered: ZMQEventStream.Counter
+    private let queuedBytes = Atomic<Int>(0)
     private let continuation: AsyncStream<ZMQEvent>.Continuation
     private let exited = DispatchSemaphore(value: 0)
 
@@ -110,8 +111,13 @@ public final class ZMQEventLoop: Sendable {
     }
 
     /// The loop's libzmq context, for the few sockets that live on threads of their own and
-    /// talk to the loop's sockets in process (the ZAP handler, ``ZMQAuthenticator``).
+    /// talk to the loop's sockets in process (the ZAP handler, ``ZMQConnectionGuard``).
     public var zmqContext: ZMQContext { context }
+
+    /// Bytes waiting in the loop's own send queues (messages libzmq refused at the high-water
+    /// mark), over all destinations; each destination holds at most
+    /// ``Configuration/maxQueuedBytesPerDestination``.
+    public var queuedSendBytes: Int { queuedBytes.load(ordering: .relaxed) }
 
     /// Events received and not yet taken from ``events``: how far behind the consumer is.
     public var bufferedEventCount: Int { buffered.value }
@@ -267,6 +273,9 @@ public final class ZMQEventLoop: Sendable {
                 }
             }
             loop.flushQueuedSends()
+            if loop.hasQueuedSends || queuedBytes.load(ordering: .relaxed) != 0 {
+                queuedBytes.store(loop.totalQueuedBytes, ordering: .relaxed)
+            }
         }
         loop.closeAll()
         shared.withLock { $0.wakeSender = nil }
@@ -290,8 +299,13 @@ extension ZMQEventLoop: TaskExecutor {
             return true
         }
         if !accepted {
-            // After shutdown the job still has to run to completion somewhere.
-            job.runSynchronously(on: globalConcurrentExecutor.asUnownedTaskExecutor())
+            // After shutdown the job still has to run to completion somewhere: on a pool
+            // thread, with the global executor standing in for the loop (handing it to the
+            // global executor instead would bounce it straight back here). Not on this thread:
+            // the caller may hold a lock the job takes.
+            DispatchQueue.global().async {
+                job.runSynchronously(on: globalConcurrentExecutor.asUnownedTaskExecutor())
+            }
         }
     }
 }

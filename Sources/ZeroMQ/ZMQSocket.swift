@@ -3,7 +3,7 @@ import CZeroMQ
 /// The socket types this project uses.
 public enum ZMQSocketType: Sendable, Hashable {
     case router, dealer, pair
-    /// Only for the ZAP handler (``ZMQAuthenticator``), which RFC 27 makes a REP socket.
+    /// Only for the ZAP handler (``ZMQConnectionGuard``), which RFC 27 makes a REP socket.
     case rep
 
     var rawValue: Int32 {

@@ -23,7 +23,7 @@ public struct ZMQSocketOptions: Sendable, Hashable {
     /// CURVE settings; nil means plain text.
     public var curve: Curve? = nil
     /// An `inproc://` endpoint where libzmq reports this socket's failed handshakes (a peer
-    /// with no key or a refused one), for ``ZMQAuthenticator`` to log; nil for none.
+    /// with no key or a refused one), for ``ZMQConnectionGuard`` to log; nil for none.
     public var handshakeMonitorEndpoint: String? = nil
 
     /// CURVE encryption and authentication for one socket.

@@ -60,7 +60,11 @@ struct CurveSecurityTests {
         #expect(intruder.receptionist.lookup(DiagnosticsActor.key).allSatisfy { $0.id.node != server.identity })
         let refusals = logs.all.filter { $0.message == "Refused a connection" }
         #expect(refusals.contains { $0.metadata["peer.key"] == keys.intruder.publicKey && $0.metadata["reason"]?.contains("allow-list") == true })
-        #expect(refusals.contains { $0.metadata["reason"]?.contains("does not speak CURVE") == true })
+        // The plain node's attempts fail the handshake (libzmq reports a protocol error, or no
+        // detail when the client hangs up first): logged by the server's handshake monitor.
+        try await eventually("the plain node's refusal is logged") {
+            logs.all.contains { $0.message == "Refused a connection" && $0.metadata["server"] != nil && $0.metadata["reason"]?.hasPrefix("handshake failed") == true }
+        }
         #expect(server.refusedConnectionCount >= 2)
         await intruder.shutdown()
         await plain.shutdown()

@@ -4,8 +4,8 @@ import Testing
 
 /// A cluster across hosts: five network namespaces on this machine (`ip netns`), each node on
 /// its own address, linked to the coordinator's host by its own veth pair. The nodes run with
-/// `selfimprove node`, as on separate machines; one sampler host's link is cut mid-run, and the
-/// run completes with nothing lost. Needs root (CAP_NET_ADMIN) and iproute2; skipped without.
+/// `selfimprove node`, as on separate machines. A second sampler joins mid-run and takes work
+/// at once; then the first sampler's host is cut off, and the run completes with nothing lost. Needs root (CAP_NET_ADMIN) and iproute2; skipped without.
 @Suite("Multi-host cluster", .serialized)
 struct MultiHostTests {
     static let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }
@@ -102,13 +102,22 @@ struct MultiHostTests {
             ])
         }
         let coordinator = try node("coordinator", "coordinator", on: network.coordinatorHost)
-        let others = try [
+        var others = try [
             node("trainer", "trainer", on: network.host(1)), node("verifier", "verifier-1", on: network.host(2)),
-            node("sampler", "sampler-1", on: network.host(3)), node("sampler", "sampler-2", on: network.host(4)),
+            node("sampler", "sampler-1", on: network.host(3)),
         ]
-        // Cut sampler-1's host off once a fifth of the questions are stored.
-        try await RunOutputChecks.waitForRecords(in: folder.appendingPathComponent("out"), atLeast: 20)
+        let output = folder.appendingPathComponent("out")
+        // sampler-2 joins once a tenth of the questions are stored...
+        try await RunOutputChecks.waitForRecords(in: output, atLeast: 10)
+        others.append(try node("sampler", "sampler-2", on: network.host(4)))
+        // ...and sampler-1's host is cut off once it has stored paths.
+        for _ in 0 ..< 600 {
+            if let text = try? String(contentsOf: output.appendingPathComponent("records.jsonl"), encoding: .utf8), text.contains("\"sampler-2\"") { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
         try network.ip("-n", network.coordinatorHost, "link", "set", network.coordinatorLink(3), "down")
+        let storedBeforeCut = (try? String(contentsOf: output.appendingPathComponent("records.jsonl"), encoding: .utf8))?.split(separator: "\n").count ?? 0
+        #expect(storedBeforeCut < 100, "the run was over before the link was cut")
         let status = await coordinator.waitForExit()
         for child in others { await child.stop(grace: .seconds(5)) }
         let log = coordinator.standardErrorTail

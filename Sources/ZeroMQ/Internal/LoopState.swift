@@ -37,6 +37,9 @@ struct LoopState {
 
     var hasQueuedSends: Bool { !queues.isEmpty }
 
+    /// Bytes in every send queue.
+    var totalQueuedBytes: Int { queues.values.reduce(0) { $0 + $1.bytes } }
+
     /// Waits for readable sockets.
     /// - Returns: Whether the wake-up socket fired, and the readable sockets.
     mutating func poll(wake: ZMQSocket, readSockets: Bool, timeoutMs: Int) -> (wake: Bool, sockets: [ZMQSocketID]) {

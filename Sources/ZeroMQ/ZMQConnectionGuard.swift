@@ -3,16 +3,17 @@ import Foundation
 import Logging
 import Synchronization
 
-/// A ZAP handler (ZeroMQ RFC 27) that admits CURVE clients whose public key is on an
-/// allow-list, refusing (and logging) every other connection attempt to the servers of its
-/// context that name its domain.
+/// Watches who connects to a context's servers: it logs every failed handshake (a peer that is
+/// not ZeroMQ, sends garbage, or offers no or the wrong CURVE key), and, given a ``Policy``, is
+/// the context's ZAP handler (ZeroMQ RFC 27), admitting only CURVE clients whose public key is
+/// on an allow-list and refusing (and logging) the rest.
 ///
-/// It runs on a thread of its own: libzmq asks it synchronously during each handshake, over
-/// the `inproc://zeromq.zap.01` REP socket of the context. It also reads the handshake
-/// failures a server socket reports (``ZMQSocketOptions/handshakeMonitorEndpoint``), so a peer
-/// that offers no key at all is logged as well. One per context; start it before the servers
-/// bind, so no connection is accepted before it answers.
-public final class ZMQAuthenticator: Sendable {
+/// It runs on a thread of its own: libzmq asks the ZAP handler synchronously during each
+/// handshake, over the context's `inproc://zeromq.zap.01` REP socket; failed handshakes come
+/// from the servers' monitors (``ZMQSocketOptions/handshakeMonitorEndpoint``). Refusals are
+/// logged at most 20 per 10 seconds, then summarised, so a flood cannot flood the log. One per
+/// context; start it before the servers bind, so no connection is accepted before it answers.
+public final class ZMQConnectionGuard: Sendable {
     /// Who is admitted.
     public struct Policy: Sendable, Hashable {
         /// The ZAP domain the servers name (`ZMQ_ZAP_DOMAIN`); other domains are refused.
@@ -38,21 +39,26 @@ public final class ZMQAuthenticator: Sendable {
     private let flags = Flags()
     private let stopped = DispatchSemaphore(value: 0)
 
-    /// Binds the ZAP endpoint in `loop`'s context and starts answering.
-    /// - Parameter monitorEndpoints: Handshake monitor endpoints of the servers, to log failures.
+    /// Starts watching (and, with a policy, binds the ZAP endpoint in `loop`'s context).
+    /// - Parameters:
+    ///   - policy: Who is admitted; nil for no ZAP handler (plain sockets).
+    ///   - monitorEndpoints: Handshake monitor endpoints of the servers, to log failures.
     /// - Throws: ``ZMQError`` if the ZAP endpoint is taken (another handler in this context).
-    public init(loop: ZMQEventLoop, policy: Policy, monitorEndpoints: [String], logger: Logger) throws {
+    public init(loop: ZMQEventLoop, policy: Policy?, monitorEndpoints: [String], logger: Logger) throws {
         let context = loop.zmqContext
         let ready = DispatchSemaphore(value: 0)
         let startError = Mutex<ZMQError?>(nil)
         let flags = self.flags, stopped = self.stopped
         let thread = Thread {
             defer { stopped.signal() }
-            let handler: ZMQSocket
+            var handler: ZMQSocket?
             var monitors: [ZMQSocket] = []
             do throws(ZMQError) {
-                handler = try ZMQSocket(context: context, type: .rep)
-                try handler.bind("inproc://zeromq.zap.01")
+                if policy != nil {
+                    let socket = try ZMQSocket(context: context, type: .rep)
+                    try socket.bind("inproc://zeromq.zap.01")
+                    handler = socket
+                }
                 for endpoint in monitorEndpoints {
                     let monitor = try ZMQSocket(context: context, type: .pair)
                     try monitor.connect(endpoint)
@@ -64,32 +70,34 @@ public final class ZMQAuthenticator: Sendable {
                 return
             }
             ready.signal()
-            var items = ([handler] + monitors).map { zmq_pollitem_t(socket: $0.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0) }
+            let sockets = (handler.map { [$0] } ?? []) + monitors
+            let monitorOffset = handler == nil ? 0 : 1
+            var items = sockets.map { zmq_pollitem_t(socket: $0.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0) }
+            var refusalLog = RefusalLog(logger: logger)
             while flags.running.load(ordering: .relaxed) {
+                refusalLog.rollWindow()
                 guard zmq_poll(&items, Int32(items.count), 100) > 0 else { continue }
-                if items[0].revents & Int16(ZMQ_POLLIN) != 0, let request = try? handler.receive() {
+                if let handler, let policy, items[0].revents & Int16(ZMQ_POLLIN) != 0, let request = try? handler.receive() {
                     let decision = Self.decide(request, policy: policy)
                     if decision.admitted {
                         logger.debug("Admitted a CURVE client", metadata: ["peer.address": "\(decision.address)", "peer.key": "\(decision.key)"])
                     } else {
                         flags.refused.add(1, ordering: .relaxed)
-                        logger.warning("Refused a connection", metadata: [
-                            "peer.address": "\(decision.address)", "peer.key": "\(decision.key)", "reason": "\(decision.reason)",
-                        ])
+                        refusalLog.refused(["peer.address": "\(decision.address)", "peer.key": "\(decision.key)", "reason": "\(decision.reason)"])
                     }
                     try? handler.send(decision.reply)
                 }
-                for (index, monitor) in monitors.enumerated() where items[index + 1].revents & Int16(ZMQ_POLLIN) != 0 {
+                for (index, monitor) in monitors.enumerated() where items[index + monitorOffset].revents & Int16(ZMQ_POLLIN) != 0 {
                     guard let event = try? monitor.receive(), let first = event.first, first.count >= 6 else { continue }
                     let code = Int32(first[0]) | Int32(first[1]) << 8
                     let endpoint = event.count > 1 ? String(decoding: event[1], as: UTF8.self) : "?"
-                    // Refusals by this handler are logged above; these are the others.
+                    // Refusals by the ZAP handler are logged above; these are the others.
                     guard code != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH else { continue }
                     flags.refused.add(1, ordering: .relaxed)
-                    logger.warning("Refused a connection", metadata: [
-                        "server": "\(endpoint)",
-                        "reason": "\(code == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "the peer does not speak CURVE (no key, or the wrong server key)" : "handshake failed")",
-                    ])
+                    let reason = code == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                        ? "handshake failed: not a ZeroMQ peer, garbage, or (with CURVE) no key or the wrong server key"
+                        : "handshake failed: the peer hung up (not a ZeroMQ peer, or a security mismatch)"
+                    refusalLog.refused(["server": "\(endpoint)", "reason": "\(reason)"])
                 }
             }
         }
@@ -106,6 +114,36 @@ public final class ZMQAuthenticator: Sendable {
     public func stop() {
         guard flags.running.exchange(false, ordering: .relaxed) else { return }
         stopped.wait()
+    }
+
+    /// Logs refusals, at most ``limit`` per window, then one summary line per window.
+    struct RefusalLog {
+        let logger: Logger
+        static let limit = 20
+        static let window: Duration = .seconds(10)
+        var windowStart = ContinuousClock.now
+        var logged = 0
+        var suppressed = 0
+
+        mutating func refused(_ metadata: Logger.Metadata) {
+            rollWindow()
+            guard logged < Self.limit else {
+                suppressed += 1
+                return
+            }
+            logged += 1
+            logger.warning("Refused a connection", metadata: metadata)
+        }
+
+        mutating func rollWindow() {
+            guard ContinuousClock.now - windowStart >= Self.window else { return }
+            if suppressed > 0 {
+                logger.warning("Refused more connections than are logged", metadata: ["refused.unlogged": "\(suppressed)", "window": "\(Self.window)"])
+            }
+            windowStart = .now
+            logged = 0
+            suppressed = 0
+        }
     }
 
     /// What the handler answers to one ZAP request.
