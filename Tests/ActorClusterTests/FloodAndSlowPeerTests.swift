@@ -16,25 +16,6 @@ struct FloodAndSlowPeerTests {
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
-    /// Opens a plain TCP connection to a `tcp://host:port` endpoint (nil if refused).
-    private func openTCP(_ endpoint: String) -> Int32? {
-        let address = endpoint.replacingOccurrences(of: "tcp://", with: "")
-        guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else { return nil }
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var inet = sockaddr_in()
-        inet.sin_family = sa_family_t(AF_INET)
-        inet.sin_port = port.bigEndian
-        inet.sin_addr.s_addr = inet_addr(String(address[..<colon]))
-        let connected = withUnsafePointer(to: &inet) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            close(fd)
-            return nil
-        }
-        return fd
-    }
-
     @Test(.timeLimit(.minutes(1)))
     func aFloodOfConnectionsNeitherStopsTheNodeNorLeavesStateBehind() async throws {
         let logs = CapturedLogs()
@@ -47,7 +28,7 @@ struct FloodAndSlowPeerTests {
             // 300 connections at once: 100 silent, 200 sending a broken ZMTP greeting.
             var descriptors: [Int32] = []
             for index in 0 ..< 300 {
-                guard let fd = openTCP(target) else { continue }
+                guard let fd = connectTCP(to: target) else { continue }
                 descriptors.append(fd)
                 if index % 3 != 0 {
                     let greeting: [UInt8] = [0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 0] + Array("NOPE".utf8) + Array(repeating: 0, count: 48)

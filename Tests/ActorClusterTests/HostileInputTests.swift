@@ -115,13 +115,17 @@ struct HostileInputTests {
 
 /// Writes bytes on a plain TCP connection (no ZMTP) to a `tcp://host:port` endpoint.
 func sendRawTCP(to endpoint: String, bytes: [UInt8]) throws {
-    let address = endpoint.replacingOccurrences(of: "tcp://", with: "")
-    guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
-        throw TestFailure("not a tcp endpoint: \(endpoint)")
-    }
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw TestFailure("socket() failed") }
+    guard let fd = connectTCP(to: endpoint) else { throw TestFailure("connect to \(endpoint) failed") }
     defer { close(fd) }
+    _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }  // no SIGPIPE if the node hung up
+}
+
+/// Opens a plain TCP connection to a `tcp://host:port` endpoint (nil if refused or malformed).
+func connectTCP(to endpoint: String) -> Int32? {
+    let address = endpoint.replacingOccurrences(of: "tcp://", with: "")
+    guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else { return nil }
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
     var inet = sockaddr_in()
     inet.sin_family = sa_family_t(AF_INET)
     inet.sin_port = port.bigEndian
@@ -129,6 +133,9 @@ func sendRawTCP(to endpoint: String, bytes: [UInt8]) throws {
     let connected = withUnsafePointer(to: &inet) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard connected == 0 else { throw TestFailure("connect to \(endpoint) failed") }
-    _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }  // no SIGPIPE if the node hung up
+    guard connected == 0 else {
+        close(fd)
+        return nil
+    }
+    return fd
 }
