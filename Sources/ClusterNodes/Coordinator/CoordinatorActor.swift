@@ -585,6 +585,11 @@ public distributed actor CoordinatorActor: ClusterCallable {
         } else {
             logger.notice("summary", metadata: summary.metadata)
         }
+        if result == .finished, progress.resumptions > 0, progress.pathsThisRun == 0 {
+            // Typically the main job run twice into the same folder.
+            log(.notice, "nothing was left to sample: the output folder held this run, resumed to its end; for a new run use another --output (or move the folder away)",
+                ["output": "\(config.output.path)"])
+        }
         switch result {
         case .finished: log(.notice, "run finished", ["output": "\(config.output.path)"])
         case .interrupted: log(.warning, "run interrupted", [:])

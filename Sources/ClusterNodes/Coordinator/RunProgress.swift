@@ -121,7 +121,7 @@ struct RunProgress: Sendable {
             metadata["labelled"] = "\(evaluation.labelled)"
             text += "; accuracy on \(evaluation.labelled) labelled: first path \(Self.fixed(first)), majority \(Self.fixed(majority))"
         }
-        if resumptions > 0 { text += "; resumed \(resumptions) times after a coordinator restart"; metadata["resumptions"] = "\(resumptions)" }
+        if resumptions > 0 { text += "; resumed \(resumptions) times from its journal"; metadata["resumptions"] = "\(resumptions)" }
         if pathsGivenUp > 0 { text += "; \(pathsGivenUp) paths given up"; metadata["paths_given_up"] = "\(pathsGivenUp)" }
         return Line(metadata: metadata, text: text)
     }
