@@ -19,34 +19,62 @@ public struct ArithmeticStepVerifier: PathVerifier {
     }
 
     public func score(_ path: String, for question: Question) async throws -> Double {
-        let steps = Self.check(path)
-        guard !steps.isEmpty else { return scoreWithoutSteps }
-        return Double(steps.filter(\.isRight).count) / Double(steps.count)
+        let (right, total) = Self.tally(path)
+        guard total > 0 else { return scoreWithoutSteps }
+        return Double(right) / Double(total)
     }
 
     /// Every arithmetic step of `path`, checked (at most 1000).
-    ///
-    /// A scanner over the UTF-8 bytes rather than a regular expression: verifiers score every
-    /// path of every group, and compiling a pattern per call cost more than the checking.
     public static func check(_ path: String) -> [Step] {
-        let bytes = Array(path.utf8)
         var steps: [Step] = []
-        var position = 0
-        while position < bytes.count, steps.count < 1000 {
-            let startsNumber = bytes[position].isDigit || (bytes[position] == UInt8(ascii: "-") && position + 1 < bytes.count && bytes[position + 1].isDigit)
-            let insideNumber = position > 0 && (bytes[position - 1].isDigit || bytes[position - 1] == UInt8(ascii: "."))
-            if startsNumber, !insideNumber, let (step, end) = step(at: position, in: bytes) {
-                steps.append(step)
-                position = end
-            } else {
-                position += 1
+        withBytes(of: path) { bytes in
+            scan(bytes) { range, isRight in
+                steps.append(Step(text: String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self), isRight: isRight))
             }
         }
         return steps
     }
 
-    /// `a op b = c` starting at `start`, and where it ends.
-    private static func step(at start: Int, in bytes: [UInt8]) -> (Step, Int)? {
+    /// How many of the path's steps (at most 1000) are right, of how many: ``check`` without
+    /// building the steps' text, for scoring.
+    public static func tally(_ path: String) -> (right: Int, total: Int) {
+        var right = 0, total = 0
+        withBytes(of: path) { bytes in
+            scan(bytes) { _, isRight in
+                total += 1
+                if isRight { right += 1 }
+            }
+        }
+        return (right, total)
+    }
+
+    private static func withBytes(of path: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        if path.utf8.withContiguousStorageIfAvailable(body) == nil {
+            Array(path.utf8).withUnsafeBufferPointer(body)
+        }
+    }
+
+    /// The scanner: a pass over the UTF-8 bytes rather than a regular expression, since
+    /// verifiers score every path of every group and compiling a pattern per call cost more than
+    /// the checking. Calls `found` with each step's byte range and whether it is right.
+    private static func scan(_ bytes: UnsafeBufferPointer<UInt8>, found: (Range<Int>, Bool) -> Void) {
+        var steps = 0
+        var position = 0
+        while position < bytes.count, steps < 1000 {
+            let startsNumber = bytes[position].isDigit || (bytes[position] == UInt8(ascii: "-") && position + 1 < bytes.count && bytes[position + 1].isDigit)
+            let insideNumber = position > 0 && (bytes[position - 1].isDigit || bytes[position - 1] == UInt8(ascii: "."))
+            if startsNumber, !insideNumber, let (isRight, end) = step(at: position, in: bytes) {
+                found(position ..< end, isRight)
+                steps += 1
+                position = end
+            } else {
+                position += 1
+            }
+        }
+    }
+
+    /// `a op b = c` starting at `start`: whether it is right, and where it ends.
+    private static func step(at start: Int, in bytes: UnsafeBufferPointer<UInt8>) -> (Bool, Int)? {
         guard let a = number(at: start, in: bytes) else { return nil }
         var position = skipSpaces(from: a.end, in: bytes)
         guard let (symbol, afterSymbol) = operatorSymbol(at: position, in: bytes) else { return nil }
@@ -58,58 +86,90 @@ public struct ArithmeticStepVerifier: PathVerifier {
         guard let c = number(at: position, in: bytes) else { return nil }
         let expected: Double?
         switch symbol {
-        case "+": expected = a.value + b.value
-        case "-": expected = a.value - b.value
-        case "*": expected = a.value * b.value
+        case UInt8(ascii: "+"): expected = a.value + b.value
+        case UInt8(ascii: "-"): expected = a.value - b.value
+        case UInt8(ascii: "*"): expected = a.value * b.value
         default: expected = b.value == 0 ? nil : a.value / b.value
         }
         let isRight = expected.map { abs($0 - c.value) <= 1e-6 * max(1, abs($0)) } ?? false
-        return (Step(text: String(decoding: bytes[start ..< c.end], as: UTF8.self), isRight: isRight), c.end)
+        return (isRight, c.end)
     }
 
     /// `-?digits` with optional `,ddd` groups (after at most three leading digits) and decimals.
-    private static func number(at start: Int, in bytes: [UInt8]) -> (value: Double, end: Int)? {
+    ///
+    /// The value is exact: up to 15 significant digits it is the digits as an integer divided
+    /// once by a power of ten (both exact in a `Double`, so the quotient is correctly rounded,
+    /// as parsing the text would give); longer numbers go through `Double(String)`.
+    private static func number(at start: Int, in bytes: UnsafeBufferPointer<UInt8>) -> (value: Double, end: Int)? {
         var position = start
-        if position < bytes.count, bytes[position] == UInt8(ascii: "-") { position += 1 }
+        let negative = position < bytes.count && bytes[position] == UInt8(ascii: "-")
+        if negative { position += 1 }
         let digitsStart = position
-        while position < bytes.count, bytes[position].isDigit { position += 1 }
+        var mantissa: UInt64 = 0
+        var digits = 0
+        var fractionDigits = 0
+        func take(_ byte: UInt8) {
+            if mantissa != 0 || byte != UInt8(ascii: "0") { digits += 1 }
+            if digits <= 19 { mantissa = mantissa &* 10 &+ UInt64(byte - UInt8(ascii: "0")) }
+        }
+        while position < bytes.count, bytes[position].isDigit {
+            take(bytes[position])
+            position += 1
+        }
         guard position > digitsStart else { return nil }
-        var text = String(decoding: bytes[start ..< position], as: UTF8.self)
         if position - digitsStart <= 3 {
-            while position + 3 < bytes.count + 0, bytes[position] == UInt8(ascii: ","),
+            while position + 3 < bytes.count, bytes[position] == UInt8(ascii: ","),
                   bytes[position + 1].isDigit, bytes[position + 2].isDigit, bytes[position + 3].isDigit,
                   position + 4 >= bytes.count || !bytes[position + 4].isDigit
             {
-                text += String(decoding: bytes[position + 1 ... position + 3], as: UTF8.self)
+                for offset in 1 ... 3 { take(bytes[position + offset]) }
                 position += 4
             }
         }
         if position + 1 < bytes.count, bytes[position] == UInt8(ascii: "."), bytes[position + 1].isDigit {
-            let fractionStart = position
             position += 1
-            while position < bytes.count, bytes[position].isDigit { position += 1 }
-            text += String(decoding: bytes[fractionStart ..< position], as: UTF8.self)
+            while position < bytes.count, bytes[position].isDigit {
+                take(bytes[position])
+                fractionDigits += 1
+                position += 1
+            }
         }
+        if digits <= 15, fractionDigits <= 22 {
+            let magnitude = Double(mantissa) / powersOfTen[fractionDigits]
+            return (negative ? -magnitude : magnitude, position)
+        }
+        // Long numbers: the text without its group commas, parsed.
+        var text = ""
+        for byte in bytes[start ..< position] where byte != UInt8(ascii: ",") { text.unicodeScalars.append(UnicodeScalar(byte)) }
         return Double(text).map { ($0, position) }
     }
 
-    /// `+ - * / x` or `×` / `÷` (two UTF-8 bytes each), as `+ - * /`.
-    private static func operatorSymbol(at position: Int, in bytes: [UInt8]) -> (Character, Int)? {
+    private static let powersOfTen: [Double] = (0 ... 22).map { exponent in
+        (0 ..< exponent).reduce(1.0) { value, _ in value * 10 }
+    }
+
+    /// `+ - * / x` or `×` / `÷` (two UTF-8 bytes each), as the ASCII `+ - * /`.
+    private static func operatorSymbol(at position: Int, in bytes: UnsafeBufferPointer<UInt8>) -> (UInt8, Int)? {
         guard position < bytes.count else { return nil }
         switch bytes[position] {
-        case UInt8(ascii: "+"): return ("+", position + 1)
-        case UInt8(ascii: "-"): return ("-", position + 1)
-        case UInt8(ascii: "*"), UInt8(ascii: "x"): return ("*", position + 1)
-        case UInt8(ascii: "/"): return ("/", position + 1)
-        case 0xC3 where position + 1 < bytes.count && bytes[position + 1] == 0x97: return ("*", position + 2)
-        case 0xC3 where position + 1 < bytes.count && bytes[position + 1] == 0xB7: return ("/", position + 2)
+        case UInt8(ascii: "+"): return (UInt8(ascii: "+"), position + 1)
+        case UInt8(ascii: "-"): return (UInt8(ascii: "-"), position + 1)
+        case UInt8(ascii: "*"), UInt8(ascii: "x"): return (UInt8(ascii: "*"), position + 1)
+        case UInt8(ascii: "/"): return (UInt8(ascii: "/"), position + 1)
+        case 0xC3 where position + 1 < bytes.count && bytes[position + 1] == 0x97: return (UInt8(ascii: "*"), position + 2)
+        case 0xC3 where position + 1 < bytes.count && bytes[position + 1] == 0xB7: return (UInt8(ascii: "/"), position + 2)
         default: return nil
         }
     }
 
-    private static func skipSpaces(from start: Int, in bytes: [UInt8]) -> Int {
+    private static func skipSpaces(from start: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int {
         var position = start
-        while position < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
+        while position < bytes.count {
+            switch bytes[position] {
+            case 0x20, 0x09, 0x0A, 0x0D: position += 1
+            default: return position
+            }
+        }
         return position
     }
 }

@@ -43,7 +43,13 @@ public struct VerifierChain: Sendable {
         try await score(path, for: question, knownAnswer: .some(answer))
     }
 
-    private func score(_ path: String, for question: Question, knownAnswer: Answer??) async throws -> Scores {
+    /// The combined score alone of a path whose answer the caller has already extracted: what
+    /// the verifier tier sends (it skips building each verifier's part, per path).
+    public func combinedScore(_ path: String, for question: Question, answer: Answer?) async throws -> Double {
+        try await score(path, for: question, knownAnswer: .some(answer), keepParts: false).combined
+    }
+
+    private func score(_ path: String, for question: Question, knownAnswer: Answer??, keepParts: Bool = true) async throws -> Scores {
         var parts: [String: Double] = [:]
         var weighted = 0.0, totalWeight = 0.0
         for entry in entries {
@@ -54,7 +60,7 @@ public struct VerifierChain: Sendable {
                 raw = try await entry.verifier.score(path, for: question)
             }
             let value = raw.isFinite ? min(1, max(0, raw)) : 0
-            parts[entry.verifier.name] = value
+            if keepParts { parts[entry.verifier.name] = value }
             let weight = max(0, entry.weight)
             weighted += weight * value
             totalWeight += weight

@@ -16,7 +16,7 @@ struct CoordinatorJournalTests {
         Question(id: "q\(number)", text: "What is \(number) + 1?", kind: .number, gold: Answer(kind: .number, canonical: "\(number + 1)"))
     }
 
-    private func record(_ number: Int, sequence: UInt64) -> Selfimprove_V1_TrainingRecord {
+    private func record(_ number: Int, sequence: UInt64) -> EncodedRecord {
         var record = Selfimprove_V1_TrainingRecord()
         record.sequence = sequence
         record.questionID = "q\(number)"
@@ -25,7 +25,7 @@ struct CoordinatorJournalTests {
         path.text = "\(number) + 1 = \(number + 1). The answer is \(number + 1)."
         record.paths = [path]
         record.accepted = true
-        return record
+        return EncodedRecord(record)
     }
 
     private func feed(_ read: Int) -> Selfimprove_V1_JournalFeedPosition {
@@ -62,6 +62,8 @@ struct CoordinatorJournalTests {
         #expect(recovered.openQuestions.map(\.id) == ["q4", "q5"])
         #expect(recovered.openQuestions.first?.gold?.canonical == "5")
         #expect(recovered.pendingRecords.map(\.sequence) == [3])
+        // The record written as its encoded bytes comes back whole.
+        #expect(recovered.pendingRecords.first == record(3, sequence: 3).record)
         #expect(recovered.nextSequence == 4)
         #expect(recovered.durableSequence == 2)
         #expect(recovered.feed.questionsRead == 5)
@@ -167,9 +169,10 @@ struct CoordinatorJournalTests {
         var snapshot = CoordinatorJournal.Snapshot()
         snapshot.feed = feed(501)
         snapshot.nextSequence = 501
-        snapshot.durableSequence = 500
+        snapshot.durableSequence = 499
         snapshot.votes = votes(500)
         snapshot.openQuestions = [question(501)]
+        snapshot.pendingRecords = [record(500, sequence: 500)]
         try journal.compact(snapshot)
         let after = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as! Int
         #expect(after < before / 20)
@@ -181,9 +184,10 @@ struct CoordinatorJournalTests {
         let reopened = try CoordinatorJournal(url: url, runIdentity: "run-a")
         #expect(reopened.repair == nil)
         #expect(reopened.recovered.openQuestions.isEmpty)
-        #expect(reopened.recovered.pendingRecords.map(\.sequence) == [501])
+        #expect(reopened.recovered.pendingRecords.map(\.sequence) == [500, 501])
+        #expect(reopened.recovered.pendingRecords.first == record(500, sequence: 500).record)
         #expect(reopened.recovered.nextSequence == 502)
-        #expect(reopened.recovered.durableSequence == 500)
+        #expect(reopened.recovered.durableSequence == 499)
         #expect(reopened.recovered.feed.questionsRead == 501)
         #expect(reopened.recovered.votes.voted == 501)
         #expect(!FileManager.default.fileExists(atPath: url.appendingPathExtension("compacting").path))
@@ -191,5 +195,43 @@ struct CoordinatorJournalTests {
 
     @Test func checksumMatchesTheCastagnoliCheckValue() {
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+    }
+
+    /// Slicing-by-8 against the byte-at-a-time definition, for every length up to 70 (all
+    /// tail lengths, several 8-byte steps) and unaligned starts.
+    @Test func slicedChecksumMatchesTheBitwiseDefinition() {
+        func reference(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in bytes {
+                crc ^= UInt32(byte)
+                for _ in 0 ..< 8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+            }
+            return ~crc
+        }
+        var random = SplitMix64(seed: 3)
+        let bytes = (0 ..< 80).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+        for start in 0 ..< 3 {
+            for length in 0 ... 70 {
+                let slice = bytes[start ..< start + length]
+                #expect(CRC32C.checksum(Array(slice)) == reference(slice), "start \(start), length \(length)")
+            }
+        }
+    }
+
+    /// The encoded forms the coordinator writes are wire-identical to the messages readers
+    /// decode: a journal's completed entry and the trainer's record batch.
+    @Test func encodedFormsDecodeAsTheFullMessages() throws {
+        let records = [record(1, sequence: 1), record(2, sequence: 2)]
+        var batch = Selfimprove_V1_EncodedRecordBatch()
+        batch.records = records.map(\.bytes)
+        let decoded = try Selfimprove_V1_RecordBatch(serializedBytes: try batch.serializedBytes() as [UInt8])
+        #expect(decoded.records == records.map(\.record))
+
+        var entry = Selfimprove_V1_JournalEncodedCompletedEntry()
+        entry.completed.record = records[0].bytes
+        entry.completed.votes = votes(7)
+        let journalEntry = try Selfimprove_V1_JournalEntry(serializedBytes: try entry.serializedBytes() as [UInt8])
+        #expect(journalEntry.completed.record == records[0].record)
+        #expect(journalEntry.completed.votes == votes(7))
     }
 }

@@ -50,7 +50,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
     /// Groups at the verifier tier.
     private var scoring = 0
     /// Voted records not yet sent, in sequence order.
-    private var pending: [Selfimprove_V1_TrainingRecord] = []
+    private var pending: [EncodedRecord] = []
     /// Records in the batch the trainer is storing now (the first ones of `pending`).
     private var sending = 0
     private var nextSequence: UInt64 = 1
@@ -105,7 +105,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
                 admissionSerial += 1
                 admitted[question.id] = (admissionSerial, question)
             }
-            pending = recovered.pendingRecords
+            pending = recovered.pendingRecords.map(EncodedRecord.init)
             nextSequence = recovered.nextSequence
             durable = recovered.durableSequence
             journalSyncedThrough = nextSequence - 1
@@ -122,17 +122,22 @@ public distributed actor CoordinatorActor: ClusterCallable {
     /// Leases up to `credits` requests of work; an empty grant says when to ask again, and a
     /// finished one that the run is over.
     public distributed func requestWork(_ request: Selfimprove_V1_WorkRequest) -> Selfimprove_V1_WorkGrant {
-        var grant = Selfimprove_V1_WorkGrant()
         if !request.node.isEmpty, samplerNodes[request.node] == nil {
             samplerNodes[request.node] = request.sampler
             log(.notice, "sampler joined", ["sampler": "\(request.sampler)", "node": "\(request.node)"])
         }
+        return grant(to: request.sampler, credits: request.credits)
+    }
+
+    /// Up to `credits` leases for a sampler (empty: when to ask again; finished: the run is over).
+    private func grant(to sampler: String, credits: UInt32) -> Selfimprove_V1_WorkGrant {
+        var grant = Selfimprove_V1_WorkGrant()
         guard outcome == nil else {
             grant.finished = true
             return grant
         }
         refill()
-        let leases = ledger.lease(to: request.sampler, credits: Int(min(request.credits, 4096)), now: .now)
+        let leases = ledger.lease(to: sampler, credits: Int(min(credits, 4096)), now: .now)
         progress.leasesGranted += leases.count
         grant.sampling = sampling
         grant.leases = leases.map { lease in
@@ -148,7 +153,8 @@ public distributed actor CoordinatorActor: ClusterCallable {
         return grant
     }
 
-    /// Takes a lease's paths. Late or duplicate paths are dropped (counted, never doubled).
+    /// Takes a lease's paths. Late or duplicate paths are dropped (counted, never doubled). A
+    /// submission with credits gets its next leases in the receipt.
     public distributed func submitPaths(_ submission: Selfimprove_V1_PathSubmission) -> Selfimprove_V1_SubmissionReceipt {
         let paths = submission.paths.map { path in
             SampledPath(text: path.text, completionTokens: Int(path.completionTokens), finishReason: path.finishReason,
@@ -166,6 +172,10 @@ public distributed actor CoordinatorActor: ClusterCallable {
         var receipt = Selfimprove_V1_SubmissionReceipt()
         receipt.accepted = UInt32(accepted)
         receipt.dropped = UInt32(result.dropped)
+        if submission.credits > 0 {
+            // The slot this submission frees takes its next lease on the same round trip.
+            receipt.grant = grant(to: submission.sampler, credits: submission.credits)
+        }
         return receipt
     }
 
@@ -244,7 +254,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
     private func syncWithTrainer() async {
         guard let trainer = actorSystem.receptionist.lookup(TrainerActor.key).first else { return }
         if let receipt = try? await ClusterSystem.withCallTimeout(.seconds(2), { try await trainer.durableSequence() }) {
-            acknowledge(receipt, sent: [])
+            acknowledge(receipt, sent: 0)
         }
     }
 
@@ -428,13 +438,14 @@ public distributed actor CoordinatorActor: ClusterCallable {
         nextSequence += 1
         promptCache[record.questionID] = nil
         admitted[record.questionID] = nil
-        journal.completed(record, votes: progress.voteCounters)
+        let encoded = EncodedRecord(record)
+        journal.completed(encoded, votes: progress.voteCounters)
         if !record.accepted {
             log(.info, "record rejected by the vote", ["question": "\(record.questionID)",
                                                        "confidence": "\(RunProgress.fixed(record.confidence))",
                                                        "majority": "\(record.hasMajority ? record.majority : "-")"])
         }
-        pending.append(record)
+        pending.append(encoded)
         wakeSender()
     }
 
@@ -469,7 +480,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
                     trainerInSync = trainer.id
                     log(.notice, "trainer in sync", ["trainer": "\(trainer.id.node)", "durable_sequence": "\(receipt.durableSequence)",
                                                      "records": "\(receipt.records)", "to_send": "\(pending.filter { $0.sequence > receipt.durableSequence }.count)"])
-                    acknowledge(receipt, sent: [])
+                    acknowledge(receipt, sent: 0)
                 } catch {
                     failures += 1
                     log(.warning, "trainer does not answer; will retry", ["error": "\(error)", "attempt": "\(failures)"])
@@ -478,11 +489,12 @@ public distributed actor CoordinatorActor: ClusterCallable {
                 continue
             }
             let count = min(pending.count, config.coordinator.trainerBatch)
-            var batch = Selfimprove_V1_RecordBatch()
-            batch.records = Array(pending.prefix(count))
+            let records = Array(pending.prefix(count))
+            var batch = Selfimprove_V1_EncodedRecordBatch()
+            batch.records = records.map(\.bytes)
             sending = count
             // Write-ahead: the trainer may store a record only once the journal holds it.
-            if let last = batch.records.last, last.sequence > journalSyncedThrough {
+            if let last = records.last, last.sequence > journalSyncedThrough {
                 guard await syncJournal() else {
                     sending = 0
                     return
@@ -492,7 +504,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
                 let receipt = try await trainer.append(batch)
                 sending = 0
                 failures = 0
-                acknowledge(receipt, sent: batch.records)
+                acknowledge(receipt, sent: records.count)
             } catch {
                 sending = 0
                 failures += 1
@@ -502,7 +514,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
         }
     }
 
-    private func acknowledge(_ receipt: Selfimprove_V1_AppendReceipt, sent: [Selfimprove_V1_TrainingRecord]) {
+    private func acknowledge(_ receipt: Selfimprove_V1_AppendReceipt, sent: Int) {
         if receipt.durableSequence < durable {
             log(.error, "the trainer holds less than it acknowledged before (its output was replaced?); records up to the earlier acknowledgement are not sent again",
                 ["trainer.durable_sequence": "\(receipt.durableSequence)", "acknowledged": "\(durable)"])
@@ -517,14 +529,14 @@ public distributed actor CoordinatorActor: ClusterCallable {
         progress.trainerExamples = receipt.examples
         var acknowledged = 0
         while let first = pending.first, first.sequence <= durable {
-            progress.stored(pending.removeFirst())
+            progress.stored(pending.removeFirst().record)
             acknowledged += 1
         }
         if advanced || acknowledged > 0 {
             journal.acknowledged(durable, stored: progress.storedCounters)
         }
-        if acknowledged < sent.count {
-            log(.warning, "trainer did not store every record; resending the rest", ["sent": "\(sent.count)", "stored": "\(acknowledged)"])
+        if acknowledged < sent {
+            log(.warning, "trainer did not store every record; resending the rest", ["sent": "\(sent)", "stored": "\(acknowledged)"])
         }
         refill()
         checkFinished()

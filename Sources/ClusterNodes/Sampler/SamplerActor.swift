@@ -53,6 +53,9 @@ public distributed actor SamplerActor: ClusterCallable {
 /// from the backend, and submits them; a backend failure is reported so the lease goes
 /// elsewhere at once instead of waiting for its deadline.
 ///
+/// Each submission asks for one lease back in its receipt, so a busy sampler makes one round
+/// trip per lease; `requestWork` fills free slots at the start and after an empty receipt.
+///
 /// Capacity is requests in flight: a fast backend asks more often, a slow one less, and a hung
 /// one stops asking (its leases expire on the coordinator).
 public struct SamplerWorker: Sendable {
@@ -119,7 +122,15 @@ public struct SamplerWorker: Sendable {
                     await slots.take()
                     let target = coordinator!
                     group.addTask {
-                        await serve(lease, sampling: grant.sampling, received: received, coordinator: target)
+                        // The slot keeps serving the leases that come back with each receipt,
+                        // and is given back when none does.
+                        var work = [(lease, grant.sampling, received)]
+                        while let (lease, sampling, received) = work.popLast(), !Task.isCancelled {
+                            if let next = await serve(lease, sampling: sampling, received: received, coordinator: target) {
+                                let now = ContinuousClock.now
+                                work.append(contentsOf: next.leases.reversed().map { ($0, next.sampling, now) })
+                            }
+                        }
                         await slots.release()
                     }
                 }
@@ -128,8 +139,9 @@ public struct SamplerWorker: Sendable {
         }
     }
 
+    /// Serves one lease; returns the work that came back with the receipt (nil: none).
     private func serve(_ lease: Selfimprove_V1_WorkLease, sampling: Selfimprove_V1_SamplingSettings,
-                       received: ContinuousClock.Instant, coordinator: CoordinatorActor) async
+                       received: ContinuousClock.Instant, coordinator: CoordinatorActor) async -> Selfimprove_V1_WorkGrant?
     {
         counters.inFlight.add(1, ordering: .relaxed)
         defer { counters.inFlight.subtract(1, ordering: .relaxed) }
@@ -156,7 +168,9 @@ public struct SamplerWorker: Sendable {
             if ContinuousClock.now - received > .milliseconds(Int64(lease.deadlineMs)) {
                 logger.info("Lease finished after its deadline; the coordinator may drop it", metadata: ["lease": "\(lease.leaseID)"])
             }
-            _ = try await coordinator.submitPaths(submission)
+            submission.credits = 1
+            let receipt = try await coordinator.submitPaths(submission)
+            return receipt.hasGrant && !receipt.grant.leases.isEmpty ? receipt.grant : nil
         } catch let error as BackendError {
             counters.failures.add(1, ordering: .relaxed)
             logger.warning("Backend error", metadata: ["lease": "\(lease.leaseID)", "error": "\(error.message)"])
@@ -169,6 +183,7 @@ public struct SamplerWorker: Sendable {
             // The coordinator could not be reached: the lease expires there and goes elsewhere.
             logger.debug("Submitting paths failed", metadata: ["lease": "\(lease.leaseID)", "error": "\(error)"])
         }
+        return nil
     }
 }
 

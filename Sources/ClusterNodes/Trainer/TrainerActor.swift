@@ -3,6 +3,7 @@ import Distributed
 import Foundation
 import Logging
 import SelfImproveCore
+import SwiftProtobuf
 import Wire
 
 /// The trainer node's actor: takes the coordinator's record stream and stores it durably
@@ -46,8 +47,19 @@ public distributed actor TrainerActor: ClusterCallable {
 
     /// Stores a batch (in sequence order) and acknowledges it once it is durable. Records at or
     /// below the durable sequence, or for a question already stored, are skipped.
-    public distributed func append(_ batch: Selfimprove_V1_RecordBatch) throws -> Selfimprove_V1_AppendReceipt {
-        let records = batch.records.map { SinkRecord(wire: $0, prompts: prompts, formats: formats) }
+    ///
+    /// The batch comes with its records encoded (the coordinator encodes each once, for its
+    /// journal and this stream); a ``Selfimprove_V1_RecordBatch`` has the same bytes.
+    /// - Throws: ``RemoteCallError`` when a record does not decode (nothing of the batch is stored).
+    public distributed func append(_ batch: Selfimprove_V1_EncodedRecordBatch) throws -> Selfimprove_V1_AppendReceipt {
+        let records = try batch.records.enumerated().map { index, bytes in
+            do {
+                return SinkRecord(wire: try Selfimprove_V1_TrainingRecord(serializedBytes: bytes), prompts: prompts, formats: formats)
+            } catch {
+                throw RemoteCallError(code: RemoteCallError.argumentsInvalid, typeName: "",
+                                      message: "Trainer.append: record \(index + 1) of \(batch.records.count) is not a valid TrainingRecord: \(error)")
+            }
+        }
         let before = sink.recordCount
         try sink.append(records)
         let skipped = records.count - (sink.recordCount - before)

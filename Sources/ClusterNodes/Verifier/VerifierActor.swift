@@ -35,6 +35,12 @@ public distributed actor VerifierActor: ClusterCallable {
     /// Scores a group's paths in order; an empty path (given up) scores 0.
     public distributed func score(_ request: Selfimprove_V1_ScoreRequest) async throws -> Selfimprove_V1_ScoreReply {
         groups.add(1, ordering: .relaxed)
+        return try await Self.score(request, with: chain)
+    }
+
+    /// The scoring itself, off the actor in one piece: the chain's verifiers are async, and
+    /// awaiting them from the actor would hop between executors twice per path and verifier.
+    private nonisolated static func score(_ request: Selfimprove_V1_ScoreRequest, with chain: VerifierChain) async throws -> Selfimprove_V1_ScoreReply {
         let kind = AnswerKind(rawValue: request.answerKind) ?? .text
         let question = Question(id: request.questionID, text: request.question, kind: kind)
         var reply = Selfimprove_V1_ScoreReply()
@@ -44,8 +50,7 @@ public distributed actor VerifierActor: ClusterCallable {
             var score = Selfimprove_V1_PathScore()
             if !path.isEmpty {
                 let answer = AnswerExtractor.extract(from: path, as: kind)
-                let scores = try await chain.score(path, for: question, answer: answer)
-                score.combined = scores.combined
+                score.combined = try await chain.combinedScore(path, for: question, answer: answer)
                 if let answer { score.answer = answer.canonical }
                 // Per-verifier parts stay here: a map per path costs the coordinator more to
                 // decode than the rest of the reply, and records keep only the combined score.

@@ -19,6 +19,11 @@
 ///   Trainer.durableSequence(Empty) -> AppendReceipt
 ///   Sampler.status(Empty) -> SamplerStatus
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -175,6 +180,10 @@ public nonisolated struct Selfimprove_V1_PathSubmission: Sendable {
 
   public var promptTokens: UInt32 = 0
 
+  /// Leases the sampler takes in the receipt (the slot this submission frees): work flows back
+  /// on the same round trip instead of a separate WorkRequest. 0: none.
+  public var credits: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -189,9 +198,21 @@ public nonisolated struct Selfimprove_V1_SubmissionReceipt: Sendable {
 
   public var dropped: UInt32 = 0
 
+  /// Work for the credits of the submission (set only when it asked for some).
+  public var grant: Selfimprove_V1_WorkGrant {
+    get {_grant ?? Selfimprove_V1_WorkGrant()}
+    set {_grant = newValue}
+  }
+  /// Returns true if `grant` has been explicitly set.
+  public var hasGrant: Bool {self._grant != nil}
+  /// Clears the value of `grant`. Subsequent reads from it will return its default value.
+  public mutating func clearGrant() {self._grant = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _grant: Selfimprove_V1_WorkGrant? = nil
 }
 
 /// A lease the sampler could not serve (backend error after its retries).
@@ -384,6 +405,21 @@ public nonisolated struct Selfimprove_V1_RecordBatch: Sendable {
   // methods supported on all messages.
 
   public var records: [Selfimprove_V1_TrainingRecord] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A RecordBatch whose records are already encoded: the same bytes on the wire (an embedded
+/// message and `bytes` are both length-delimited), so the coordinator encodes each record once
+/// for its journal and the trainer stream. Each entry is one TrainingRecord.
+public nonisolated struct Selfimprove_V1_EncodedRecordBatch: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var records: [Data] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -675,7 +711,7 @@ nonisolated extension Selfimprove_V1_GeneratedPath: SwiftProtobuf.Message, Swift
 
 nonisolated extension Selfimprove_V1_PathSubmission: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PathSubmission"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lease_id\0\u{1}sampler\0\u{1}paths\0\u{3}model_version\0\u{3}prompt_tokens\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lease_id\0\u{1}sampler\0\u{1}paths\0\u{3}model_version\0\u{3}prompt_tokens\0\u{1}credits\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -688,6 +724,7 @@ nonisolated extension Selfimprove_V1_PathSubmission: SwiftProtobuf.Message, Swif
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.paths) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.modelVersion) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.promptTokens) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.credits) }()
       default: break
       }
     }
@@ -709,6 +746,9 @@ nonisolated extension Selfimprove_V1_PathSubmission: SwiftProtobuf.Message, Swif
     if self.promptTokens != 0 {
       try visitor.visitSingularUInt32Field(value: self.promptTokens, fieldNumber: 5)
     }
+    if self.credits != 0 {
+      try visitor.visitSingularUInt32Field(value: self.credits, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -718,6 +758,7 @@ nonisolated extension Selfimprove_V1_PathSubmission: SwiftProtobuf.Message, Swif
     if lhs.paths != rhs.paths {return false}
     if lhs.modelVersion != rhs.modelVersion {return false}
     if lhs.promptTokens != rhs.promptTokens {return false}
+    if lhs.credits != rhs.credits {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -725,7 +766,7 @@ nonisolated extension Selfimprove_V1_PathSubmission: SwiftProtobuf.Message, Swif
 
 nonisolated extension Selfimprove_V1_SubmissionReceipt: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubmissionReceipt"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}accepted\0\u{1}dropped\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}accepted\0\u{1}dropped\0\u{1}grant\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -735,24 +776,33 @@ nonisolated extension Selfimprove_V1_SubmissionReceipt: SwiftProtobuf.Message, S
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.accepted) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.dropped) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._grant) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.accepted != 0 {
       try visitor.visitSingularUInt32Field(value: self.accepted, fieldNumber: 1)
     }
     if self.dropped != 0 {
       try visitor.visitSingularUInt32Field(value: self.dropped, fieldNumber: 2)
     }
+    try { if let v = self._grant {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Selfimprove_V1_SubmissionReceipt, rhs: Selfimprove_V1_SubmissionReceipt) -> Bool {
     if lhs.accepted != rhs.accepted {return false}
     if lhs.dropped != rhs.dropped {return false}
+    if lhs._grant != rhs._grant {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1099,6 +1149,36 @@ nonisolated extension Selfimprove_V1_RecordBatch: SwiftProtobuf.Message, SwiftPr
   }
 
   public static func ==(lhs: Selfimprove_V1_RecordBatch, rhs: Selfimprove_V1_RecordBatch) -> Bool {
+    if lhs.records != rhs.records {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Selfimprove_V1_EncodedRecordBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EncodedRecordBatch"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}records\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedBytesField(value: &self.records) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.records.isEmpty {
+      try visitor.visitRepeatedBytesField(value: self.records, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Selfimprove_V1_EncodedRecordBatch, rhs: Selfimprove_V1_EncodedRecordBatch) -> Bool {
     if lhs.records != rhs.records {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

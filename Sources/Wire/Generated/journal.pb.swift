@@ -16,6 +16,11 @@
 /// where the payload is one JournalEntry. A reader stops at the first entry that is short,
 /// over-long or fails its checksum, and cuts the file back to the end of the last good one.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -244,6 +249,54 @@ public nonisolated struct Selfimprove_V1_JournalCompleted: Sendable {
   public init() {}
 
   fileprivate var _record: Selfimprove_V1_TrainingRecord? = nil
+  fileprivate var _votes: Selfimprove_V1_JournalVoteCounters? = nil
+}
+
+/// What the coordinator writes for a completed entry: a JournalEntry holding JournalCompleted,
+/// byte for byte (an embedded message and `bytes` are both length-delimited), with the record
+/// already encoded (the same bytes go to the trainer). Replay reads it as a JournalEntry.
+public nonisolated struct Selfimprove_V1_JournalEncodedCompletedEntry: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var completed: Selfimprove_V1_JournalEncodedCompleted {
+    get {_completed ?? Selfimprove_V1_JournalEncodedCompleted()}
+    set {_completed = newValue}
+  }
+  /// Returns true if `completed` has been explicitly set.
+  public var hasCompleted: Bool {self._completed != nil}
+  /// Clears the value of `completed`. Subsequent reads from it will return its default value.
+  public mutating func clearCompleted() {self._completed = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _completed: Selfimprove_V1_JournalEncodedCompleted? = nil
+}
+
+public nonisolated struct Selfimprove_V1_JournalEncodedCompleted: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// One TrainingRecord.
+  public var record: Data = Data()
+
+  public var votes: Selfimprove_V1_JournalVoteCounters {
+    get {_votes ?? Selfimprove_V1_JournalVoteCounters()}
+    set {_votes = newValue}
+  }
+  /// Returns true if `votes` has been explicitly set.
+  public var hasVotes: Bool {self._votes != nil}
+  /// Clears the value of `votes`. Subsequent reads from it will return its default value.
+  public mutating func clearVotes() {self._votes = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
   fileprivate var _votes: Selfimprove_V1_JournalVoteCounters? = nil
 }
 
@@ -738,6 +791,79 @@ nonisolated extension Selfimprove_V1_JournalCompleted: SwiftProtobuf.Message, Sw
 
   public static func ==(lhs: Selfimprove_V1_JournalCompleted, rhs: Selfimprove_V1_JournalCompleted) -> Bool {
     if lhs._record != rhs._record {return false}
+    if lhs._votes != rhs._votes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Selfimprove_V1_JournalEncodedCompletedEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".JournalEncodedCompletedEntry"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{4}completed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._completed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._completed {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Selfimprove_V1_JournalEncodedCompletedEntry, rhs: Selfimprove_V1_JournalEncodedCompletedEntry) -> Bool {
+    if lhs._completed != rhs._completed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Selfimprove_V1_JournalEncodedCompleted: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".JournalEncodedCompleted"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}record\0\u{1}votes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.record) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._votes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.record.isEmpty {
+      try visitor.visitSingularBytesField(value: self.record, fieldNumber: 1)
+    }
+    try { if let v = self._votes {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Selfimprove_V1_JournalEncodedCompleted, rhs: Selfimprove_V1_JournalEncodedCompleted) -> Bool {
+    if lhs.record != rhs.record {return false}
     if lhs._votes != rhs._votes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

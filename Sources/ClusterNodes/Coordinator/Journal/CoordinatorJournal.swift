@@ -96,18 +96,11 @@ final class CoordinatorJournal {
     // MARK: - Entries
 
     func admitted(_ question: Question, feed: Selfimprove_V1_JournalFeedPosition) {
-        var entry = Selfimprove_V1_JournalEntry()
-        entry.admitted = Self.admittedEntry(question, feed: feed)
-        append(entry)
+        append(Self.admittedEntry(question, feed: feed))
     }
 
-    func completed(_ record: Selfimprove_V1_TrainingRecord, votes: Selfimprove_V1_JournalVoteCounters) {
-        var entry = Selfimprove_V1_JournalEntry()
-        var completed = Selfimprove_V1_JournalCompleted()
-        completed.record = record
-        completed.votes = votes
-        entry.completed = completed
-        append(entry)
+    func completed(_ record: EncodedRecord, votes: Selfimprove_V1_JournalVoteCounters) {
+        append(Self.completedEntry(record, votes: votes))
     }
 
     func acknowledged(_ durableSequence: UInt64, stored: Selfimprove_V1_JournalStoredCounters) {
@@ -147,7 +140,7 @@ final class CoordinatorJournal {
         /// Admitted and not completed, in admission order.
         var openQuestions: [Question] = []
         /// Completed and not acknowledged, in sequence order.
-        var pendingRecords: [Selfimprove_V1_TrainingRecord] = []
+        var pendingRecords: [EncodedRecord] = []
     }
 
     /// Replaces the journal with `snapshot` (atomically; durable when it returns).
@@ -165,21 +158,15 @@ final class CoordinatorJournal {
         var second = Selfimprove_V1_JournalEntry()
         second.snapshot = state
         entries.append(second)
-        for question in snapshot.openQuestions {
-            var entry = Selfimprove_V1_JournalEntry()
-            entry.admitted = Self.admittedEntry(question, feed: snapshot.feed)
-            entries.append(entry)
-        }
-        for record in snapshot.pendingRecords {
-            var entry = Selfimprove_V1_JournalEntry()
-            var completed = Selfimprove_V1_JournalCompleted()
-            completed.record = record
-            completed.votes = snapshot.votes
-            entry.completed = completed
-            entries.append(entry)
-        }
         do {
-            try log.rewrite(entries.map { try $0.serializedBytes() })
+            var payloads: [[UInt8]] = try entries.map { try $0.serializedBytes() }
+            for question in snapshot.openQuestions {
+                payloads.append(try Self.admittedEntry(question, feed: snapshot.feed).serializedBytes())
+            }
+            for record in snapshot.pendingRecords {
+                payloads.append(try Self.completedEntry(record, votes: snapshot.votes).serializedBytes())
+            }
+            try log.rewrite(payloads)
         } catch {
             throw Failure(description: "cannot compact the journal: \(error)")
         }
@@ -188,21 +175,31 @@ final class CoordinatorJournal {
 
     // MARK: - Helpers
 
-    private func append(_ entry: Selfimprove_V1_JournalEntry) {
+    private func append(_ entry: some SwiftProtobuf.Message) {
         // Serializing a message built here cannot fail (no required fields, no Any).
         guard let bytes: [UInt8] = try? entry.serializedBytes() else { return }
         log.append(bytes)
         if log.buffered > 1 << 20 { try? log.flush() }
     }
 
-    private static func admittedEntry(_ question: Question, feed: Selfimprove_V1_JournalFeedPosition) -> Selfimprove_V1_JournalAdmitted {
+    /// A JournalEntry holding JournalCompleted, with the record's bytes as they are.
+    private static func completedEntry(_ record: EncodedRecord, votes: Selfimprove_V1_JournalVoteCounters) -> Selfimprove_V1_JournalEncodedCompletedEntry {
+        var entry = Selfimprove_V1_JournalEncodedCompletedEntry()
+        entry.completed.record = record.bytes
+        entry.completed.votes = votes
+        return entry
+    }
+
+    private static func admittedEntry(_ question: Question, feed: Selfimprove_V1_JournalFeedPosition) -> Selfimprove_V1_JournalEntry {
         var admitted = Selfimprove_V1_JournalAdmitted()
         admitted.id = question.id
         admitted.text = question.text
         admitted.kind = question.kind.rawValue
         if let gold = question.gold { admitted.gold = gold.canonical }
         admitted.feed = feed
-        return admitted
+        var entry = Selfimprove_V1_JournalEntry()
+        entry.admitted = admitted
+        return entry
     }
 
     /// Folds entries into the state they describe.
