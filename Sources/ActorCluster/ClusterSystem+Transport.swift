@@ -96,10 +96,13 @@ extension ClusterSystem {
             if let dropped = droppedSends.withLock({ $0.noteDrop(to: key) }) {
                 // Named off this thread: this event may be handled while the state lock is held.
                 let message = error.message
+                let gone = error.code == .hostUnreachable
                 Task {
-                    self.logger.warning("Dropping messages to a peer that does not read them", metadata: [
-                        "peer": "\(self.describe(route))", "dropped": "\(dropped)", "error": "\(message)",
-                    ])
+                    // A peer that disconnected (a reply to a node that stopped, at the end of a
+                    // run or after a crash) is routine; one that stays and does not read is not.
+                    self.logger.log(level: gone ? .debug : .warning,
+                                    gone ? "Dropping messages to a peer that has disconnected" : "Dropping messages to a peer that does not read them",
+                                    metadata: ["peer": "\(self.describe(route))", "dropped": "\(dropped)", "error": "\(message)"])
                 }
             }
         }

@@ -51,9 +51,9 @@ public struct SyntheticBackend: ModelBackend {
         var paths: [SampledPath] = []
         for index in 0 ..< request.n {
             var random = SplitMix64(seed: base &+ UInt64(index) &* 0xBF58_476D_1CE4_E5B9)
-            let text = problem.map { solve($0, random: &random) } ?? guess(random: &random)
-            let tokens = max(1, Self.wordCount(text) * 4 / 3)
-            paths.append(SampledPath(text: " " + text, completionTokens: min(tokens, request.maxTokens), finishReason: "stop"))
+            let (text, words) = problem.map { solve($0, random: &random) } ?? guess(random: &random)
+            let tokens = max(1, words * 4 / 3)
+            paths.append(SampledPath(text: text, completionTokens: min(tokens, request.maxTokens), finishReason: "stop"))
         }
         let slowest = paths.map(\.completionTokens).max() ?? 0
         var delay = configuration.timeToFirstToken
@@ -96,39 +96,68 @@ public struct SyntheticBackend: ModelBackend {
         return count
     }
 
-    private func solve(_ problem: ArithmeticReader.Problem, random: inout SplitMix64) -> String {
+    /// A worked solution (with a leading space, as a completion after `A:` has) and its word
+    /// count. Written as ASCII bytes, counting words as they are written: the simulator serves
+    /// benchmark loads, where building sentences as strings and counting afterwards cost more
+    /// than the rest of the sampler's work.
+    private func solve(_ problem: ArithmeticReader.Problem, random: inout SplitMix64) -> (String, Int) {
         var value = problem.start
-        var sentences = ["\(problem.subject) starts with \(value) \(problem.things)."]
+        var text: [UInt8] = []
+        text.reserveCapacity(64 + problem.subject.utf8.count + problem.things.utf8.count + 48 * problem.steps.count)
+        // " <subject> starts with <value> <things>." (subject and things are single words)
+        text.append(0x20)
+        text.append(contentsOf: problem.subject.utf8)
+        text.append(" starts with ")
+        text.append(decimal: value)
+        text.append(0x20)
+        text.append(contentsOf: problem.things.utf8)
+        text.append(0x2E)
+        var words = 5
         for step in problem.steps {
             var result = step.apply(to: value)
             if random.chance(configuration.stepErrorRate) {
                 result += [-3, -2, -1, 1, 2, 3][Int(random.next() % 6)]
             }
-            sentences.append("\(value) \(step.symbol) \(step.operand) = \(result).")
+            // " <value> <op> <operand> = <result>."
+            text.append(0x20)
+            text.append(decimal: value)
+            text.append(0x20)
+            text.append(step.symbol)
+            text.append(0x20)
+            text.append(decimal: step.operand)
+            text.append(" = ")
+            text.append(decimal: result)
+            text.append(0x2E)
+            words += 5
             value = result
         }
         if random.chance(configuration.noAnswerRate) {
-            return sentences.joined(separator: " ") + " I am not sure what to do next."
+            text.append(" I am not sure what to do next.")
+            return (String(decoding: text, as: UTF8.self), words + 8)
         }
-        return sentences.joined(separator: " ") + " The answer is \(value)."
+        text.append(" The answer is ")
+        text.append(decimal: value)
+        text.append(0x2E)
+        return (String(decoding: text, as: UTF8.self), words + 4)
     }
 
-    private func guess(random: inout SplitMix64) -> String {
-        "Let me think. The answer is \(random.next() % 100)."
+    private func guess(random: inout SplitMix64) -> (String, Int) {
+        (" Let me think. The answer is \(random.next() % 100).", 7)
     }
 }
 
 /// Reads questions written by ``ArithmeticProblemGenerator`` back into steps.
 enum ArithmeticReader {
     struct Step {
-        var symbol: String
+        /// `+`, `-`, `*` or `/`, as an ASCII byte.
+        var symbol: UInt8
         var operand: Int
 
         func apply(to value: Int) -> Int {
             switch symbol {
-            case "+": value + operand
-            case "-": value - operand
-            case "*": value * operand
+            case UInt8(ascii: "+"): value + operand
+            case UInt8(ascii: "-"): value - operand
+            case UInt8(ascii: "*"): value * operand
             default: operand == 0 ? value : value / operand
             }
         }
@@ -173,13 +202,13 @@ enum ArithmeticReader {
                 return nil
             }
             if let amount = find(["gets", "finds"], then: "more") {
-                steps.append(Step(symbol: "+", operand: amount))
+                steps.append(Step(symbol: UInt8(ascii: "+"), operand: amount))
             } else if let amount = find(["gives"], then: nil, offset: 1) {
-                steps.append(Step(symbol: "-", operand: amount))
+                steps.append(Step(symbol: UInt8(ascii: "-"), operand: amount))
             } else if let factor = find(["becomes"], then: "times") {
-                steps.append(Step(symbol: "*", operand: factor))
+                steps.append(Step(symbol: UInt8(ascii: "*"), operand: factor))
             } else if let divisor = find(["among"], then: "friends") {
-                steps.append(Step(symbol: "/", operand: divisor))
+                steps.append(Step(symbol: UInt8(ascii: "/"), operand: divisor))
             }
         }
         return Problem(subject: String(opening[0]), things: String(opening[3]), start: start, steps: steps)
@@ -189,4 +218,15 @@ enum ArithmeticReader {
 extension Character {
     var isWordCharacter: Bool { isLetter || isNumber || self == "_" }
     var isASCIIDigit: Bool { ("0" ... "9").contains(self) }
+}
+
+extension [UInt8] {
+    fileprivate mutating func append(_ text: StaticString) {
+        text.withUTF8Buffer { append(contentsOf: $0) }
+    }
+
+    /// `value` in decimal (a small string: no allocation).
+    fileprivate mutating func append(decimal value: Int) {
+        append(contentsOf: String(value).utf8)
+    }
 }

@@ -23,7 +23,22 @@ struct SyntheticBackendTests {
             for path in response.paths {
                 #expect(AnswerExtractor.extract(from: path.text, as: .number)?.canonical == String(problem.answer))
                 #expect(path.text.hasPrefix(" "))
-                #expect(path.completionTokens > 0)
+                #expect(path.completionTokens == max(1, path.text.split(separator: " ").count * 4 / 3))
+            }
+        }
+    }
+
+    /// Token counts follow the words of the text on every branch (worked answer, no answer,
+    /// a question the simulator cannot read), since they are counted as the text is built.
+    @Test func tokenCountsFollowTheWordsOfEveryKindOfPath() async throws {
+        var configuration = SyntheticBackend.Configuration()
+        configuration.noAnswerRate = 0.5
+        let backend = SyntheticBackend(configuration: configuration)
+        let prompts = problems(20).map { self.prompts.fewShotChainOfThought($0.question) } + ["Q: What is the meaning of life?\nA:"]
+        for prompt in prompts {
+            let response = try await backend.sample(SamplingRequest(prompt: prompt, n: 8))
+            for path in response.paths {
+                #expect(path.completionTokens == max(1, path.text.split(separator: " ").count * 4 / 3), "\(path.text)")
             }
         }
     }

@@ -25,7 +25,6 @@ public distributed actor CoordinatorActor: ClusterCallable {
 
     public static let wireMethods: [WireMethod<CoordinatorActor>] = [
         .init("Coordinator.requestWork") { try await $0.requestWork($1.next()) },
-        .init("Coordinator.submitPaths") { try await $0.submitPaths($1.next()) },
         .init("Coordinator.reportFailure") { try await $0.reportFailure($1.next()) },
     ]
 
@@ -119,13 +118,15 @@ public distributed actor CoordinatorActor: ClusterCallable {
 
     // MARK: - Samplers' calls
 
-    /// Leases up to `credits` requests of work; an empty grant says when to ask again, and a
-    /// finished one that the run is over.
+    /// Takes the paths of the leases the sampler finished, then leases it up to `credits`
+    /// requests of work; an empty grant says when to ask again, and a finished one that the run
+    /// is over.
     public distributed func requestWork(_ request: Selfimprove_V1_WorkRequest) -> Selfimprove_V1_WorkGrant {
         if !request.node.isEmpty, samplerNodes[request.node] == nil {
             samplerNodes[request.node] = request.sampler
             log(.notice, "sampler joined", ["sampler": "\(request.sampler)", "node": "\(request.node)"])
         }
+        for submission in request.submissions { take(submission) }
         return grant(to: request.sampler, credits: request.credits)
     }
 
@@ -139,6 +140,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
         refill()
         let leases = ledger.lease(to: sampler, credits: Int(min(credits, 4096)), now: .now)
         progress.leasesGranted += leases.count
+        if progress.firstLease == nil, !leases.isEmpty { progress.firstLease = .now }
         grant.sampling = sampling
         grant.leases = leases.map { lease in
             var wire = Selfimprove_V1_WorkLease()
@@ -153,9 +155,8 @@ public distributed actor CoordinatorActor: ClusterCallable {
         return grant
     }
 
-    /// Takes a lease's paths. Late or duplicate paths are dropped (counted, never doubled). A
-    /// submission with credits gets its next leases in the receipt.
-    public distributed func submitPaths(_ submission: Selfimprove_V1_PathSubmission) -> Selfimprove_V1_SubmissionReceipt {
+    /// Takes a lease's paths. Late or duplicate paths are dropped (counted, never doubled).
+    private func take(_ submission: Selfimprove_V1_PathSubmission) {
         let paths = submission.paths.map { path in
             SampledPath(text: path.text, completionTokens: Int(path.completionTokens), finishReason: path.finishReason,
                         logProbability: path.hasLogProbability ? path.logProbability : nil)
@@ -169,14 +170,6 @@ public distributed actor CoordinatorActor: ClusterCallable {
             log(.info, "late or duplicate paths dropped", ["lease": "\(submission.leaseID)", "sampler": "\(submission.sampler)", "paths": "\(result.dropped)"])
         }
         for group in result.completed { startScoring(group) }
-        var receipt = Selfimprove_V1_SubmissionReceipt()
-        receipt.accepted = UInt32(accepted)
-        receipt.dropped = UInt32(result.dropped)
-        if submission.credits > 0 {
-            // The slot this submission frees takes its next lease on the same round trip.
-            receipt.grant = grant(to: submission.sampler, credits: submission.credits)
-        }
-        return receipt
     }
 
     /// A sampler could not serve a lease: its paths go back to the queue (or are given up

@@ -9,6 +9,9 @@ struct RunManifest {
 
     init(config: ClusterConfig, progress: RunProgress, outcome: CoordinatorActor.Outcome, durableSequence: UInt64) {
         let seconds = max(0.001, progress.elapsed.seconds)
+        // The run after its start-up: from the first lease granted (nodes started, connected).
+        let startup = progress.firstLease.map { ($0 - progress.started).seconds } ?? 0
+        let working = max(0.001, seconds - startup)
         let status: String
         var reason: String?
         switch outcome {
@@ -46,6 +49,8 @@ struct RunManifest {
                 "started": formatter.string(from: progress.startedAt), "finished": formatter.string(from: Date()),
                 "seconds": seconds, "paths_per_s": Double(progress.pathsThisRun) / seconds,
                 "tokens_per_s": Double(progress.tokensThisRun) / seconds,
+                "startup_seconds": startup,
+                "working_paths_per_s": Double(progress.pathsThisRun) / working,
             ] as [String: Any],
             "resumptions": progress.resumptions,
             "coordinator_peak_rss_bytes": ProcessMemory.peakResidentBytes() ?? 0,

@@ -32,6 +32,9 @@ struct RunProgress: Sendable {
     var trainerExamples: UInt64 = 0
     var evaluation = EvaluationReport()
     let started = ContinuousClock.now
+    /// When this coordinator granted its first lease: work flows from then on (before it, the
+    /// other nodes start and connect).
+    var firstLease: ContinuousClock.Instant?
     /// When the run first started (before any coordinator restart).
     var startedAt = Date()
 

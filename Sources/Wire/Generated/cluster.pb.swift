@@ -12,10 +12,9 @@
 /// paths, the coordinator asks verifiers to score complete groups and streams records to the
 /// trainer. Method names (stable, see Protos/README.md):
 ///   Coordinator.requestWork(WorkRequest) -> WorkGrant
-///   Coordinator.submitPaths(PathSubmission) -> SubmissionReceipt
 ///   Coordinator.reportFailure(LeaseFailure) -> SubmissionReceipt
 ///   Verifier.score(ScoreRequest) -> ScoreReply
-///   Trainer.append(RecordBatch) -> AppendReceipt
+///   Trainer.append(EncodedRecordBatch) -> AppendReceipt
 ///   Trainer.durableSequence(Empty) -> AppendReceipt
 ///   Sampler.status(Empty) -> SamplerStatus
 
@@ -66,7 +65,9 @@ public nonisolated struct Selfimprove_V1_SamplingSettings: Sendable {
   fileprivate var _seed: UInt64? = nil
 }
 
-/// A sampler asking for work: `credits` is how many more requests it can have in flight.
+/// A sampler's one call: it hands in the paths of the leases it finished since its last
+/// request and asks for work; `credits` is how many more requests it can have in flight. One
+/// call in flight per sampler, so the paths that finish meanwhile travel together in the next.
 public nonisolated struct Selfimprove_V1_WorkRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -79,6 +80,8 @@ public nonisolated struct Selfimprove_V1_WorkRequest: Sendable {
   /// The sampler's node (endpoint#incarnation), so the coordinator can revoke its leases when
   /// that node goes down.
   public var node: String = String()
+
+  public var submissions: [Selfimprove_V1_PathSubmission] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -180,10 +183,6 @@ public nonisolated struct Selfimprove_V1_PathSubmission: Sendable {
 
   public var promptTokens: UInt32 = 0
 
-  /// Leases the sampler takes in the receipt (the slot this submission frees): work flows back
-  /// on the same round trip instead of a separate WorkRequest. 0: none.
-  public var credits: UInt32 = 0
-
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -198,21 +197,9 @@ public nonisolated struct Selfimprove_V1_SubmissionReceipt: Sendable {
 
   public var dropped: UInt32 = 0
 
-  /// Work for the credits of the submission (set only when it asked for some).
-  public var grant: Selfimprove_V1_WorkGrant {
-    get {_grant ?? Selfimprove_V1_WorkGrant()}
-    set {_grant = newValue}
-  }
-  /// Returns true if `grant` has been explicitly set.
-  public var hasGrant: Bool {self._grant != nil}
-  /// Clears the value of `grant`. Subsequent reads from it will return its default value.
-  public mutating func clearGrant() {self._grant = nil}
-
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
-
-  fileprivate var _grant: Selfimprove_V1_WorkGrant? = nil
 }
 
 /// A lease the sampler could not serve (backend error after its retries).
@@ -523,7 +510,7 @@ nonisolated extension Selfimprove_V1_SamplingSettings: SwiftProtobuf.Message, Sw
 
 nonisolated extension Selfimprove_V1_WorkRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sampler\0\u{1}credits\0\u{1}node\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sampler\0\u{1}credits\0\u{1}node\0\u{1}submissions\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -534,6 +521,7 @@ nonisolated extension Selfimprove_V1_WorkRequest: SwiftProtobuf.Message, SwiftPr
       case 1: try { try decoder.decodeSingularStringField(value: &self.sampler) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.credits) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.node) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.submissions) }()
       default: break
       }
     }
@@ -549,6 +537,9 @@ nonisolated extension Selfimprove_V1_WorkRequest: SwiftProtobuf.Message, SwiftPr
     if !self.node.isEmpty {
       try visitor.visitSingularStringField(value: self.node, fieldNumber: 3)
     }
+    if !self.submissions.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.submissions, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -556,6 +547,7 @@ nonisolated extension Selfimprove_V1_WorkRequest: SwiftProtobuf.Message, SwiftPr
     if lhs.sampler != rhs.sampler {return false}
     if lhs.credits != rhs.credits {return false}
     if lhs.node != rhs.node {return false}
+    if lhs.submissions != rhs.submissions {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -711,7 +703,7 @@ nonisolated extension Selfimprove_V1_GeneratedPath: SwiftProtobuf.Message, Swift
 
 nonisolated extension Selfimprove_V1_PathSubmission: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PathSubmission"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lease_id\0\u{1}sampler\0\u{1}paths\0\u{3}model_version\0\u{3}prompt_tokens\0\u{1}credits\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lease_id\0\u{1}sampler\0\u{1}paths\0\u{3}model_version\0\u{3}prompt_tokens\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -724,7 +716,6 @@ nonisolated extension Selfimprove_V1_PathSubmission: SwiftProtobuf.Message, Swif
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.paths) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.modelVersion) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.promptTokens) }()
-      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.credits) }()
       default: break
       }
     }
@@ -746,9 +737,6 @@ nonisolated extension Selfimprove_V1_PathSubmission: SwiftProtobuf.Message, Swif
     if self.promptTokens != 0 {
       try visitor.visitSingularUInt32Field(value: self.promptTokens, fieldNumber: 5)
     }
-    if self.credits != 0 {
-      try visitor.visitSingularUInt32Field(value: self.credits, fieldNumber: 6)
-    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -758,7 +746,6 @@ nonisolated extension Selfimprove_V1_PathSubmission: SwiftProtobuf.Message, Swif
     if lhs.paths != rhs.paths {return false}
     if lhs.modelVersion != rhs.modelVersion {return false}
     if lhs.promptTokens != rhs.promptTokens {return false}
-    if lhs.credits != rhs.credits {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -766,7 +753,7 @@ nonisolated extension Selfimprove_V1_PathSubmission: SwiftProtobuf.Message, Swif
 
 nonisolated extension Selfimprove_V1_SubmissionReceipt: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubmissionReceipt"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}accepted\0\u{1}dropped\0\u{1}grant\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}accepted\0\u{1}dropped\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -776,33 +763,24 @@ nonisolated extension Selfimprove_V1_SubmissionReceipt: SwiftProtobuf.Message, S
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.accepted) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.dropped) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._grant) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
     if self.accepted != 0 {
       try visitor.visitSingularUInt32Field(value: self.accepted, fieldNumber: 1)
     }
     if self.dropped != 0 {
       try visitor.visitSingularUInt32Field(value: self.dropped, fieldNumber: 2)
     }
-    try { if let v = self._grant {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Selfimprove_V1_SubmissionReceipt, rhs: Selfimprove_V1_SubmissionReceipt) -> Bool {
     if lhs.accepted != rhs.accepted {return false}
     if lhs.dropped != rhs.dropped {return false}
-    if lhs._grant != rhs._grant {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
