@@ -146,7 +146,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ClusterNodesTests",
-            dependencies: ["ClusterNodes", "SelfImproveCore", "Backends", "Verifiers", "ActorCluster", "Wire"],
+            dependencies: ["ClusterNodes", "SelfImproveCore", "Backends", "Verifiers", "ActorCluster", "Wire", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,6 +1,7 @@
 @testable import ClusterNodes
 import Foundation
 import SelfImproveCore
+import SwiftProtobuf
 import Testing
 import Wire
 

@@ -46,8 +46,11 @@ public distributed actor CoordinatorActor: ClusterCallable {
     private let sampling: Selfimprove_V1_SamplingSettings
     private var progress: RunProgress
 
-    /// Groups at the verifier tier.
+    /// Groups at the verifier tier (waiting for a call or in one).
     private var scoring = 0
+    /// Complete groups waiting for a verifier call, and the calls in flight.
+    private var toScore: [WorkLedger.Group] = []
+    private var scoreCalls = 0
     /// Voted records not yet sent, in sequence order.
     private var pending: [EncodedRecord] = []
     /// Records in the batch the trainer is storing now (the first ones of `pending`).
@@ -370,33 +373,60 @@ public distributed actor CoordinatorActor: ClusterCallable {
 
     // MARK: - Verifier tier
 
+    /// Groups in one verifier call at most.
+    static let maxScoreBatch = 64
+
+    /// A complete group waits for a verifier call. Calls are few and batched: at most two per
+    /// verifier in flight, each taking every group waiting (up to ``maxScoreBatch``), so at low
+    /// rates a group goes at once and at high rates the call rate stays flat.
     private func startScoring(_ group: WorkLedger.Group) {
         scoring += 1
+        toScore.append(group)
+        dispatchScoring()
+    }
+
+    private func dispatchScoring() {
         let useVerifiers = !config.verifiers.isEmpty
-        Task {
-            let scored = useVerifiers ? await self.scores(for: group) : nil
-            let verdict = await Self.decide(group, scored: scored, method: self.config.method)
-            self.recordReady(verdict)
+        let callLimit = 2 * max(1, useVerifiers ? actorSystem.receptionist.lookup(VerifierActor.key).count : 1)
+        while !toScore.isEmpty, scoreCalls < callLimit {
+            let batch = Array(toScore.prefix(Self.maxScoreBatch))
+            toScore.removeFirst(batch.count)
+            scoreCalls += 1
+            Task {
+                let scored = useVerifiers ? await self.scores(for: batch) : nil
+                let verdicts = await Self.decide(batch, scored: scored, method: self.config.method)
+                for verdict in verdicts { self.recordReady(verdict) }
+                self.scoreCalls -= 1
+                self.dispatchScoring()
+            }
         }
     }
 
     /// Voting runs off the actor: it is the coordinator's heaviest work per group.
-    private nonisolated static func decide(_ group: WorkLedger.Group, scored: Selfimprove_V1_ScoreReply?, method: ClusterConfig.MethodSettings) async -> GroupVerdict {
-        let kind = group.question.kind
-        let answers = scored.flatMap { reply in
-            reply.answersIncluded ? reply.scores.map { $0.hasAnswer ? Answer(kind: kind, canonical: $0.answer) : nil } : nil
+    private nonisolated static func decide(_ batch: [WorkLedger.Group], scored: Selfimprove_V1_ScoreBatchReply?,
+                                           method: ClusterConfig.MethodSettings) async -> [GroupVerdict] {
+        batch.enumerated().map { position, group in
+            let reply = scored?.groups[position]
+            let kind = group.question.kind
+            let answers = reply.flatMap { reply in
+                reply.answersIncluded ? reply.scores.map { $0.hasAnswer ? Answer(kind: kind, canonical: $0.answer) : nil } : nil
+            }
+            return GroupVoting.decide(group, scores: reply?.scores.map(\.combined), answers: answers, method: method)
         }
-        return GroupVoting.decide(group, scores: scored?.scores.map(\.combined), answers: answers, method: method)
     }
 
-    /// Scores (and extracted answers) from some verifier, trying the next one on failure until
-    /// one answers.
-    private func scores(for group: WorkLedger.Group) async -> Selfimprove_V1_ScoreReply? {
-        var request = Selfimprove_V1_ScoreRequest()
-        request.questionID = group.question.id
-        request.question = group.question.text
-        request.answerKind = group.question.kind.rawValue
-        request.paths = group.paths.map { $0?.text ?? "" }
+    /// Scores (and extracted answers) for a batch of groups from some verifier, trying the next
+    /// one on failure until one answers (nil: the run ended first).
+    private func scores(for batch: [WorkLedger.Group]) async -> Selfimprove_V1_ScoreBatchReply? {
+        var request = Selfimprove_V1_ScoreBatch()
+        request.groups = batch.map { group in
+            var wire = Selfimprove_V1_ScoreRequest()
+            wire.questionID = group.question.id
+            wire.question = group.question.text
+            wire.answerKind = group.question.kind.rawValue
+            wire.paths = group.paths.map { $0?.text ?? "" }
+            return wire
+        }
         var attempt = 0
         while outcome == nil {
             let verifiers = actorSystem.receptionist.lookup(VerifierActor.key)
@@ -407,17 +437,18 @@ public distributed actor CoordinatorActor: ClusterCallable {
             verifierTurn &+= 1
             let verifier = verifiers[verifierTurn % verifiers.count]
             do {
-                let reply = try await verifier.score(request)
-                guard reply.scores.count == request.paths.count else {
-                    log(.warning, "verifier returned the wrong number of scores", ["verifier": "\(verifier.id.node)", "question": "\(group.question.id)"])
-                    continue
+                let reply = try await verifier.scoreGroups(request)
+                if reply.groups.count == batch.count, zip(reply.groups, batch).allSatisfy({ $0.scores.count == $1.paths.count }) {
+                    return reply
                 }
-                return reply
+                attempt += 1
+                log(.warning, "verifier returned the wrong number of scores; trying another",
+                    ["verifier": "\(verifier.id.node)", "groups": "\(batch.count)", "replies": "\(reply.groups.count)", "attempt": "\(attempt)"])
             } catch {
                 attempt += 1
                 log(.warning, "verifier call failed; trying another", ["verifier": "\(verifier.id.node)", "error": "\(error)", "attempt": "\(attempt)"])
-                try? await Task.sleep(for: .milliseconds(min(2000, 50 * attempt)))
             }
+            try? await Task.sleep(for: .milliseconds(min(2000, 50 * attempt)))
         }
         return nil
     }

@@ -15,7 +15,7 @@ public distributed actor VerifierActor: ClusterCallable {
     public static let key = ReceptionKey<VerifierActor>("verifiers")
 
     public static let wireMethods: [WireMethod<VerifierActor>] = [
-        .init("Verifier.score") { try await $0.score($1.next()) },
+        .init("Verifier.scoreGroups") { try await $0.scoreGroups($1.next()) },
         .init("Verifier.finish") { actor, _ in try await actor.finish() },
     ]
 
@@ -32,14 +32,24 @@ public distributed actor VerifierActor: ClusterCallable {
         self.finished = onFinish
     }
 
-    /// Scores a group's paths in order; an empty path (given up) scores 0.
-    public distributed func score(_ request: Selfimprove_V1_ScoreRequest) async throws -> Selfimprove_V1_ScoreReply {
-        groups.add(1, ordering: .relaxed)
-        return try await Self.score(request, with: chain)
+    /// Scores every path of each group, in order (a reply per group, in the batch's order); an
+    /// empty path (given up) scores 0.
+    public distributed func scoreGroups(_ batch: Selfimprove_V1_ScoreBatch) async throws -> Selfimprove_V1_ScoreBatchReply {
+        groups.add(UInt64(batch.groups.count), ordering: .relaxed)
+        return try await Self.score(batch, with: chain)
     }
 
     /// The scoring itself, off the actor in one piece: the chain's verifiers are async, and
     /// awaiting them from the actor would hop between executors twice per path and verifier.
+    private nonisolated static func score(_ batch: Selfimprove_V1_ScoreBatch, with chain: VerifierChain) async throws -> Selfimprove_V1_ScoreBatchReply {
+        var reply = Selfimprove_V1_ScoreBatchReply()
+        reply.groups.reserveCapacity(batch.groups.count)
+        for group in batch.groups {
+            reply.groups.append(try await score(group, with: chain))
+        }
+        return reply
+    }
+
     private nonisolated static func score(_ request: Selfimprove_V1_ScoreRequest, with chain: VerifierChain) async throws -> Selfimprove_V1_ScoreReply {
         let kind = AnswerKind(rawValue: request.answerKind) ?? .text
         let question = Question(id: request.questionID, text: request.question, kind: kind)

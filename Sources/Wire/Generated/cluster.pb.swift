@@ -13,7 +13,7 @@
 /// trainer. Method names (stable, see Protos/README.md):
 ///   Coordinator.requestWork(WorkRequest) -> WorkGrant
 ///   Coordinator.reportFailure(LeaseFailure) -> SubmissionReceipt
-///   Verifier.score(ScoreRequest) -> ScoreReply
+///   Verifier.scoreGroups(ScoreBatch) -> ScoreBatchReply
 ///   Trainer.append(EncodedRecordBatch) -> AppendReceipt
 ///   Trainer.durableSequence(Empty) -> AppendReceipt
 ///   Sampler.status(Empty) -> SamplerStatus
@@ -276,6 +276,33 @@ public nonisolated struct Selfimprove_V1_ScoreReply: Sendable {
 
   /// Set when every PathScore carries its path's answer (absent meaning "none").
   public var answersIncluded: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Complete groups for one verifier call: the groups that completed while the coordinator's
+/// earlier calls were in flight go together, so the call rate does not grow with throughput.
+public nonisolated struct Selfimprove_V1_ScoreBatch: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var groups: [Selfimprove_V1_ScoreRequest] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A reply per group, in the batch's order.
+public nonisolated struct Selfimprove_V1_ScoreBatchReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var groups: [Selfimprove_V1_ScoreReply] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -945,6 +972,66 @@ nonisolated extension Selfimprove_V1_ScoreReply: SwiftProtobuf.Message, SwiftPro
   public static func ==(lhs: Selfimprove_V1_ScoreReply, rhs: Selfimprove_V1_ScoreReply) -> Bool {
     if lhs.scores != rhs.scores {return false}
     if lhs.answersIncluded != rhs.answersIncluded {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Selfimprove_V1_ScoreBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ScoreBatch"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}groups\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.groups) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.groups.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.groups, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Selfimprove_V1_ScoreBatch, rhs: Selfimprove_V1_ScoreBatch) -> Bool {
+    if lhs.groups != rhs.groups {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Selfimprove_V1_ScoreBatchReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ScoreBatchReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}groups\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.groups) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.groups.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.groups, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Selfimprove_V1_ScoreBatchReply, rhs: Selfimprove_V1_ScoreBatchReply) -> Bool {
+    if lhs.groups != rhs.groups {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
