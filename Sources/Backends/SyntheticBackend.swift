@@ -68,7 +68,11 @@ public struct SyntheticBackend: ModelBackend {
     /// The question after the last `Q:` of a prompt, up to its `A:` line (byte scanning: the
     /// simulator serves benchmark loads).
     static func lastQuestion(in prompt: String) -> String? {
-        let bytes = Array(prompt.utf8)
+        var prompt = prompt
+        return prompt.withUTF8 { lastQuestion(in: $0) }
+    }
+
+    private static func lastQuestion(in bytes: UnsafeBufferPointer<UInt8>) -> String? {
         let q = UInt8(ascii: "Q"), a = UInt8(ascii: "A"), colon = UInt8(ascii: ":"), newline = UInt8(ascii: "\n")
         var start = bytes.count - 2
         while start >= 0, !(bytes[start] == q && bytes[start + 1] == colon) { start -= 1 }
@@ -78,7 +82,7 @@ public struct SyntheticBackend: ModelBackend {
         while end < bytes.count, !(bytes[end] == newline && end + 2 < bytes.count && bytes[end + 1] == a && bytes[end + 2] == colon) { end += 1 }
         while begin < end, bytes[begin] == 0x20 || bytes[begin] == newline || bytes[begin] == 0x09 || bytes[begin] == 0x0D { begin += 1 }
         while end > begin, bytes[end - 1] == 0x20 || bytes[end - 1] == newline || bytes[end - 1] == 0x09 || bytes[end - 1] == 0x0D { end -= 1 }
-        return end > begin ? String(decoding: bytes[begin ..< end], as: UTF8.self) : nil
+        return end > begin ? String(decoding: UnsafeBufferPointer(rebasing: bytes[begin ..< end]), as: UTF8.self) : nil
     }
 
     /// Words separated by spaces, counted on the UTF-8 bytes.

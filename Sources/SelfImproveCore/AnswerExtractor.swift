@@ -16,8 +16,15 @@ public enum AnswerExtractor {
 
     /// The raw text after the last marker, up to the end of its line.
     public static func finalAnswerText(in path: String) -> String? {
-        let bytes = Array(path.utf8)
-        let marker = Array(Self.marker.utf8)
+        var path = path
+        return path.withUTF8 { finalAnswerText(in: $0) }
+    }
+
+    private static let markerBytes = Array(marker.utf8)
+
+    /// On the UTF-8 bytes (every path of every group goes through here, on the verifiers).
+    private static func finalAnswerText(in bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        let marker = markerBytes
         guard bytes.count >= marker.count else { return nil }
         // The last case-insensitive (ASCII) occurrence of the marker.
         var found: Int?
@@ -39,14 +46,22 @@ public enum AnswerExtractor {
         var tailStart = end
         while end < bytes.count, bytes[end] != 0x0A, bytes[end] != 0x0D { end += 1 }
         // Trim spaces, tabs, and the ':' and '*' some models put before the answer.
-        let skipped: Set<UInt8> = [0x20, 0x09, UInt8(ascii: ":"), UInt8(ascii: "*")]
-        while tailStart < end, skipped.contains(bytes[tailStart]) { tailStart += 1 }
+        trim: while tailStart < end {
+            switch bytes[tailStart] {
+            case 0x20, 0x09, UInt8(ascii: ":"), UInt8(ascii: "*"): tailStart += 1
+            default: break trim
+            }
+        }
         while end > tailStart, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
-        var text = String(decoding: bytes[tailStart ..< end], as: UTF8.self)
-        if let newline = text.firstIndex(where: \.isNewline) { text = String(text[..<newline]) }
-        if text.first?.isWhitespace == true || text.last?.isWhitespace == true {
-            // Rare: Unicode spaces (no-break space, ...); Foundation knows them all.
-            text = text.trimmingCharacters(in: .whitespaces)
+        let tail = UnsafeBufferPointer(rebasing: bytes[tailStart ..< end])
+        var text = String(decoding: tail, as: UTF8.self)
+        // Printable ASCII holds no other newline or whitespace: the checks below would find nothing.
+        if !tail.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) {
+            if let newline = text.firstIndex(where: \.isNewline) { text = String(text[..<newline]) }
+            if text.first?.isWhitespace == true || text.last?.isWhitespace == true {
+                // Rare: Unicode spaces (no-break space, ...); Foundation knows them all.
+                text = text.trimmingCharacters(in: .whitespaces)
+            }
         }
         return text.isEmpty ? nil : text
     }

@@ -20,10 +20,16 @@ public struct VerifierChain: Sendable {
         public var parts: [String: Double]
     }
 
-    public var entries: [Entry]
+    public var entries: [Entry] {
+        didSet { isAnswerFormat = entries.map { $0.verifier is AnswerFormatVerifier } }
+    }
+    /// Per entry, whether it is the answer-format check (which a known answer settles): found
+    /// once, not with a dynamic cast per path.
+    private var isAnswerFormat: [Bool]
 
     public init(_ entries: [Entry]) {
         self.entries = entries
+        self.isAnswerFormat = entries.map { $0.verifier is AnswerFormatVerifier }
     }
 
     /// The default tier: the answer-format check and the arithmetic-step checker, equally weighted.
@@ -52,9 +58,9 @@ public struct VerifierChain: Sendable {
     private func score(_ path: String, for question: Question, knownAnswer: Answer??, keepParts: Bool = true) async throws -> Scores {
         var parts: [String: Double] = [:]
         var weighted = 0.0, totalWeight = 0.0
-        for entry in entries {
+        for (entry, isAnswerFormat) in zip(entries, isAnswerFormat) {
             let raw: Double
-            if let knownAnswer, entry.verifier is AnswerFormatVerifier {
+            if let knownAnswer, isAnswerFormat {
                 raw = knownAnswer == nil ? 0 : 1
             } else {
                 raw = try await entry.verifier.score(path, for: question)

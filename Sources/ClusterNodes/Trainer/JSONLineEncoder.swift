@@ -80,7 +80,7 @@ struct JSONLineEncoder {
 
     private mutating func path(_ path: VoteRecord.Path) {
         var first = true
-        func key(_ name: String) {
+        func key(_ name: StaticString) {
             raw(first ? "{\"" : ",\"")
             first = false
             raw(name)
@@ -103,11 +103,14 @@ struct JSONLineEncoder {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
-    private mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
+    private mutating func bool(_ value: Bool) {
+        if value { raw("true") } else { raw("false") }
+    }
 
-    private mutating func bool(_ value: Bool) { raw(value ? "true" : "false") }
-
-    private mutating func integer(_ value: Int) { bytes.append(contentsOf: String(value).utf8) }
+    private mutating func integer(_ value: Int) {
+        var digits = String(value)   // a small string: no allocation
+        digits.withUTF8 { bytes.append(contentsOf: $0) }
+    }
 
     /// Shortest round-trip form; non-finite numbers (not JSON) become null.
     private mutating func number(_ value: Double) {
