@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
     ],
     targets: [
+        // glibc's <malloc.h> (mallopt), for node processes' arena cap.
+        .systemLibrary(name: "CMalloc"),
         .systemLibrary(
             name: "CZeroMQ",
             pkgConfig: "libzmq",
@@ -101,6 +103,7 @@ let package = Package(
             name: "selfimprove",
             dependencies: [
                 "ActorCluster",
+                "CMalloc",
                 "Backends",
                 "ClusterNodes",
                 "ProcessSupervision",

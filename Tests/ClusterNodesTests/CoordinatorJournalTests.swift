@@ -18,6 +18,10 @@ struct CoordinatorJournalTests {
     }
 
     private func record(_ number: Int, sequence: UInt64) -> EncodedRecord {
+        EncodedRecord(trainingRecord(number, sequence: sequence))
+    }
+
+    private func trainingRecord(_ number: Int, sequence: UInt64) -> Selfimprove_V1_TrainingRecord {
         var record = Selfimprove_V1_TrainingRecord()
         record.sequence = sequence
         record.questionID = "q\(number)"
@@ -26,7 +30,7 @@ struct CoordinatorJournalTests {
         path.text = "\(number) + 1 = \(number + 1). The answer is \(number + 1)."
         record.paths = [path]
         record.accepted = true
-        return EncodedRecord(record)
+        return record
     }
 
     private func feed(_ read: Int) -> Selfimprove_V1_JournalFeedPosition {
@@ -64,7 +68,7 @@ struct CoordinatorJournalTests {
         #expect(recovered.openQuestions.first?.gold?.canonical == "5")
         #expect(recovered.pendingRecords.map(\.sequence) == [3])
         // The record written as its encoded bytes comes back whole.
-        #expect(recovered.pendingRecords.first == record(3, sequence: 3).record)
+        #expect(recovered.pendingRecords.first == trainingRecord(3, sequence: 3))
         #expect(recovered.nextSequence == 4)
         #expect(recovered.durableSequence == 2)
         #expect(recovered.feed.questionsRead == 5)
@@ -186,7 +190,7 @@ struct CoordinatorJournalTests {
         #expect(reopened.repair == nil)
         #expect(reopened.recovered.openQuestions.isEmpty)
         #expect(reopened.recovered.pendingRecords.map(\.sequence) == [500, 501])
-        #expect(reopened.recovered.pendingRecords.first == record(500, sequence: 500).record)
+        #expect(reopened.recovered.pendingRecords.first == trainingRecord(500, sequence: 500))
         #expect(reopened.recovered.nextSequence == 502)
         #expect(reopened.recovered.durableSequence == 499)
         #expect(reopened.recovered.feed.questionsRead == 501)
@@ -226,13 +230,13 @@ struct CoordinatorJournalTests {
         var batch = Selfimprove_V1_EncodedRecordBatch()
         batch.records = records.map(\.bytes)
         let decoded = try Selfimprove_V1_RecordBatch(serializedBytes: try batch.serializedBytes() as [UInt8])
-        #expect(decoded.records == records.map(\.record))
+        #expect(decoded.records == [trainingRecord(1, sequence: 1), trainingRecord(2, sequence: 2)])
 
         var entry = Selfimprove_V1_JournalEncodedCompletedEntry()
         entry.completed.record = records[0].bytes
         entry.completed.votes = votes(7)
         let journalEntry = try Selfimprove_V1_JournalEntry(serializedBytes: try entry.serializedBytes() as [UInt8])
-        #expect(journalEntry.completed.record == records[0].record)
+        #expect(journalEntry.completed.record == trainingRecord(1, sequence: 1))
         #expect(journalEntry.completed.votes == votes(7))
     }
 }

@@ -553,7 +553,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
         progress.trainerExamples = receipt.examples
         var acknowledged = 0
         while let first = pending.first, first.sequence <= durable {
-            progress.stored(pending.removeFirst().record)
+            progress.stored(pending.removeFirst())
             acknowledged += 1
         }
         if advanced || acknowledged > 0 {

@@ -59,10 +59,10 @@ struct RunProgress: Sendable {
     }
 
     /// A record the trainer acknowledged as durable.
-    mutating func stored(_ record: Selfimprove_V1_TrainingRecord) {
+    mutating func stored(_ record: EncodedRecord) {
         done += 1
         if record.accepted { accepted += 1 }
-        pathsStored += record.paths.reduce(0) { $0 + ($1.givenUp ? 0 : 1) }
+        pathsStored += record.pathsWithText
     }
 
     var elapsed: Duration { ContinuousClock.now - started }

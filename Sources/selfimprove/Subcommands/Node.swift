@@ -46,6 +46,7 @@ struct Node: AsyncParsableCommand {
     }
 
     func run() async throws {
+        MallocArenas.limit()
         let cluster = try configOptions.load(config)
         let logger = global.makeLogger(label: name, json: cluster.monitor.format == .json)
         let role = ClusterConfig.Role(rawValue: role)!
