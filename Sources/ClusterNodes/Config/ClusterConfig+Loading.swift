@@ -198,8 +198,8 @@ extension ClusterConfig {
         }
         let attempts = try positive("max_attempts", 3)
         let open = try positive("open_questions", 256)
-        let window = try positive("trainer_window", 512)
-        let batch = try positive("trainer_batch", 256)
+        let window = try positive("trainer_window", 256)
+        let batch = try positive("trainer_batch", 128)
         let stallValue = map?.optional("stall_timeout")
         let stall = try stallValue?.duration() ?? .seconds(300)
         if stall < .seconds(1) { throw stallValue!.error("must be at least 1s") }
