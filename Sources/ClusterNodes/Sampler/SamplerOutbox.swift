@@ -24,6 +24,11 @@ actor SamplerOutbox {
         return (finished, capacity - inFlight)
     }
 
+    /// Submissions whose request failed wait for the next one, before those finished since.
+    func putBack(_ submissions: [Selfimprove_V1_PathSubmission]) {
+        finished.insert(contentsOf: submissions, at: 0)
+    }
+
     /// `count` granted leases start.
     func take(_ count: Int) { inFlight += count }
 

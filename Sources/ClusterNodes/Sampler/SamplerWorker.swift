@@ -63,9 +63,11 @@ public struct SamplerWorker: Sendable {
                 do {
                     grant = try await coordinator!.requestWork(request)
                 } catch {
-                    // The paths it carried are lost with it: their leases expire on the
-                    // coordinator and go elsewhere.
+                    // The paths it carried go with the next request (the call may have failed
+                    // before they arrived). Ones the coordinator already took, or whose leases
+                    // it no longer knows (it restarted), are dropped there as duplicates.
                     logger.debug("Asking for work failed", metadata: ["error": "\(error)", "submissions": "\(submissions.count)"])
+                    await outbox.putBack(submissions)
                     coordinator = nil
                     try? await Task.sleep(for: .milliseconds(200))
                     continue
