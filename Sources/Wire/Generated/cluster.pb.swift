@@ -8,9 +8,9 @@
 // For information on using the generated types, please see the documentation:
 //   https://github.com/apple/swift-protobuf/
 
-/// Messages of the cluster's roles: samplers pull leases from the coordinator and submit
-/// paths, the coordinator asks verifiers to score complete groups and streams records to the
-/// trainer. Method names (stable, see Protos/README.md):
+/// Messages of the cluster's roles: samplers pull leases from the coordinator and hand in the
+/// paths with their next request, the coordinator asks verifiers to score batches of complete
+/// groups and streams records to the trainer. Method names (see Protos/README.md):
 ///   Coordinator.requestWork(WorkRequest) -> WorkGrant
 ///   Coordinator.reportFailure(LeaseFailure) -> SubmissionReceipt
 ///   Verifier.scoreGroups(ScoreBatch) -> ScoreBatchReply
