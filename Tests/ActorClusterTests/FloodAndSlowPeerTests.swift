@@ -87,16 +87,7 @@ struct FloodAndSlowPeerTests {
                     options.zmtpHeartbeatInterval = .zero
                     let socket = try ZMQSocket(context: context, type: .dealer, options: options)
                     try socket.connect(node.system.identity.endpoint)
-                    func send(_ message: [[UInt8]]) throws {
-                        while true {
-                            do {
-                                try socket.send(message)
-                                return
-                            } catch let error as ZMQError where error.code == .wouldBlock {
-                                Thread.sleep(forTimeInterval: 0.001)
-                            }
-                        }
-                    }
+                    func send(_ message: [[UInt8]]) throws { try socket.sendWaitingForRoom(message) }
                     try send(try wireMessage(fakeHandshake(endpoint: "tcp://127.0.0.1:9")))
                     for index in 0 ..< calls {
                         var call = WireCall()

@@ -169,16 +169,7 @@ func rawExchange(
                 let context = try ZMQContext()
                 let socket = try ZMQSocket(context: context, type: .dealer, options: options)
                 try socket.connect(endpoint)
-                for message in messages {
-                    while true {
-                        do {
-                            try socket.send(message)
-                            break
-                        } catch let error as ZMQError where error.code == .wouldBlock {
-                            Thread.sleep(forTimeInterval: 0.001)
-                        }
-                    }
-                }
+                for message in messages { try socket.sendWaitingForRoom(message) }
                 var received: [[[UInt8]]] = []
                 let deadline = ContinuousClock.now + timeout
                 while received.count < replies || replies == 0, ContinuousClock.now < deadline {
@@ -211,4 +202,19 @@ func fakeHandshake(endpoint: String = "tcp://127.0.0.1:1") -> WireEnvelope {
     var envelope = WireEnvelope()
     envelope.handshake = handshake
     return envelope
+}
+
+extension ZMQSocket {
+    /// Sends `message`, retrying every millisecond while the socket is at its high-water mark
+    /// (test peers run on plain threads, without the event loop's queue).
+    func sendWaitingForRoom(_ message: [[UInt8]]) throws {
+        while true {
+            do {
+                try send(message)
+                return
+            } catch let error as ZMQError where error.code == .wouldBlock {
+                Thread.sleep(forTimeInterval: 0.001)
+            }
+        }
+    }
 }
