@@ -23,6 +23,8 @@ public struct SyntheticBackend: ModelBackend {
         public var concurrency: Int = 64
         public var seed: UInt64 = 1
         public var modelVersion = "synthetic-v1"
+        /// The ``SyntheticModel`` file the settings above came from, if any.
+        public var modelPath: String?
 
         public init() {}
 
@@ -67,7 +69,7 @@ public struct SyntheticBackend: ModelBackend {
 
     /// The question after the last `Q:` of a prompt, up to its `A:` line (byte scanning: the
     /// simulator serves benchmark loads).
-    static func lastQuestion(in prompt: String) -> String? {
+    public static func lastQuestion(in prompt: String) -> String? {
         var prompt = prompt
         return prompt.withUTF8 { lastQuestion(in: $0) }
     }

@@ -101,13 +101,12 @@ public actor ManagedLlamaServer {
     }
 
     private func launch() async throws {
-        let arguments = ["-c", Self.guardScript, "llama-server-guard", configuration.command,
-                         "-m", configuration.modelPath, "--host", "127.0.0.1", "--port", "\(port)",
+        let arguments = [configuration.command, "-m", configuration.modelPath, "--host", "127.0.0.1", "--port", "\(port)",
                          "--ctx-size", "\(configuration.slots * configuration.contextPerSlot)", "--",
                          "--parallel", "\(configuration.slots)", "--threads", "\(configuration.threads)",
                          "--no-webui"] + configuration.extraArguments
         let handle = logHandle
-        let process = try ChildProcess(executable: "/bin/bash", arguments: arguments, unblockingSignals: true, standardErrorHandler: { data in
+        let process = try ProcessGroupGuard.start(arguments, name: "llama-server-guard", standardErrorHandler: { data in
             handle?.write(data)
         })
         child = process
@@ -185,41 +184,14 @@ public actor ManagedLlamaServer {
         }
     }
 
-    /// SIGTERM to the process group the shell leads (Foundation starts each child in a group of
-    /// its own), then SIGKILL to whatever is left after `grace`.
+    /// Stops the guard's whole process group (the entry point and the server).
     private static func stopGroup(of process: ChildProcess, grace: Duration) async {
-        let group = process.pid
-        kill(-group, SIGCONT)
-        kill(-group, SIGTERM)
-        process.closeStandardInput()
-        let deadline = ContinuousClock.now + grace
-        while kill(-group, 0) == 0, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        if kill(-group, 0) == 0 { kill(-group, SIGKILL) }
-        _ = await process.waitForExit()
+        await ProcessGroupGuard.stopGroup(of: process, grace: grace)
     }
 
     /// The last few lines of the server's log, for error messages.
     private static func lastLines(_ text: String, count: Int = 5) -> String {
         text.split(separator: "\n").suffix(count).joined(separator: " | ")
     }
-
-    /// Runs `"$@"` (the entry point and its options) with the shell's standard input kept
-    /// aside; when that input ends (the node stopped or died), signals the whole group.
-    ///
-    /// The server and the watchdog close every inherited descriptor above the ones they use:
-    /// Foundation learns that a child exited when a socket the child inherited is closed by
-    /// every holder, so a watchdog that kept it would hide the shell's exit (and the server's
-    /// death) from the node. (No redirection around that loop: bash would save standard error
-    /// on a high descriptor, the loop would close it, and the server would write into nothing.)
-    static let guardScript = """
-        close_from() { local fd; for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -ge "$1" ] && [ -e "/proc/$BASHPID/fd/$fd" ] && eval "exec $fd>&-"; done; true; }
-        exec 3<&0
-        ( close_from 3; exec "$@" </dev/null 1>&2 ) &
-        server=$!
-        ( close_from 4; cat <&3 >/dev/null; kill -TERM 0 ) &
-        exec 3<&-
-        wait "$server"
-        """
 }
+

@@ -50,6 +50,7 @@ extension ClusterConfig {
         let coordinator = try parseCoordinator(top.optional("coordinator")?.mapping())
         let samplerList = try top.required("samplers")
         let samplers = try parseSamplers(samplerList, seed: UInt64(seed), resolve: resolve)
+        let samplerEntries = try samplerList.list().count
         guard !samplers.isEmpty else { throw samplerList.error("at least one sampler is needed") }
         let verifiers = try top.optional("verifiers").map { v throws(ConfigError) in try parseVerifiers(v) } ?? []
         let trainerMapping = try top.optional("trainer")?.mapping()
@@ -58,6 +59,7 @@ extension ClusterConfig {
         let network = try parseNetwork(top.optional("network")?.mapping())
         let supervision = try parseSupervision(top.optional("supervision")?.mapping())
         let security = try parseSecurity(top.optional("security")?.mapping(), resolve: resolve)
+        let rounds = try top.optional("rounds").map { v throws(ConfigError) in try parseRounds(try v.mapping(), resolve: resolve) }
         try top.finish()
 
         if method.vote == .weighted, verifiers.isEmpty {
@@ -70,9 +72,10 @@ extension ClusterConfig {
         let config = ClusterConfig(
             name: name, output: output, seed: UInt64(seed), dataset: dataset, prompt: prompt, method: method,
             coordinator: coordinator, samplers: samplers, verifiers: verifiers, trainer: trainer, monitor: monitor,
-            network: network, supervision: supervision, security: security,
+            network: network, supervision: supervision, security: security, rounds: rounds, samplerEntries: samplerEntries,
             hash: String(stableHash(canonical), radix: 16), canonicalText: canonical)
         try config.checkAddresses(file: document.file)
+        try config.checkRounds(file: document.file)
         return config
     }
 
@@ -93,7 +96,7 @@ extension ClusterConfig {
         }
     }
 
-    private static func parseDataset(_ map: ConfigMapping, resolve: (String) -> URL) throws(ConfigError) -> DatasetSettings {
+    static func parseDataset(_ map: ConfigMapping, resolve: (String) -> URL) throws(ConfigError) -> DatasetSettings {
         let pathValue = try map.required("path")
         let path = resolve(try pathValue.string()).path
         guard FileManager.default.isReadableFile(atPath: path) else { throw pathValue.error("no readable file at \(path)") }
@@ -246,11 +249,11 @@ extension ClusterConfig {
         switch try map.required("kind").choice(["synthetic", "openai", "llama-server"]) {
         case "openai": return try parseOpenAIBackend(map)
         case "llama-server": return try parseLlamaServerBackend(map, resolve: resolve)
-        default: return try parseSyntheticBackend(map, seed: seed)
+        default: return try parseSyntheticBackend(map, seed: seed, resolve: resolve)
         }
     }
 
-    private static func parseSyntheticBackend(_ map: ConfigMapping, seed: UInt64) throws(ConfigError) -> BackendSettings {
+    private static func parseSyntheticBackend(_ map: ConfigMapping, seed: UInt64, resolve: (String) -> URL) throws(ConfigError) -> BackendSettings {
         var synthetic = SyntheticBackend.Configuration()
         synthetic.seed = seed
         func rate(_ key: String, _ fallback: Double) throws(ConfigError) -> Double {
@@ -271,6 +274,19 @@ extension ClusterConfig {
             if synthetic.concurrency < 1 { throw value.error("must be at least 1, got \(synthetic.concurrency)") }
         }
         if let value = map.optional("model_version") { synthetic.modelVersion = try value.string() }
+        if let value = map.optional("model") {
+            // A trainable simulated model (a training round's output): its error rate and its
+            // content fingerprint as the model version replace the settings above.
+            let path = resolve(try value.string()).path
+            do {
+                let model = try SyntheticModel.read(path: path)
+                synthetic.stepErrorRate = model.stepErrorRate
+                synthetic.modelVersion = try ModelFileFingerprint.of(path: path)
+                synthetic.modelPath = path
+            } catch {
+                throw value.error("\(error)")
+            }
+        }
         try map.finish()
         return .synthetic(synthetic)
     }

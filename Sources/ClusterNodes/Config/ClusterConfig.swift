@@ -21,6 +21,11 @@ public struct ClusterConfig: Sendable {
     public var network: NetworkSettings
     public var supervision: SupervisionSettings
     public var security: SecuritySettings
+    /// Self-improvement rounds (`rounds:`); nil runs one sampling pass, as without it.
+    public var rounds: RoundsSettings?
+    /// Entries of the `samplers` list as written (before `replicas` expands them): the indices
+    /// `--set samplers.N...` addresses.
+    public var samplerEntries: Int
     /// FNV-1a 64 of the canonical document (overrides applied), in hex: two runs with the same
     /// hash ran the same settings.
     public var hash: String
@@ -46,7 +51,7 @@ public struct ClusterConfig: Sendable {
         public var bindEndpoint: String { "tcp://\(host):\(port == 0 ? "*" : String(port))" }
     }
 
-    public struct DatasetSettings: Sendable {
+    public struct DatasetSettings: Sendable, Hashable {
         /// Absolute path of the JSONL file.
         public var path: String
         public var format: DatasetFormat

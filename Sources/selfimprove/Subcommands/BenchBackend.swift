@@ -177,9 +177,3 @@ struct BenchBackend: AsyncParsableCommand {
     }
 }
 
-extension Duration {
-    /// The duration in seconds, as a floating-point number.
-    fileprivate var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}

@@ -29,6 +29,20 @@ struct Launch: AsyncParsableCommand {
         var childArguments = configOptions.arguments + ["--log-level", global.logLevel]
         if global.logJSON { childArguments.append("--log-json") }
         let terminal = TerminalOutput()
+        if let rounds = cluster.rounds {
+            // Self-improvement rounds: every phase is a cluster run of its own (RoundsRunner).
+            let runner = RoundsRunner(config: cluster, rounds: rounds, configFile: config, overrides: configOptions.overrides,
+                                      loggingArguments: ["--log-level", global.logLevel] + (global.logJSON ? ["--log-json"] : []),
+                                      terminal: noProgress ? TerminalOutput(drawsBar: false) : terminal, logger: logger)
+            let stopper = Task {
+                await StopSignal.wait(watchStandardInput: false)
+                runner.requestStop()
+            }
+            let status = await runner.run()
+            stopper.cancel()
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
         let launcher = ClusterLauncher(config: cluster, configFile: config, childArguments: childArguments,
                                        terminal: noProgress ? TerminalOutput(drawsBar: false) : terminal,
                                        echoCoordinator: true, logger: logger)
