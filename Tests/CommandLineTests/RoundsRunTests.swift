@@ -89,7 +89,7 @@ struct RoundsRunTests {
         #expect((summary["best_model"] as? [String: Any])?["version"] as? String == sampledWith)
         #expect(log.contains("phase: round 2 training"))
         #expect(log.contains("training progress"))
-        #expect(log.contains("round 1: candidate promoted"))
+        #expect(log.contains("round 2: candidate promoted"))
         #expect(log.contains("pass@1 before → after"))
         // Run again into the same folder: nothing is repeated.
         let again = try launch(folder)
@@ -212,7 +212,7 @@ struct RoundsRunTests {
         try await waitUntil("round 1's evaluation has stored some records", seconds: 120) {
             ((try? String(contentsOf: evalFolder.appendingPathComponent("records.jsonl"), encoding: .utf8))?.split(separator: "\n").count ?? 0) >= 5
         }
-        let coordinators = try RunOutputChecks.processes(withArguments: ["--role", "coordinator", evalFolder.path])
+        let coordinators = try RunOutputChecks.processes(withArguments: ["--role\u{0}coordinator\u{0}", evalFolder.path + "\u{0}"])
         #expect(coordinators.count == 1)
         for pid in coordinators { kill(pid, SIGKILL) }
         #expect(await run.waitForExit() == 0, "launch failed: \(run.standardErrorTail.suffix(3000))")

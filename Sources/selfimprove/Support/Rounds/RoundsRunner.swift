@@ -270,7 +270,7 @@ final class RoundsRunner: Sendable {
             }
         case let .simulated(settings):
             return [currentExecutablePath(), "train-simulated", "--data", data.path, "--base", base.path, "--output", output.path,
-                    "--round", "\(round)", "--attempt", "\(attempt)", "--gain", "\(settings.gain)",
+                    "--round", "\(round)", "--attempt", "\(attempt)", "--gain=\(settings.gain)",
                     "--fail-attempts", "\(settings.failAttempts)", "--duration", "\(settings.duration.seconds)"]
         case let .lora(settings):
             return [settings.python, settings.script, "--data", data.path, "--base", base.path, "--output", output.path,
