@@ -76,6 +76,16 @@ public struct SyntheticModel: Sendable, Hashable, Codable {
         return next
     }
 
+    /// `format` and `step_error_rate` are required; the rest is what training adds.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        format = try container.decode(String.self, forKey: .format)
+        stepErrorRate = try container.decode(Double.self, forKey: .stepErrorRate)
+        round = try container.decodeIfPresent(Int.self, forKey: .round) ?? 0
+        examples = try container.decodeIfPresent(Int.self, forKey: .examples)
+        rightShare = try container.decodeIfPresent(Double.self, forKey: .rightShare)
+    }
+
     enum CodingKeys: String, CodingKey {
         case format, round, examples
         case stepErrorRate = "step_error_rate"
