@@ -126,10 +126,10 @@ def batch_loss(model: Any, batch: Sequence[Example], share_prefix: bool, pad_id:
     tokens = prefix + sum(len(s) for s in suffixes)
     if prefix > 0:
         head = model(input_ids=torch.tensor([batch[0].ids[:prefix]]), use_cache=True)
-        cache = head.past_key_values
+        cache = head.cache
         cache.batch_repeat_interleave(len(batch))
         positions = torch.arange(prefix, prefix + width).unsqueeze(0).expand(len(batch), -1)
-        logits = model(input_ids=input_ids, past_key_values=cache, attention_mask=mask, position_ids=positions).logits
+        logits = model(input_ids=input_ids, cache=cache, attention_mask=mask, position_ids=positions).logits
         # the prefix's last position predicts each suffix's first token
         first_logits = head.logits[:, -1, :].expand(len(batch), -1)
         first_labels = torch.tensor([s[0] if prefix >= e.prompt_length else IGNORE for e, s in zip(batch, suffixes)])
@@ -154,7 +154,12 @@ def load_base(base: Path) -> tuple[Any, Any]:
 
     loaded = AutoModelForCausalLM.from_pretrained(str(base.parent), gguf_file=base.name, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(base.parent), gguf_file=base.name)
-    model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
+    config = loaded.config
+    # The weights are plain floats now: a leftover "gguf" quantization entry would make the
+    # saved folder unreadable to the converter.
+    if getattr(config, "quantization_config", None) is not None:
+        delattr(config, "quantization_config")
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict(), strict=False)
     if getattr(model.config, "tie_word_embeddings", False):
         model.tie_weights()
@@ -206,7 +211,7 @@ def train(args: argparse.Namespace) -> None:
         optimizer.zero_grad(set_to_none=True)
         tokens_done += tokens
         elapsed = time.monotonic() - train_started
-        emit("progress", step=step + 1, steps=total, loss=round(float(loss), 4),
+        emit("progress", step=step + 1, steps=total, loss=round(float(loss.detach()), 4),
              tokens_per_s=round(tokens_done / max(elapsed, 1e-6), 1),
              eta_s=round(elapsed / (step + 1) * (total - step - 1), 1))
     emit("stage", stage="merging and converting to GGUF", seconds=round(time.monotonic() - started, 1))

@@ -62,7 +62,7 @@ def test_shared_prefix_gives_the_same_loss_and_gradients() -> None:
         model.zero_grad()
         loss, _ = lora_train.batch_loss(model, batch, share_prefix=share, pad_id=0)
         loss.backward()
-        return float(loss), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        return float(loss.detach()), [p.grad.clone() for p in model.parameters() if p.grad is not None]
 
     whole_loss, whole_grads = run(False)
     shared_loss, shared_grads = run(True)

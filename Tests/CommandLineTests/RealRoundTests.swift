@@ -1,0 +1,61 @@
+import Backends
+import Foundation
+import ProcessSupervision
+import Testing
+
+/// The real engine end to end on a tiny scale: `cluster/rounds.yaml` with a handful of
+/// questions and two LoRA steps on the packaged SmolLM2 model. The candidate GGUF must load in
+/// llama-server, answer, and carry a new model version. (Needs cluster/setup-model and
+/// cluster/setup-trainer, which the test command runs first.)
+@Suite("A real training round")
+struct RealRoundTests {
+    static let trainerPython = PackagedModel.cacheFolder + "/train-venv/bin/python"
+
+    @Test(.timeLimit(.minutes(10)))
+    func aTinyLoRARoundTrainsAGGUFTheServerAnswersWith() async throws {
+        try #require(FileManager.default.fileExists(atPath: PackagedModel.modelPath), "the packaged model is missing: run cluster/setup-model (cluster/test does)")
+        try #require(FileManager.default.isExecutableFile(atPath: Self.trainerPython), "the training environment is missing: run cluster/setup-trainer (cluster/test does)")
+        let folder = try RunTestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let launch = try ChildProcess(executable: RunTestSupport.executable(), arguments: [
+            "launch", RunTestSupport.repository.appendingPathComponent("cluster/rounds.yaml").path, "--output", folder.path,
+            "--set", "dataset.limit=6", "--set", "method.m=4", "--set", "method.paths_per_request=4",
+            "--set", "samplers.0.replicas=1", "--set", "samplers.0.backend.threads=2",
+            "--set", "rounds.evaluation.dataset.limit=3", "--set", "rounds.evaluation.m=2", "--set", "rounds.evaluation.greedy=false",
+            "--set", "rounds.engine.max_steps=2", "--set", "rounds.engine.batch_size=4", "--set", "rounds.data.formats=[cot_fewshot, cot_zeroshot]",
+        ])
+        let status = await launch.waitForExit()
+        let log = launch.standardErrorTail
+        #expect(status == 0, "launch failed: \(log.suffix(3000))")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("rounds.json"))) as? [String: Any])
+        let round = try #require((summary["rounds"] as? [[String: Any]])?.first)
+        let candidate = try #require(round["candidate"] as? String)
+        let base = try #require(round["sampled_with"] as? String)
+        #expect(base.hasPrefix("SmolLM2-135M-Instruct.Q4_1.gguf@fnv1a64:"))
+        #expect(candidate.hasPrefix("model.gguf@fnv1a64:"))
+        #expect((round["examples_trained"] as? Int ?? 0) > 0)
+        #expect(round["promoted"] is Bool)
+        // The candidate is a GGUF file that llama-server loaded and answered with.
+        let model = folder.appendingPathComponent("round-1/model/model.gguf")
+        let magic = try FileHandle(forReadingFrom: model).read(upToCount: 4)
+        #expect(magic == Data("GGUF".utf8))
+        let serverLog = try String(contentsOf: folder.appendingPathComponent("round-1/eval/logs/sampler.model-server.log"), encoding: .utf8)
+        #expect(serverLog.contains("model loaded"))
+        #expect(serverLog.contains(model.path))
+        let lines = try RunOutputChecks.lines(folder.appendingPathComponent("round-1/eval/records.jsonl"))
+        #expect(lines.count == 3)
+        var texts = 0
+        for line in lines {
+            let paths = try #require((line["record"] as? [String: Any])?["paths"] as? [[String: Any]])
+            for path in paths {
+                #expect(path["model_version"] as? String == candidate)
+                if (path["text"] as? String)?.isEmpty == false { texts += 1 }
+            }
+        }
+        #expect(texts == 6, "the candidate did not answer every request")
+        // Progress of the training job reached the log.
+        let trainingLog = try String(contentsOf: folder.appendingPathComponent("round-1/train-attempt-1.log"), encoding: .utf8)
+        #expect(trainingLog.contains(#""event": "progress", "step": 2, "steps": 2"#))
+        #expect(log.contains("training progress"))
+    }
+}
