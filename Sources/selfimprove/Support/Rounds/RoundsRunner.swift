@@ -148,7 +148,7 @@ final class RoundsRunner: Sendable {
             try SyntheticModel(stepErrorRate: settings.stepErrorRate).write(to: path)
             return ModelReference(path: path, version: try ModelFileFingerprint.of(path: path), round: 0)
         case let .openAI(settings):
-            let name = settings.model ?? "default"
+            let name = settings.model ?? "base"
             return ModelReference(path: name, version: settings.modelVersion ?? name, round: 0)
         }
     }
@@ -384,8 +384,9 @@ final class RoundsRunner: Sendable {
             case .llamaServer, .synthetic:
                 result.append("samplers.\(entry).backend.model=\(Self.yamlString(model.path))")
             case .openAI:
-                guard model.round > 0 else { continue }
-                result.append("samplers.\(entry).backend.model=\(Self.yamlString(model.version))")
+                // The starting model is the server's own; later ones are named by their version
+                // (the adapter's name on the server). Either way every path records the version.
+                if model.round > 0 { result.append("samplers.\(entry).backend.model=\(Self.yamlString(model.version))") }
                 result.append("samplers.\(entry).backend.model_version=\(Self.yamlString(model.version))")
             }
         }
