@@ -96,6 +96,13 @@ struct RoundsRunTests {
         #expect(await again.waitForExit() == 0)
         #expect(again.standardErrorTail.contains("already finished"))
         #expect(try self.rounds(folder).count == 2)
+        // A higher limit continues it with a third round, from the promoted model.
+        let more = try launch(folder, ["--set", "rounds.max=3"])
+        #expect(await more.waitForExit() == 0, "continuing failed: \(more.standardErrorTail.suffix(3000))")
+        let continued = try self.rounds(folder)
+        #expect(continued.count == 3)
+        #expect(continued.last?["sampled_with"] as? String == sampledWith)
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("round-3/eval/manifest.json").path))
     }
 
     @Test(.timeLimit(.minutes(5)))

@@ -114,6 +114,13 @@ import Testing
         #expect(state.current == second)
         #expect(state.stopReason?.contains("all 2 rounds") == true)
         #expect(state.rounds.map(\.seconds) == [["sample": 2, "train": 3, "evaluate": 4], ["sample": 2, "train": 3, "evaluate": 4]])
+        // Raising the limit continues a run that ran out of rounds.
+        let unchanged = state.raiseLimit(to: 2)
+        #expect(!unchanged)
+        let raised = state.raiseLimit(to: 3)
+        #expect(raised)
+        #expect(state.phase == .sample && state.round == 3 && state.stopReason == nil)
+        #expect(state.rounds.last?.sampledWith == second)
     }
 
     @Test func aWorseCandidateEndsTheRunKeepingTheBestModel() throws {
@@ -126,6 +133,10 @@ import Testing
         #expect(state.current == Self.base)
         #expect(state.rounds.last?.decision?.promoted == false)
         #expect(state.stopReason?.contains("not promoted") == true)
+        // A run the gate stopped stays stopped when the limit is raised.
+        let resumed = state.raiseLimit(to: 5)
+        #expect(!resumed)
+        #expect(state.phase == .finished)
     }
 
     @Test func trainingFailuresAreRetriedThenEndTheRun() throws {

@@ -67,7 +67,7 @@ public struct RoundsState: Sendable, Hashable, Codable {
     public private(set) var phase: Phase
     /// The round in progress (1-based; 0 during the baseline).
     public private(set) var round: Int
-    public let maxRounds: Int
+    public private(set) var maxRounds: Int
     /// Training attempts after the first, per round.
     public let retries: Int
     /// The promoted (best) model: what the samplers serve.
@@ -78,6 +78,8 @@ public struct RoundsState: Sendable, Hashable, Codable {
     /// Why the run ended (nil while it runs).
     public private(set) var stopReason: String?
     public private(set) var baselineSeconds: Double?
+    /// The run finished because its last round's candidate was promoted.
+    private var reachedLimit = false
 
     /// A run about to evaluate its starting model.
     public init(base: ModelReference, maxRounds: Int, retries: Int) {
@@ -107,6 +109,20 @@ public struct RoundsState: Sendable, Hashable, Codable {
 
     /// The round in progress.
     public var currentRound: RoundRecord? { phase == .baseline ? nil : rounds.last }
+
+    /// Lets a run continue past the rounds it was started with (`rounds.max` raised before
+    /// running the same config again). A run that finished because it ran out of rounds goes on
+    /// with the next round; one that stopped for another reason (a candidate not promoted,
+    /// training failing) stays finished. Returns whether the run goes on.
+    public mutating func raiseLimit(to newLimit: Int) -> Bool {
+        guard newLimit > maxRounds else { return false }
+        maxRounds = newLimit
+        guard phase == .finished, reachedLimit else { return phase != .finished }
+        reachedLimit = false
+        stopReason = nil
+        beginRound(round + 1)
+        return true
+    }
 
     public mutating func apply(_ event: Event) throws(TransitionError) {
         switch (phase, event) {
@@ -148,6 +164,7 @@ public struct RoundsState: Sendable, Hashable, Codable {
                 currentEvaluation = evaluation
                 if round >= maxRounds {
                     finish("all \(maxRounds) rounds done; round \(round)'s model is promoted")
+                    reachedLimit = true
                 } else {
                     beginRound(round + 1)
                 }
@@ -178,5 +195,6 @@ public struct RoundsState: Sendable, Hashable, Codable {
         case currentEvaluation = "current_evaluation"
         case stopReason = "stop_reason"
         case baselineSeconds = "baseline_seconds"
+        case reachedLimit = "reached_limit"
     }
 }

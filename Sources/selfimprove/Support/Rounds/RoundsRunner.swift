@@ -89,7 +89,9 @@ final class RoundsRunner: Sendable {
     /// What must not change between a run and its resumption: the data, the method, the
     /// rounds' settings. (Addresses, logging and timeouts may.)
     private var identity: String {
-        "\(config.runIdentity)|\(rounds)"
+        var settings = rounds
+        settings.maxRounds = 0   // may be raised to continue a finished run
+        return "\(config.runIdentity)|\(settings)"
     }
 
     private struct StateFile: Codable {
@@ -108,7 +110,10 @@ final class RoundsRunner: Sendable {
             guard file.identity == String(stableHash(identity), radix: 16) else {
                 throw Failure("\(output.path) holds rounds of another run (data set, method or rounds settings differ); use another --output")
             }
-            let state = file.state
+            var state = file.state
+            if state.raiseLimit(to: rounds.maxRounds), state.round > (file.state.round) {
+                logger.notice("Continuing finished rounds up to the new limit", metadata: ["max_rounds": "\(rounds.maxRounds)"])
+            }
             if state.phase == .finished {
                 logger.notice("These rounds already finished; nothing to do (move \(output.path) away or pass --output for a new run)")
             } else {
