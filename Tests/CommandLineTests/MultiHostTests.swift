@@ -110,10 +110,9 @@ struct MultiHostTests {
         // sampler-2 joins once a tenth of the questions are stored...
         try await RunOutputChecks.waitForRecords(in: output, atLeast: 10)
         others.append(try node("sampler", "sampler-2", on: network.host(4)))
-        // ...and sampler-1's host is cut off once it has stored paths.
-        for _ in 0 ..< 600 {
-            if let text = try? String(contentsOf: output.appendingPathComponent("records.jsonl"), encoding: .utf8), text.contains("\"sampler-2\"") { break }
-            try await Task.sleep(for: .milliseconds(50))
+        // ...and sampler-1's host is cut off once sampler-2's paths are stored.
+        try await RunOutputChecks.waitUntil("paths of sampler-2 are stored", seconds: 30) {
+            (try? String(contentsOf: output.appendingPathComponent("records.jsonl"), encoding: .utf8))?.contains("\"sampler-2\"") == true
         }
         try network.ip("-n", network.coordinatorHost, "link", "set", network.coordinatorLink(3), "down")
         let storedBeforeCut = (try? String(contentsOf: output.appendingPathComponent("records.jsonl"), encoding: .utf8))?.split(separator: "\n").count ?? 0

@@ -37,14 +37,8 @@ struct RoundsRunTests {
         }
     }
 
-    /// Waits (at most `seconds`) until `condition` holds; fails naming what did not happen.
     private func waitUntil(_ what: String, seconds: Int = 60, _ condition: () throws -> Bool) async throws {
-        for _ in 0 ..< seconds * 20 {
-            if try condition() { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        Issue.record("timed out after \(seconds) s waiting until \(what)")
-        throw CancellationError()
+        try await RunOutputChecks.waitUntil(what, seconds: seconds, condition)
     }
 
     @Test(.timeLimit(.minutes(5)))
@@ -240,6 +234,7 @@ struct RoundsRunTests {
             ("rounds.push.kind=vllm_lora", "cannot serve what engine 'simulated' produces"),
             ("rounds.evaluation.dataset.path=missing.jsonl", "rounds.evaluation.dataset.path: no readable file"),
             ("rounds.promotion.metric=accuracy", "rounds.promotion.metric: 'accuracy' is not one of"),
+            ("trainer.formats=[direct_zeroshot]", "rounds.data.formats: 'cot_fewshot' is not among trainer.formats"),
         ] {
             let run = try launch(folder, ["--set", override])
             #expect(await run.waitForExit() == 78, "\(override)")

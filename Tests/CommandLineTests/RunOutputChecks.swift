@@ -69,14 +69,29 @@ enum RunOutputChecks {
         return manifest
     }
 
-    /// Waits (bounded: 30 s) until `records.jsonl` holds at least `count` lines.
+    /// Waits (bounded: 30 s) until `records.jsonl` holds at least `count` lines; fails the test
+    /// when they do not appear.
     static func waitForRecords(in folder: URL, atLeast count: Int) async throws {
         let records = folder.appendingPathComponent("records.jsonl")
-        for _ in 0 ..< 600 {
-            let stored = (try? String(contentsOf: records, encoding: .utf8))?.split(separator: "\n").count ?? 0
-            if stored >= count { return }
+        try await waitUntil("\(records.path) holds \(count) records", seconds: 30) {
+            ((try? String(contentsOf: records, encoding: .utf8))?.split(separator: "\n").count ?? 0) >= count
+        }
+    }
+
+    /// Polls `condition` every 50 ms for at most `seconds`; when it never holds, records an issue
+    /// naming `what` did not happen and throws, so that no test goes on as if it had.
+    static func waitUntil(_ what: String, seconds: Int, _ condition: () throws -> Bool) async throws {
+        for _ in 0 ..< seconds * 20 {
+            if try condition() { return }
             try await Task.sleep(for: .milliseconds(50))
         }
+        Issue.record("timed out after \(seconds) s waiting until \(what)")
+        throw WaitTimedOut(what: what)
+    }
+
+    struct WaitTimedOut: Error, CustomStringConvertible {
+        let what: String
+        var description: String { "timed out waiting until \(what)" }
     }
 
     /// Processes whose command line contains every one of `parts` (found through /proc).

@@ -149,6 +149,11 @@ extension ClusterConfig {
     func checkRounds(file: String) throws(ConfigError) {
         guard let rounds else { return }
         func fail(_ message: String) -> ConfigError { ConfigError(file: file, key: "rounds", line: nil, message: message) }
+        let written = Set(trainer.formats.map(\.rawValue))
+        if let missing = rounds.data.formats.first(where: { !written.contains($0) }) {
+            throw ConfigError(file: file, key: "rounds.data.formats", line: nil,
+                              message: "'\(missing)' is not among trainer.formats (\(trainer.formats.map(\.rawValue).joined(separator: ", "))): the trainer would not write it")
+        }
         for sampler in samplers {
             switch (sampler.backend, rounds.push.kind, rounds.product) {
             case (.llamaServer, .restart, .gguf), (.synthetic, .restart, .synthetic): continue
