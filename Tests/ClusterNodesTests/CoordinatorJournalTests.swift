@@ -93,7 +93,7 @@ struct CoordinatorJournalTests {
         let journal = try CoordinatorJournal(url: url, runIdentity: "run-a")
         journal.completed(record(4, sequence: 4), votes: votes(4))
         try journal.sync()
-        let grown = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as! Int
+        let grown = try #require(FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int)
         let handle = try FileHandle(forUpdating: url)
         try handle.truncate(atOffset: UInt64(grown - 7))
         try handle.close()
@@ -168,7 +168,7 @@ struct CoordinatorJournalTests {
         }
         journal.admitted(question(501), feed: feed(501))
         try journal.sync()
-        let before = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as! Int
+        let before = try #require(FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int)
         #expect(journal.growth > 0)
 
         var snapshot = CoordinatorJournal.Snapshot()
@@ -179,7 +179,7 @@ struct CoordinatorJournalTests {
         snapshot.openQuestions = [question(501)]
         snapshot.pendingRecords = [record(500, sequence: 500)]
         try journal.compact(snapshot)
-        let after = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as! Int
+        let after = try #require(FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int)
         #expect(after < before / 20)
         #expect(journal.growth == 0)
         // Entries after a compaction append to the new file.

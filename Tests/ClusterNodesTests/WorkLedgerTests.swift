@@ -1,5 +1,6 @@
 import Backends
 import ClusterNodes
+import Foundation
 import SelfImproveCore
 import Testing
 
@@ -109,9 +110,11 @@ struct WorkLedgerTests {
     }
 
     /// Random schedules of leases, completions, failures, expiries and lost samplers: every
-    /// question completes exactly once, with m settled indices, whatever happens.
+    /// question completes exactly once, with m settled indices, whatever happens. Seeded (the
+    /// seed is in every failure; SELFIMPROVE_TEST_SEED replays one).
     @Test func everyQuestionCompletesExactlyOnceUnderRandomFailures() {
-        var generator = SystemRandomNumberGenerator()
+        let seed = ProcessInfo.processInfo.environment["SELFIMPROVE_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0 ... .max)
+        var generator = SplitMix64(seed: seed)
         for _ in 0 ..< 50 {
             let m = Int.random(in: 1 ... 8, using: &generator)
             var ledger = WorkLedger(m: m, pathsPerRequest: Int.random(in: 1 ... m, using: &generator),
@@ -148,12 +151,12 @@ struct WorkLedgerTests {
                 }
                 for group in groups {
                     finished[group.question.id, default: 0] += 1
-                    #expect(group.paths.count == m)
+                    #expect(group.paths.count == m, "seed \(seed)")
                 }
             }
-            #expect(ledger.openQuestions == 0)
-            #expect(finished.count == count)
-            #expect(finished.values.allSatisfy { $0 == 1 })
+            #expect(ledger.openQuestions == 0, "seed \(seed)")
+            #expect(finished.count == count, "seed \(seed)")
+            #expect(finished.values.allSatisfy { $0 == 1 }, "seed \(seed)")
         }
     }
 }
