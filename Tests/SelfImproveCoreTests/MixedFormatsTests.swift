@@ -1,3 +1,4 @@
+import Foundation
 import SelfImproveCore
 import Testing
 
@@ -43,7 +44,19 @@ struct MixedFormatsTests {
         #expect(examples[3].messages[1].content == "The answer is 8.")
     }
 
-    @Test func stopSequencesEndAPathAtTheNextQuestion() {
-        #expect(PromptBuilder.stopSequences.contains("\nQ:"))
+    /// A model that goes on after its answer starts the next question the way the few-shot
+    /// prompt separates exemplars; the stop sequences must cut exactly there, and never inside a
+    /// training completion.
+    @Test func stopSequencesEndAPathAtTheNextQuestion() throws {
+        let prompt = prompts.fewShotChainOfThought("Iris has 4 shells and finds 4 more. How many shells?")
+        let firstAnswer = try #require(prompt.range(of: "The answer is 5."))
+        let continuation = String(prompt[firstAnswer.upperBound...])   // what follows an answer in the prompt's layout
+        let cuts = PromptBuilder.stopSequences.compactMap { continuation.range(of: $0)?.lowerBound }
+        #expect(cuts.min() == continuation.startIndex, "no stop sequence matches where the next question starts: \(continuation.prefix(12).debugDescription)")
+        let examples = MixedFormats.examples(question: "Iris has 4 shells and finds 4 more. How many shells?",
+                                             path: "4 + 4 = 8. The answer is 8.", answer: "8", prompts: prompts)
+        for example in examples {
+            #expect(!PromptBuilder.stopSequences.contains { example.completion.contains($0) }, "\(example.format)")
+        }
     }
 }
