@@ -62,11 +62,7 @@ public struct PromotionGate: Sendable, Hashable, Codable {
         else {
             return Decision(promoted: false, difference: nil, pairedQuestions: 0, reason: "nothing to compare")
         }
-        func points(_ x: Double) -> String {
-            let scaled = (x * 1000).rounded() / 10
-            return (scaled >= 0 ? "+" : "") + "\(scaled)"
-        }
-        let interval = "\(metric.rawValue) \(points(difference.mean)) points [\(points(difference.lower)), \(points(difference.upper))] over \(pairs.count) questions"
+        let interval = "\(metric.rawValue) \(difference.pointsDescription) points over \(pairs.count) questions"
         if let drop = maxPassAtMDrop, candidate.labelled > 0, current.labelled > 0,
            candidate.passAtM.mean < current.passAtM.mean - drop
         {
@@ -75,7 +71,7 @@ public struct PromotionGate: Sendable, Hashable, Codable {
         }
         guard difference.lower > minGain else {
             return Decision(promoted: false, difference: difference, pairedQuestions: pairs.count,
-                            reason: "not better by the margin: the interval's lower end is not above \(points(minGain)) (\(interval))")
+                            reason: "not better by the margin: the interval's lower end is not above \(Estimate(mean: minGain, lower: minGain, upper: minGain).pointsDescription.prefix { $0 != " " }) points (\(interval))")
         }
         return Decision(promoted: true, difference: difference, pairedQuestions: pairs.count, reason: "better: \(interval)")
     }

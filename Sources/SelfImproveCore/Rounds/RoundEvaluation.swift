@@ -42,6 +42,15 @@ public struct Estimate: Sendable, Hashable, Codable {
         self.upper = upper
     }
 
+    /// `+10.0 [+5.9, +14.3]`: a difference of proportions in percentage points, one decimal.
+    public var pointsDescription: String {
+        func points(_ x: Double) -> String {
+            let scaled = (x * 1000).rounded() / 10
+            return (scaled >= 0 ? "+" : "") + "\(scaled)"
+        }
+        return "\(points(mean)) [\(points(lower)), \(points(upper))]"
+    }
+
     /// The mean of `values` with a normal-approximation 95% interval (1.96 standard errors),
     /// clamped to [0, 1] since every quantity estimated here is a proportion.
     public static func ofProportions(_ values: [Double]) -> Estimate {

@@ -409,6 +409,7 @@ final class RoundsRunner: Sendable {
             "method.paths_per_request=\(min(m, config.method.pathsPerRequest))",
             "method.temperature=\(pass == .greedy ? 0 : settings.temperature)",
             "trainer.formats=[]",
+            "rounds=",   // (empty: none) an evaluation is a plain run: no training data, no rounds settings
         ]
     }
 

@@ -104,7 +104,7 @@ struct RoundsSummary: Encodable {
             let before = record.before, after = record.after
             let model = record.candidate.map { String($0.version.suffix(24)) } ?? "-"
             let promoted = record.decision.map { $0.promoted ? "yes" : "no" } ?? "-"
-            let difference = record.decision?.difference.map { String(format: " (%+.1f [%+.1f, %+.1f] pts)", $0.mean * 100, $0.lower * 100, $0.upper * 100) } ?? ""
+            let difference = record.decision?.difference.map { " (\($0.pointsDescription) points)" } ?? ""
             lines.append("\(record.round) | \(model) | \(record.examplesTrained) | \(minutes(record, "sample"))/\(minutes(record, "train"))/\(minutes(record, "evaluate")) | "
                 + "\(figure(before?.passAt1)) → \(figure(after?.passAt1)) | \(figure(before?.majorityAtM)) → \(figure(after?.majorityAtM)) | "
                 + "\(figure(before?.greedy)) → \(figure(after?.greedy)) | \(figure(before?.passAtM)) → \(figure(after?.passAtM)) | "
