@@ -84,6 +84,61 @@ struct RoundsPushRunTests {
         }
     }
 
+    /// SGLang's whole-weight push: the candidate's weights replace the server's for its
+    /// evaluation and, when it is not better, the starting model's weights are put back.
+    @Test(.timeLimit(.minutes(3)))
+    func aRejectedCandidatesWeightsAreReplacedByTheBestModel() async throws {
+        let server = try await ScriptedHTTPServer { number, request in
+            if request.uri == "/update_weights_from_disk" { return .json(#"{"success": true, "message": "ok"}"#) }
+            let n = request.json?["n"] as? Int ?? 1
+            let choices = (0 ..< n).map { index in
+                #"{"index":\#(index),"text":" 3 + 4 = 7. The answer is \#(7 + (number + index) % 2).","finish_reason":"stop"}"#
+            }
+            return .json(#"{"model":"served","choices":[\#(choices.joined(separator: ","))],"usage":{"completion_tokens":\#(n * 12)}}"#)
+        }
+        let folder = try RunTestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let data = folder.appendingPathComponent("sevens.jsonl")
+        try (0 ..< 12).map { #"{"id":"q\#($0)","question":"Ann has 3 apples. Then Ann gets 4 more. How many apples does Ann have now?","answer":"3 + 4 = 7.\n#### 7"}"# }
+            .joined(separator: "\n").write(to: data, atomically: true, encoding: .utf8)
+        let config = folder.appendingPathComponent("sglang.yaml")
+        try """
+            name: weights
+            dataset: {path: \(data.path), format: gsm8k}
+            prompt: {exemplars: \(Self.repository.path)/cluster/exemplars/arithmetic.jsonl}
+            method: {m: 4, paths_per_request: 4}
+            coordinator: {host: 127.0.0.1, port: 0}
+            samplers:
+              - name: sampler
+                capacity: 4
+                backend: {kind: openai, url: "\(server.baseURL)", model: /models/start, concurrency: 4, request_timeout: 5s}
+            verifiers: [{name: verifier-1}]
+            monitor: {interval: 200ms}
+            rounds:
+              max: 1
+              engine:
+                kind: command
+                command: [/bin/sh, -c, "echo weights > {output}/model.safetensors"]
+                produces: hf
+              evaluation: {dataset: {path: \(data.path)}, m: 4, greedy: false}
+              push: {kind: sglang_weights, deadline: 10s}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let out = folder.appendingPathComponent("out")
+        let launch = try ChildProcess(executable: RunTestSupport.executable(), arguments: ["launch", config.path, "--output", out.path])
+        let status = await launch.waitForExit()
+        await server.stop()
+        #expect(status == 0, "launch failed: \(launch.standardErrorTail.suffix(3000))")
+        let round = try #require((try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("rounds.json"))) as? [String: Any])?["rounds"] as? [[String: Any]])
+        #expect(round.first?["promoted"] as? Bool == false)   // the same answers: not better
+        let pushes = server.requests.filter { $0.uri == "/update_weights_from_disk" }.map { $0.json?["model_path"] as? String }
+        // The starting weights before each phase that serves them, the candidate's for its evaluation, then back.
+        #expect(pushes == ["/models/start", "/models/start", out.appendingPathComponent("round-1/model").path, "/models/start"])
+        // Requests keep naming the server's model; paths record the version in force.
+        #expect(server.requests.filter { $0.uri != "/update_weights_from_disk" }.allSatisfy { $0.json?["model"] as? String == "/models/start" })
+        let lines = try RunOutputChecks.lines(out.appendingPathComponent("round-1/eval/records.jsonl"))
+        #expect(lines.allSatisfy { (($0["record"] as? [String: Any])?["paths"] as? [[String: Any]])?.allSatisfy { $0["model_version"] as? String == "weights-round-1-attempt-1" } == true })
+    }
+
     /// `engine.kind: command` with the simulated trainer as the command: the template's
     /// placeholders are filled and the product is found.
     @Test(.timeLimit(.minutes(3)))

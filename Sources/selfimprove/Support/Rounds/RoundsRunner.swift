@@ -191,6 +191,8 @@ final class RoundsRunner: Sendable {
             if let decision = state.rounds.last?.decision {
                 logger.notice(decision.promoted ? "round \(round): candidate promoted" : "round \(round): candidate not promoted",
                               metadata: ["reason": "\(decision.reason)"])
+                // Servers whose weights the candidate replaced go back to the best model.
+                if !decision.promoted, rounds.push.kind == .sglangWeights { try await push(state.current) }
             }
         case .finished:
             return
@@ -309,8 +311,11 @@ final class RoundsRunner: Sendable {
 
     /// Puts `model` on servers that load models at run time (nothing to do for samplers that
     /// start their own server or simulator: a phase starts them on the model).
+    ///
+    /// Adapters sit beside the starting model (requests name the one they want), so the starting
+    /// model needs no push; whole weights replace the server's, so the model in force is always
+    /// pushed, the starting one too (a resumed run may find a candidate's weights loaded).
     private func push(_ model: ModelReference) async throws {
-        guard model.round > 0 else { return }
         let kind: ModelPush.Kind
         switch rounds.push.kind {
         case .restart: return
@@ -318,6 +323,7 @@ final class RoundsRunner: Sendable {
         case .sglangLoRA: kind = .sglangLoRA
         case .sglangWeights: kind = .sglangWeights
         }
+        if model.round == 0, kind != .sglangWeights { return }
         var servers: Set<String> = []
         for sampler in config.samplers {
             guard case let .openAI(settings) = sampler.backend, servers.insert(settings.baseURL).inserted else { continue }
@@ -389,9 +395,11 @@ final class RoundsRunner: Sendable {
             case .llamaServer, .synthetic:
                 result.append("samplers.\(entry).backend.model=\(Self.yamlString(model.path))")
             case .openAI:
-                // The starting model is the server's own; later ones are named by their version
-                // (the adapter's name on the server). Either way every path records the version.
-                if model.round > 0 { result.append("samplers.\(entry).backend.model=\(Self.yamlString(model.version))") }
+                // Adapters are named in requests by their version (their name on the server); whole
+                // weights are served under the server's own name. Every path records the version.
+                if model.round > 0, rounds.push.kind != .sglangWeights {
+                    result.append("samplers.\(entry).backend.model=\(Self.yamlString(model.version))")
+                }
                 result.append("samplers.\(entry).backend.model_version=\(Self.yamlString(model.version))")
             }
         }
