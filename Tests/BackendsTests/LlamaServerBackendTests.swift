@@ -69,10 +69,11 @@ struct LlamaServerBackendTests {
         #expect(members(of: newGroup).isEmpty, "processes left after shutdown: \(members(of: newGroup))")
     }
 
+    /// Needs neither the packaged model nor the server: the model file is checked before the
+    /// server is started (`/bin/true` stands in for it).
     @Test func aMissingModelFileIsAClearError() async throws {
-        var configuration = try configuration()
-        configuration.server.modelPath = "/nonexistent/model.gguf"
-        let backend = LlamaServerBackend(configuration: configuration, logger: logger)
+        let server = ManagedLlamaServer.Configuration(command: "/bin/true", modelPath: "/nonexistent/model.gguf")
+        let backend = LlamaServerBackend(configuration: LlamaServerBackend.Configuration(server: server), logger: logger)
         await #expect {
             try await backend.start()
         } throws: { error in

@@ -1,6 +1,7 @@
 import Foundation
 import ProcessSupervision
 import Testing
+import ZeroMQ
 
 /// The cluster run as users run it: `selfimprove launch` and `selfimprove node` processes on
 /// loopback, with the synthetic backend, checked through the files they write.
@@ -180,7 +181,7 @@ struct ClusterRunTests {
     /// `security.curve: true`: a cluster of `selfimprove node` processes with keys from
     /// `selfimprove keys generate --config` runs to the end, while a sampler presenting a key
     /// outside the allow-list is refused (logged) and gets no work through.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(3)), .enabled(if: ZMQContext.has("curve"), "libzmq was built without CURVE (zmq_has(\"curve\") is 0)"))
     func curveClusterAdmitsItsNodesAndRefusesAnUnknownKey() async throws {
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
