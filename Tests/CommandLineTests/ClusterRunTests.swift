@@ -211,7 +211,10 @@ struct ClusterRunTests {
         var others: [ChildProcess] = []
         others.append(try ChildProcess(executable: executable(), arguments: [
             "node", "--role", "sampler", "--name", "sampler-2", "--coordinator", endpoint, "--set", "security.keys=\(intruderKeys.path)"] + common))
-        try await Task.sleep(for: .seconds(1))
+        // The intruder is refused before the others start (an event, not a fixed wait).
+        try await RunOutputChecks.waitUntil("the coordinator refuses sampler-2's key", seconds: 30) {
+            coordinator.standardErrorTail.contains("Refused a connection")
+        }
         for (role, name) in [("trainer", "trainer"), ("verifier", "verifier-1"), ("sampler", "sampler-1")] {
             others.append(try ChildProcess(executable: executable(), arguments: [
                 "node", "--role", role, "--name", name, "--coordinator", endpoint, "--set", "security.keys=\(keys.path)"] + common))

@@ -159,7 +159,8 @@ struct RoundsRunTests {
             job = try RunOutputChecks.processes(withArguments: ["train-simulated", folder.path])
             return !job.isEmpty
         }
-        try await Task.sleep(for: .seconds(1))
+        // Killed once it has made progress (mid-training, not before it began).
+        try await waitUntil("the training job reports progress") { run.standardErrorTail.contains("training progress") }
         for pid in job { kill(pid, SIGKILL) }
         #expect(await run.waitForExit() == 0, "launch failed: \(run.standardErrorTail.suffix(3000))")
         let round = try #require(try rounds(folder).first)
