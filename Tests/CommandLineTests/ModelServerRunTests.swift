@@ -2,6 +2,7 @@ import Backends
 import Foundation
 import ProcessSupervision
 import ScriptedHTTPServer
+import SelfImproveCore
 import Testing
 
 /// Whole runs whose samplers talk to model servers over HTTP: a flaky server of the test's own,
@@ -118,6 +119,9 @@ struct ModelServerRunTests {
             for path in paths {
                 #expect((path["model_version"] as? String)?.hasPrefix("SmolLM2-135M-Instruct.Q4_1.gguf@fnv1a64:") == true)
                 #expect((path["completion_tokens"] as? Int ?? 0) > 0)
+                // The recorded answer is exactly what the extractor reads from the path's text.
+                let text = try #require(path["text"] as? String)
+                #expect(path["answer"] as? String == AnswerExtractor.extract(from: text, as: .number)?.canonical, "\(text)")
                 if path["answer"] is String { answered += 1 }
             }
             #expect(Set(paths.compactMap { $0["text"] as? String }).count > 1, "the paths of one question are all the same")
