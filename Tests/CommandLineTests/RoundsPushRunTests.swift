@@ -24,18 +24,18 @@ struct RoundsPushRunTests {
         return .json(#"{"model":"\#(model)","choices":[\#(choices.joined(separator: ","))],"usage":{"completion_tokens":\#(n * 12)}}"#)
     }
 
-    @Test(.timeLimit(.minutes(3)))
-    func aVLLMServerGetsEachRoundsAdapterAndRequestsNameIt() async throws {
-        let server = try await ScriptedHTTPServer(script: Self.server)
-        let folder = try RunTestSupport.temporaryFolder()
-        defer { try? FileManager.default.removeItem(at: folder) }
-        // Questions whose gold answer is 7, so that the "trained" adapter is better.
+    /// Runs one round against `server` (an OpenAI-compatible server of the test's own) on
+    /// `questions` copies of a question whose gold answer is 7, with a command engine and the
+    /// push given, and returns the output folder and the round's summary.
+    private func runRound(name: String, server: ScriptedHTTPServer, model: String, questions: Int, command: String,
+                          produces: String, push: String, in folder: URL) async throws -> (out: URL, round: [String: Any])
+    {
         let data = folder.appendingPathComponent("sevens.jsonl")
-        try (0 ..< 20).map { #"{"id":"q\#($0)","question":"Ann has 3 apples. Then Ann gets 4 more. How many apples does Ann have now?","answer":"3 + 4 = 7.\n#### 7"}"# }
+        try (0 ..< questions).map { #"{"id":"q\#($0)","question":"Ann has 3 apples. Then Ann gets 4 more. How many apples does Ann have now?","answer":"3 + 4 = 7.\n#### 7"}"# }
             .joined(separator: "\n").write(to: data, atomically: true, encoding: .utf8)
-        let config = folder.appendingPathComponent("vllm.yaml")
+        let config = folder.appendingPathComponent("\(name).yaml")
         try """
-            name: pushes
+            name: \(name)
             dataset: {path: \(data.path), format: gsm8k}
             prompt: {exemplars: \(Self.repository.path)/cluster/exemplars/arithmetic.jsonl}
             method: {m: 4, paths_per_request: 4}
@@ -43,18 +43,14 @@ struct RoundsPushRunTests {
             samplers:
               - name: sampler
                 capacity: 4
-                backend: {kind: openai, url: "\(server.baseURL)", model: base, concurrency: 4, request_timeout: 5s}
+                backend: {kind: openai, url: "\(server.baseURL)", model: \(model), concurrency: 4, request_timeout: 5s}
             verifiers: [{name: verifier-1}]
             monitor: {interval: 200ms}
             rounds:
               max: 1
-              engine:
-                kind: command
-                command: [/bin/sh, -c, "test -s {data} && echo weights > {output}/adapter_model.safetensors"]
-                produces: lora_adapter
-                timeout: 30s
+              engine: {kind: command, command: [/bin/sh, -c, "\(command)"], produces: \(produces), timeout: 30s}
               evaluation: {dataset: {path: \(data.path)}, m: 4, greedy: false}
-              push: {kind: vllm_lora, deadline: 10s}
+              push: {kind: \(push), deadline: 10s}
             """.write(to: config, atomically: true, encoding: .utf8)
         let out = folder.appendingPathComponent("out")
         let launch = try ChildProcess(executable: RunTestSupport.executable(), arguments: ["launch", config.path, "--output", out.path])
@@ -62,7 +58,18 @@ struct RoundsPushRunTests {
         await server.stop()
         #expect(status == 0, "launch failed: \(launch.standardErrorTail.suffix(3000))")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("rounds.json"))) as? [String: Any])
-        let round = try #require((summary["rounds"] as? [[String: Any]])?.first)
+        return (out, try #require((summary["rounds"] as? [[String: Any]])?.first))
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func aVLLMServerGetsEachRoundsAdapterAndRequestsNameIt() async throws {
+        let server = try await ScriptedHTTPServer(script: Self.server)
+        let folder = try RunTestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // Questions whose gold answer is 7, so that the "trained" adapter is better.
+        let (out, round) = try await runRound(name: "pushes", server: server, model: "base", questions: 20,
+                                              command: "test -s {data} && echo weights > {output}/adapter_model.safetensors",
+                                              produces: "lora_adapter", push: "vllm_lora", in: folder)
         let candidate = try #require(round["candidate"] as? String)
         #expect(candidate == "pushes-round-1-attempt-1")
         #expect(round["promoted"] as? Bool == true, "\(round["decision"] ?? "")")
@@ -98,38 +105,10 @@ struct RoundsPushRunTests {
         }
         let folder = try RunTestSupport.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let data = folder.appendingPathComponent("sevens.jsonl")
-        try (0 ..< 12).map { #"{"id":"q\#($0)","question":"Ann has 3 apples. Then Ann gets 4 more. How many apples does Ann have now?","answer":"3 + 4 = 7.\n#### 7"}"# }
-            .joined(separator: "\n").write(to: data, atomically: true, encoding: .utf8)
-        let config = folder.appendingPathComponent("sglang.yaml")
-        try """
-            name: weights
-            dataset: {path: \(data.path), format: gsm8k}
-            prompt: {exemplars: \(Self.repository.path)/cluster/exemplars/arithmetic.jsonl}
-            method: {m: 4, paths_per_request: 4}
-            coordinator: {host: 127.0.0.1, port: 0}
-            samplers:
-              - name: sampler
-                capacity: 4
-                backend: {kind: openai, url: "\(server.baseURL)", model: /models/start, concurrency: 4, request_timeout: 5s}
-            verifiers: [{name: verifier-1}]
-            monitor: {interval: 200ms}
-            rounds:
-              max: 1
-              engine:
-                kind: command
-                command: [/bin/sh, -c, "echo weights > {output}/model.safetensors"]
-                produces: hf
-              evaluation: {dataset: {path: \(data.path)}, m: 4, greedy: false}
-              push: {kind: sglang_weights, deadline: 10s}
-            """.write(to: config, atomically: true, encoding: .utf8)
-        let out = folder.appendingPathComponent("out")
-        let launch = try ChildProcess(executable: RunTestSupport.executable(), arguments: ["launch", config.path, "--output", out.path])
-        let status = await launch.waitForExit()
-        await server.stop()
-        #expect(status == 0, "launch failed: \(launch.standardErrorTail.suffix(3000))")
-        let round = try #require((try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("rounds.json"))) as? [String: Any])?["rounds"] as? [[String: Any]])
-        #expect(round.first?["promoted"] as? Bool == false)   // the same answers: not better
+        let (out, round) = try await runRound(name: "weights", server: server, model: "/models/start", questions: 12,
+                                              command: "echo weights > {output}/model.safetensors", produces: "hf",
+                                              push: "sglang_weights", in: folder)
+        #expect(round["promoted"] as? Bool == false)   // the same answers: not better
         let pushes = server.requests.filter { $0.uri == "/update_weights_from_disk" }.map { $0.json?["model_path"] as? String }
         // The starting weights before each phase that serves them, the candidate's for its evaluation, then back.
         #expect(pushes == ["/models/start", "/models/start", out.appendingPathComponent("round-1/model").path, "/models/start"])
