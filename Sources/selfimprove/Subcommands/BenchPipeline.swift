@@ -14,7 +14,8 @@ struct BenchPipeline: AsyncParsableCommand {
         Generates --questions arithmetic problems, launches a coordinator, --samplers samplers on the \
         instant simulator, --verifiers verifiers and a trainer (every node its own process, as launch \
         does), and reads the coordinator's manifest: paths/s from the first lease to the end (and over the \
-        whole run, node start-up included) and its peak resident memory.
+        whole run, node start-up included) and its peak resident memory. Runs --reps times and prints \
+        the median and range of each figure with every run's.
         """
     )
 
@@ -47,22 +48,24 @@ struct BenchPipeline: AsyncParsableCommand {
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a key of the generated config, e.g. --set coordinator.trainer_batch=256.", valueName: "key.path=value"))
     var overrides: [String] = []
 
-    @Option(help: "Keep the run's folder here instead of a temporary one.")
+    @Option(help: "Repetitions (each a whole cluster run on the same data set).")
+    var reps = 3
+
+    @Option(help: "Keep the evidence here (every run's folder with its config, manifest and logs; bench.json) instead of a temporary folder.")
     var keep: String?
 
     func validate() throws {
-        guard samplers >= 1, questions >= 1, m >= 1, capacity >= 1, verifiers >= 0 else {
-            throw ValidationError("--samplers, --questions, --m and --capacity must be at least 1, --verifiers at least 0")
+        guard samplers >= 1, questions >= 1, m >= 1, capacity >= 1, reps >= 1, verifiers >= 0 else {
+            throw ValidationError("--samplers, --questions, --m, --capacity and --reps must be at least 1, --verifiers at least 0")
         }
         guard ["all", "none"].contains(formats) else { throw ValidationError("--formats must be all or none") }
     }
 
     func run() async throws {
         let logger = global.makeLogger(label: "bench")
-        let folder = keep.map { URL(fileURLWithPath: $0) }
-            ?? FileManager.default.temporaryDirectory.appendingPathComponent("selfimprove-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { if keep == nil { try? FileManager.default.removeItem(at: folder) } }
+        BenchEnvironment.warnIfDebug(logger)
+        let folder = try BenchEnvironment.folder(keep: keep)
+        defer { BenchEnvironment.discard(folder, keep: keep) }
 
         let dataset = folder.appendingPathComponent("questions.jsonl")
         var generator = ArithmeticProblemGenerator(seed: 7)
@@ -73,12 +76,47 @@ struct BenchPipeline: AsyncParsableCommand {
         }
         try writer.close()
 
+        var runs: [[String: Any]] = []
+        for rep in 1 ... reps {
+            logger.notice("bench pipeline: repetition \(rep)/\(reps)")
+            runs.append(try await runOnce(folder: folder.appendingPathComponent("rep-\(rep)"), dataset: dataset, rep: rep, logger: logger))
+        }
+        func spread(_ key: String, digits: Int = 0) -> [String: Any] { Spread(runs.map { $0[key] as? Double ?? 0 }).json(digits: digits) }
+        let result: [String: Any] = [
+            "benchmark": "pipeline",
+            "environment": BenchEnvironment.description,
+            "settings": [
+                "questions": questions, "m": m, "paths_per_request": pathsPerRequest ?? m, "samplers": samplers,
+                "sampler_capacity": capacity, "verifiers": verifiers, "formats": formats, "reps": reps, "overrides": overrides,
+            ] as [String: Any],
+            // From the first lease to the end: the coordinator's throughput, without the time
+            // the nodes' processes take to start and connect.
+            "paths_per_s": spread("paths_per_s"),
+            "paths_per_s_with_startup": spread("paths_per_s_with_startup"),
+            "coordinator_peak_rss_bytes": spread("coordinator_peak_rss_bytes"),
+            "runs": runs,
+            "folder": keep == nil ? NSNull() : folder.path as Any,
+        ]
+        try BenchEnvironment.record(result, in: folder)
+        if json {
+            printJSONLine(result)
+        } else {
+            let rate = Spread(runs.map { $0["paths_per_s"] as? Double ?? 0 })
+            let memory = Spread(runs.map { ($0["coordinator_peak_rss_bytes"] as? Double ?? 0) / 1_048_576 })
+            print("pipeline (\(BenchEnvironment.buildMode) build): \(questions) questions x m=\(m), \(samplers) samplers, \(verifiers) verifiers: "
+                + "\(rate.text(digits: 0)) paths/s, coordinator peak RSS \(memory.text(digits: 1)) MiB")
+        }
+    }
+
+    /// One cluster run in `folder`: its figures from the coordinator's manifest.
+    private func runOnce(folder: URL, dataset: URL, rep: Int, logger: Logger) async throws -> [String: Any] {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let configFile = folder.appendingPathComponent("bench.yaml")
         try """
         name: bench-pipeline
         output: out
         dataset:
-          path: questions.jsonl
+          path: "\(dataset.path)"
         method:
           m: \(m)
           paths_per_request: \(pathsPerRequest ?? m)
@@ -109,29 +147,16 @@ struct BenchPipeline: AsyncParsableCommand {
             logger.error("The benchmark run failed", metadata: ["status": "\(status)", "logs": "\(config.output.appendingPathComponent("logs").path)"])
             throw ExitCode.failure
         }
-        let result: [String: Any] = [
-            "benchmark": "pipeline",
+        return [
+            "rep": rep,
             "questions": counts["records"] ?? 0,
-            "m": m,
-            "paths_per_request": pathsPerRequest ?? m,
-            "samplers": samplers,
-            "sampler_capacity": capacity,
-            "verifiers": verifiers,
-            "formats": formats,
             "paths": counts["paths"] ?? 0,
             "seconds": timings["seconds"] ?? 0,
             "startup_seconds": timings["startup_seconds"] ?? 0,
-            // From the first lease to the end: the coordinator's throughput, without the time
-            // the nodes' processes take to start and connect (in `startup_seconds`).
             "paths_per_s": ((timings["working_paths_per_s"] as? Double) ?? 0).rounded(),
             "paths_per_s_with_startup": ((timings["paths_per_s"] as? Double) ?? 0).rounded(),
-            "coordinator_peak_rss_bytes": manifest["coordinator_peak_rss_bytes"] ?? 0,
+            "coordinator_peak_rss_bytes": Double(manifest["coordinator_peak_rss_bytes"] as? Int ?? 0),
+            "evidence": folder.lastPathComponent,
         ]
-        if json {
-            printJSONLine(result)
-        } else {
-            print("pipeline: \(result["questions"]!) questions x m=\(m), \(samplers) samplers, \(verifiers) verifiers: "
-                + "\(result["paths_per_s"]!) paths/s, coordinator peak RSS \(((result["coordinator_peak_rss_bytes"] as? Int) ?? 0) >> 20) MiB")
-        }
     }
 }

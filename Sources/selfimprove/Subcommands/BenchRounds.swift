@@ -49,6 +49,7 @@ struct BenchRounds: AsyncParsableCommand {
 
     func run() async throws {
         let logger = global.makeLogger(label: "bench")
+        BenchEnvironment.warnIfDebug(logger)
         let folder = keep.map { URL(fileURLWithPath: $0).standardizedFileURL }
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("selfimprove-bench-rounds-\(UUID().uuidString)")
         var settings = ["dataset.limit=\(pool)", "rounds.evaluation.dataset.limit=\(eval)", "rounds.max=\(rounds)"] + overrides
@@ -69,7 +70,7 @@ struct BenchRounds: AsyncParsableCommand {
         guard var summary = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw ValidationError("unreadable rounds.json") }
         summary["bench"] = [
             "config": config, "pool": pool, "eval": eval, "rounds": rounds, "gate": !noGate,
-            "build": Self.buildMode, "minutes": (ContinuousClock.now - started).seconds / 60,
+            "build": BenchEnvironment.buildMode, "minutes": (ContinuousClock.now - started).seconds / 60,
             "output": keep == nil ? NSNull() : folder.path as Any,
         ] as [String: Any]
         if keep == nil { try? FileManager.default.removeItem(at: folder) }
@@ -81,13 +82,6 @@ struct BenchRounds: AsyncParsableCommand {
         }
     }
 
-    static var buildMode: String {
-        #if DEBUG
-            "debug"
-        #else
-            "release"
-        #endif
-    }
 
     /// One line per evaluation: the figures and their intervals.
     static func text(_ summary: [String: Any]) -> String {

@@ -1,0 +1,33 @@
+import Foundation
+
+/// The median and range of a figure measured several times. Every benchmark reports repeated
+/// figures this way, so that one lucky or unlucky run cannot pass for the answer.
+struct Spread: Sendable {
+    /// The measurements, in the order they were taken.
+    let values: [Double]
+
+    init(_ values: [Double]) { self.values = values }
+
+    var median: Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    }
+
+    var min: Double { values.min() ?? .nan }
+    var max: Double { values.max() ?? .nan }
+
+    /// `{"median", "min", "max", "values"}`, each rounded to `digits` decimals.
+    func json(digits: Int = 3) -> [String: Any] {
+        let scale = pow(10, Double(digits))
+        func round(_ value: Double) -> Double { value.isFinite ? (value * scale).rounded() / scale : 0 }
+        return ["median": round(median), "min": round(min), "max": round(max), "values": values.map(round)]
+    }
+
+    /// "median (min-max, n runs)", for text output.
+    func text(digits: Int = 3) -> String {
+        let format = "%.\(digits)f"
+        return "\(String(format: format, median)) (\(String(format: format, min))-\(String(format: format, max)), \(values.count) runs)"
+    }
+}
