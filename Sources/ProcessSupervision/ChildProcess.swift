@@ -23,6 +23,8 @@ public final class ChildProcess: Sendable {
         let exitStatus = Mutex<Int32?>(nil)
         let exited = Mutex<[CheckedContinuation<Int32, Never>]>([])
         let stderrTail = Mutex<[UInt8]>([])
+        /// The child's standard error reached its end (everything it wrote is in `stderrTail`).
+        let stderrClosed = Mutex(false)
         let output = Mutex(LineQueue())
     }
 
@@ -89,7 +91,10 @@ public final class ChildProcess: Sendable {
             for (waiter, line) in resumed { waiter.resume(returning: line) }
         }
         Self.drain(stderrPipe.fileHandleForReading, name: "stderr") { data in
-            guard !data.isEmpty else { return }
+            guard !data.isEmpty else {
+                shared.stderrClosed.withLock { $0 = true }
+                return
+            }
             standardErrorHandler?(data)
             shared.stderrTail.withLock { tail in
                 tail.append(contentsOf: data)
@@ -184,9 +189,11 @@ public final class ChildProcess: Sendable {
         try? stdinPipe.fileHandleForWriting.close()
     }
 
-    /// Waits for the child to exit and returns its status.
+    /// Waits for the child to exit and returns its status. Its standard error is read to the end
+    /// first (``standardErrorTail`` then holds its last words), unless a process it started
+    /// keeps the pipe open: that is waited for at most 2 s.
     public func waitForExit() async -> Int32 {
-        await withCheckedContinuation { continuation in
+        let status = await withCheckedContinuation { continuation in
             let status = shared.exitStatus.withLock { status -> Int32? in
                 if let status { return status }
                 shared.exited.withLock { $0.append(continuation) }
@@ -194,6 +201,10 @@ public final class ChildProcess: Sendable {
             }
             if let status { continuation.resume(returning: status) }
         }
+        for _ in 0 ..< 200 where !shared.stderrClosed.withLock({ $0 }) {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return status
     }
 
     /// Asks the child to stop (SIGTERM and closed standard input); after `grace`, kills it.

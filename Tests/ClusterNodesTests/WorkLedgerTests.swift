@@ -36,7 +36,35 @@ struct WorkLedgerTests {
         #expect(group.paths.enumerated().allSatisfy { $0.element?.text.hasPrefix("q1#\($0.offset) ") == true })
         #expect(group.samplers == Array(repeating: "s1", count: 8))
         #expect(group.failedIndices.isEmpty)
-        #expect(ledger.openQuestions == 0)
+        #expect(ledger.openUnits == 0)
+    }
+
+    @Test func aQuestionsUnitsAreLeasedAndCompletedApartWithTheirOwnPromptsAndSettings() {
+        var ledger = WorkLedger(m: 8, pathsPerRequest: 2, leaseDuration: .seconds(10))
+        let expand = SampleWork(key: 1, prompt: "Q: 2 + 2?\nA:", n: 3, temperature: 1.0, maxTokens: 40, stop: ["\n"])
+        let rollout = SampleWork(key: 2, prompt: "Q: 2 + 2?\nA: 2 + 2 = 4.\n", n: 1)
+        let added = [ledger.add(question(1), work: expand), ledger.add(question(1), work: rollout),
+                     ledger.add(question(1), work: SampleWork(key: 1, prompt: "another", n: 5))]
+        #expect(added == [true, true, false], "a unit already open is refused")
+        #expect(ledger.openUnits == 2)
+        let leases = ledger.lease(to: "s1", credits: 10, now: start)
+        // Units go in order, each split into requests of at most `pathsPerRequest` of its own n.
+        #expect(leases.map(\.work.key) == [1, 1, 2])
+        #expect(leases.map(\.indices) == [[0, 1], [2], [0]])
+        #expect(leases[0].work == expand && leases[2].work == rollout)
+        #expect(!leases[0].work.usesRunSettings && leases[2].work.usesRunSettings)
+        // The rollout completes first: its group comes out alone, under its key.
+        let rolloutDone = ledger.complete(leases[2].id, paths: paths(leases[2]), modelVersion: "v1").completed
+        #expect(rolloutDone.map(\.key) == [2])
+        #expect(rolloutDone.first?.paths.count == 1)
+        #expect(ledger.complete(leases[0].id, paths: paths(leases[0]), modelVersion: "v1").completed.isEmpty)
+        let expandDone = ledger.complete(leases[1].id, paths: paths(leases[1]), modelVersion: "v1").completed
+        #expect(expandDone.map(\.key) == [1])
+        #expect(expandDone.first?.paths.count == 3)
+        #expect(ledger.openUnits == 0)
+        // Once complete, the same key may be asked for again.
+        let again = ledger.add(question(1), work: expand)
+        #expect(again)
     }
 
     @Test func creditsBoundTheLeasesAndEverySamplerGetsWork() {
@@ -125,7 +153,7 @@ struct WorkLedgerTests {
             var outstanding: [WorkLedger.Lease] = []
             var finished: [String: Int] = [:]
             var steps = 0
-            while ledger.openQuestions > 0, steps < 100_000 {
+            while ledger.openUnits > 0, steps < 100_000 {
                 steps += 1
                 now += .milliseconds(Int.random(in: 0 ... 500, using: &generator))
                 let sampler = "s\(Int.random(in: 0 ... 3, using: &generator))"
@@ -154,7 +182,7 @@ struct WorkLedgerTests {
                     #expect(group.paths.count == m, "seed \(seed)")
                 }
             }
-            #expect(ledger.openQuestions == 0, "seed \(seed)")
+            #expect(ledger.openUnits == 0, "seed \(seed)")
             #expect(finished.count == count, "seed \(seed)")
             #expect(finished.values.allSatisfy { $0 == 1 }, "seed \(seed)")
         }

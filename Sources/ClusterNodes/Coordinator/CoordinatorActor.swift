@@ -6,9 +6,12 @@ import Logging
 import SelfImproveCore
 import Wire
 
-/// The coordinator: reads the data set as a stream, leases work to samplers, gathers m paths
-/// per question, has the verifier tier score complete groups, votes, and streams records to
-/// the trainer, which acknowledges each after it is durable.
+/// The coordinator: reads the data set as a stream, runs the run's method for every question
+/// (``QuestionMethod``: LMSI's sample-and-vote today), leases the paths it asks for to
+/// samplers, has the verifier tier score what it asks to be scored, and streams each finished
+/// question's record to the trainer, which acknowledges each after it is durable. What every
+/// method shares lives here (leases, retries, verifier dispatch, the record stream, the
+/// journal); what a method computes lives in its state machine.
 ///
 /// Memory is bounded by settings, not by the data set: at most `open_questions` questions are
 /// in the lease book or at the verifiers, and at most `trainer_window` records wait for the
@@ -40,16 +43,18 @@ public distributed actor CoordinatorActor: ClusterCallable {
     private let textLog: Bool
     private var ledger: WorkLedger
     private var feed: QuestionFeed
-    private let prompts: PromptBuilder
-    private let promptPrefix: String
-    private var promptCache: [String: String] = [:]
     private let sampling: Selfimprove_V1_SamplingSettings
     private var progress: RunProgress
 
-    /// Groups at the verifier tier (waiting for a call or in one).
-    private var scoring = 0
-    /// Complete groups waiting for a verifier call, and the calls in flight.
-    private var toScore: [WorkLedger.Group] = []
+    /// Makes each question's method, and the questions' methods at rest (not being run).
+    private let methodFactory: any QuestionMethodFactory
+    private var methods: [String: any QuestionMethod] = [:]
+    /// Events for the methods, in arrival order, and whether a task is running them.
+    private var methodInbox: [MethodEvent] = []
+    private var methodsRunning = false
+
+    /// Texts waiting for a verifier call, and the calls in flight.
+    private var toScore: [ScoreJob] = []
     private var scoreCalls = 0
     /// Voted records not yet sent, in sequence order.
     private var pending: [EncodedRecord] = []
@@ -90,8 +95,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
                                  leaseDuration: config.coordinator.leaseTimeout, maxAttempts: config.coordinator.maxAttempts,
                                  firstLeaseID: UInt64(recovered.resumptions) << 40 + 1)
         self.feed = try QuestionFeed(config.dataset)
-        self.prompts = PromptBuilder(exemplars: config.prompt.exemplars)
-        self.promptPrefix = prompts.fewShotChainOfThoughtPrefix()
+        self.methodFactory = config.method.factory(scoresPaths: !config.verifiers.isEmpty, exemplars: config.prompt.exemplars)
         var sampling = Selfimprove_V1_SamplingSettings()
         sampling.temperature = config.method.temperature
         sampling.topP = config.method.topP
@@ -103,9 +107,12 @@ public distributed actor CoordinatorActor: ClusterCallable {
         progress.startedAt = Date(timeIntervalSince1970: Double(recovered.startedUnixMs) / 1000)
         if recovered.hasProgress {
             feed.resume(after: Int(recovered.feed.questionsRead), skippedLines: Int(recovered.feed.linesSkipped))
-            for question in recovered.openQuestions where ledger.add(question) {
+            // Their methods start again from the beginning (their leases died with the old
+            // coordinator; paths it had are not journaled).
+            for question in recovered.openQuestions where admitted[question.id] == nil {
                 admissionSerial += 1
                 admitted[question.id] = (admissionSerial, question)
+                methodInbox.append(.start(question))
             }
             pending = recovered.pendingRecords.map(EncodedRecord.init)
             nextSequence = recovered.nextSequence
@@ -149,7 +156,8 @@ public distributed actor CoordinatorActor: ClusterCallable {
             var wire = Selfimprove_V1_WorkLease()
             wire.leaseID = lease.id.rawValue
             wire.questionID = lease.question.id
-            wire.prompt = prompt(for: lease.question)
+            wire.prompt = lease.work.prompt
+            if !lease.work.usesRunSettings { wire.sampling = settings(of: lease.work) }
             wire.indices = lease.indices.map { UInt32($0) }
             wire.deadlineMs = UInt32(clamping: Int64(config.coordinator.leaseTimeout.seconds * 1000))
             return wire
@@ -173,7 +181,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
         if result.dropped > 0 {
             log(.info, "late or duplicate paths dropped", ["lease": "\(submission.leaseID)", "sampler": "\(submission.sampler)", "paths": "\(result.dropped)"])
         }
-        for group in result.completed { startScoring(group) }
+        for group in result.completed { unitDone(group) }
     }
 
     /// A sampler could not serve a lease: its paths go back to the queue (or are given up
@@ -182,7 +190,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
         progress.leasesFailed += 1
         log(.warning, "backend error; lease re-queued", ["lease": "\(failure.leaseID)", "sampler": "\(failure.sampler)", "error": "\(failure.reason)"])
         let result = ledger.fail(WorkLedger.LeaseID(rawValue: failure.leaseID))
-        for group in result.completed { startScoring(group) }
+        for group in result.completed { unitDone(group) }
         return Selfimprove_V1_SubmissionReceipt()
     }
 
@@ -202,13 +210,14 @@ public distributed actor CoordinatorActor: ClusterCallable {
         }
         if journal.recovered.hasProgress {
             log(.notice, "run resumed from the journal", [
-                "questions.stored": "\(progress.done)", "questions.read": "\(feed.read)", "open.re_leased": "\(ledger.openQuestions)",
+                "questions.stored": "\(progress.done)", "questions.read": "\(feed.read)", "open.restarted": "\(admitted.count)",
                 "records.to_resend": "\(pending.count)", "sequence.next": "\(nextSequence)", "resumption": "\(progress.resumptions)",
             ])
         }
         // A clean journal (and the resumption count) before any work.
         compactJournal()
         if outcome != nil { return await finishEarly() }
+        runMethods()
         refill()
         let events = actorSystem.nodeEvents()
         let eventTask = Task { for await event in events { self.handle(event) } }
@@ -271,7 +280,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
     /// Reads questions while there is room.
     private func refill() {
         guard outcome == nil else { return }
-        while !feed.exhausted, ledger.openQuestions + scoring < config.coordinator.openQuestions,
+        while !feed.exhausted, admitted.count < config.coordinator.openQuestions,
               pending.count < config.coordinator.trainerWindow
         {
             do {
@@ -279,10 +288,11 @@ public distributed actor CoordinatorActor: ClusterCallable {
                     progress.datasetLinesSkipped += 1
                     log(.warning, "dataset line skipped", ["error": "\(error)"])
                 }) else { break }
-                if ledger.add(question) {
+                if admitted[question.id] == nil {
                     admissionSerial += 1
                     admitted[question.id] = (admissionSerial, question)
                     journal.admitted(question, feed: feed.position)
+                    post(.start(question))
                 } else {
                     log(.warning, "question id appears twice among open questions; the second is skipped", ["question": "\(question.id)"])
                 }
@@ -296,16 +306,18 @@ public distributed actor CoordinatorActor: ClusterCallable {
     }
 
     private func checkFinished() {
-        if feed.exhausted, ledger.openQuestions == 0, scoring == 0, pending.isEmpty, sending == 0, outcome == nil {
+        if feed.exhausted, admitted.isEmpty, pending.isEmpty, sending == 0, outcome == nil {
             end(.finished)
         }
     }
 
-    private func prompt(for question: Question) -> String {
-        if let cached = promptCache[question.id] { return cached }
-        let text = prompts.fewShotChainOfThought(question.text, prefix: promptPrefix)
-        if config.method.pathsPerRequest < config.method.m { promptCache[question.id] = text }
-        return text
+    /// The run's sampling settings with what a method's request sets for itself.
+    private func settings(of work: SampleWork) -> Selfimprove_V1_SamplingSettings {
+        var settings = sampling
+        if let temperature = work.temperature { settings.temperature = temperature }
+        if let maxTokens = work.maxTokens { settings.maxTokens = UInt32(clamping: maxTokens) }
+        if let stop = work.stop { settings.stop = stop }
+        return settings
     }
 
     private func tick() {
@@ -316,7 +328,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
             log(.notice, "lease expired; re-leased", ["lease": "\(lease.id.rawValue)", "sampler": "\(lease.sampler)",
                                                       "question": "\(lease.question.id)", "paths": "\(lease.indices.count)"])
         }
-        for group in expired.outcome.completed { startScoring(group) }
+        for group in expired.outcome.completed { unitDone(group) }
         refill()
         if journal.growth >= config.coordinator.journalCompactBytes, !journalSyncing {
             compactJournal()
@@ -368,64 +380,190 @@ public distributed actor CoordinatorActor: ClusterCallable {
                 log(.notice, "leases of a lost sampler re-leased", ["sampler": "\(name)", "leases": "\(lost.revoked.count)",
                                                                     "paths": "\(lost.revoked.reduce(0) { $0 + $1.indices.count })"])
             }
-            for group in lost.outcome.completed { startScoring(group) }
+            for group in lost.outcome.completed { unitDone(group) }
         }
+    }
+
+    // MARK: - Methods
+
+    /// Something for a question's method: it starts, a unit's paths are in, or scores are.
+    enum MethodEvent: Sendable {
+        case start(Question)
+        case sampled(WorkLedger.Group)
+        case scored(question: String, key: Int, scores: [Double], answers: [Answer?]?)
+
+        var questionID: String {
+            switch self {
+            case let .start(question): question.id
+            case let .sampled(group): group.question.id
+            case let .scored(question, _, _, _): question
+            }
+        }
+    }
+
+    /// What running a method's events asked for.
+    struct MethodOutput: Sendable {
+        var question: Question
+        var samples: [SampleWork] = []
+        var scores: [ScoreWork] = []
+        /// The question's record, when its method finished.
+        var verdict: GroupVerdict?
+    }
+
+    /// A unit's every path is settled: its paths go to the question's method.
+    private func unitDone(_ group: WorkLedger.Group) {
+        post(.sampled(group))
+    }
+
+    private func post(_ event: MethodEvent) {
+        methodInbox.append(event)
+        runMethods()
+    }
+
+    /// Runs the methods' events off the actor, in batches, one batch at a time: a batch takes
+    /// the methods it concerns out of `methods` and puts back those not finished, so one
+    /// question's events run one at a time and in order. At low rates an event runs at once; at
+    /// high rates events travel in batches and the hop rate stays flat.
+    private func runMethods() {
+        guard !methodsRunning, !methodInbox.isEmpty else { return }
+        methodsRunning = true
+        Task {
+            while !self.methodInbox.isEmpty {
+                var batch: [MethodEvent] = []
+                var checkedOut: [String: any QuestionMethod] = [:]
+                var startedHere = Set<String>()
+                for event in self.methodInbox {
+                    let id = event.questionID
+                    if case .start = event {
+                        startedHere.insert(id)
+                    } else if let method = self.methods.removeValue(forKey: id) {
+                        checkedOut[id] = method
+                    } else if checkedOut[id] == nil, !startedHere.contains(id) {
+                        // Its method finished (a late event) or never started: nothing to run.
+                        self.log(.warning, "an event for a question without a running method was dropped", ["question": "\(id)"])
+                        continue
+                    }
+                    batch.append(event)
+                }
+                self.methodInbox = []
+                let (outputs, atRest) = await Self.run(batch, methods: checkedOut, factory: self.methodFactory, vote: self.config.method.vote.rawValue)
+                for (id, method) in atRest { self.methods[id] = method }
+                for output in outputs { self.apply(output) }
+            }
+            self.methodsRunning = false
+        }
+    }
+
+    /// Runs a batch of events on their methods (off the actor: voting is the heaviest work per
+    /// question). Returns what they asked for, and the methods that are not finished.
+    private nonisolated static func run(_ events: [MethodEvent], methods: [String: any QuestionMethod],
+                                        factory: any QuestionMethodFactory, vote: String) async
+        -> (outputs: [MethodOutput], atRest: [String: any QuestionMethod])
+    {
+        var methods = methods
+        var outputs: [MethodOutput] = []
+        for event in events {
+            let id = event.questionID
+            var method: any QuestionMethod
+            let steps: [MethodStep]
+            switch event {
+            case let .start(question):
+                method = factory.make(for: question)
+                steps = method.start()
+            case let .sampled(group):
+                guard let resting = methods[id] else { continue }
+                method = resting
+                let paths = group.paths.indices.map { index in
+                    group.paths[index].map { path in
+                        MethodPath(text: path.text, completionTokens: path.completionTokens, finishReason: path.finishReason,
+                                   logProbability: path.logProbability, sampler: group.samplers[index] ?? "",
+                                   modelVersion: group.modelVersions[index] ?? "")
+                    }
+                }
+                steps = method.sampled(group.key, paths: paths)
+            case let .scored(_, key, scores, answers):
+                guard let resting = methods[id] else { continue }
+                method = resting
+                steps = method.scored(key, scores: scores, answers: answers)
+            }
+            var output = MethodOutput(question: method.question)
+            var finished = false
+            for step in steps {
+                switch step {
+                case let .sample(work): output.samples.append(work)
+                case let .score(work): output.scores.append(work)
+                case let .finish(result):
+                    output.verdict = MethodRecords.verdict(for: result, vote: vote)
+                    finished = true
+                }
+            }
+            methods[id] = finished ? nil : method
+            outputs.append(output)
+        }
+        return (outputs, methods)
+    }
+
+    /// Does what a method asked: leases for its paths, verifier calls for its texts, and the
+    /// record of a finished question.
+    private func apply(_ output: MethodOutput) {
+        guard outcome == nil else { return }
+        for work in output.samples where !ledger.add(output.question, work: work) {
+            log(.warning, "a method asked twice for the same request; the second is ignored", ["question": "\(output.question.id)", "key": "\(work.key)"])
+        }
+        for work in output.scores {
+            toScore.append(ScoreJob(question: output.question, work: work))
+        }
+        if !output.scores.isEmpty { dispatchScoring() }
+        if let verdict = output.verdict { recordReady(verdict) }
     }
 
     // MARK: - Verifier tier
 
-    /// Groups in one verifier call at most.
-    static let maxScoreBatch = 64
-
-    /// A complete group waits for a verifier call. Calls are few and batched: at most two per
-    /// verifier in flight, each taking every group waiting (up to ``maxScoreBatch``), so at low
-    /// rates a group goes at once and at high rates the call rate stays flat.
-    private func startScoring(_ group: WorkLedger.Group) {
-        scoring += 1
-        toScore.append(group)
-        dispatchScoring()
+    /// Texts of one question's method to score.
+    struct ScoreJob: Sendable {
+        var question: Question
+        var work: ScoreWork
     }
 
+    /// Jobs in one verifier call at most.
+    static let maxScoreBatch = 64
+
+    /// Calls are few and batched: at most two per verifier in flight, each taking every job
+    /// waiting (up to ``maxScoreBatch``), so at low rates a job goes at once and at high rates
+    /// the call rate stays flat.
     private func dispatchScoring() {
-        let useVerifiers = !config.verifiers.isEmpty
-        let callLimit = 2 * max(1, useVerifiers ? actorSystem.receptionist.lookup(VerifierActor.key).count : 1)
+        let callLimit = 2 * max(1, actorSystem.receptionist.lookup(VerifierActor.key).count)
         while !toScore.isEmpty, scoreCalls < callLimit {
             let batch = Array(toScore.prefix(Self.maxScoreBatch))
             toScore.removeFirst(batch.count)
             scoreCalls += 1
             Task {
-                let scored = useVerifiers ? await self.scores(for: batch) : nil
-                let verdicts = await Self.decide(batch, scored: scored, method: self.config.method)
-                for verdict in verdicts { self.recordReady(verdict) }
+                if let scored = await self.scores(for: batch) {
+                    for (job, reply) in zip(batch, scored.groups) {
+                        let kind = job.question.kind
+                        let answers = reply.answersIncluded
+                            ? reply.scores.map { $0.hasAnswer ? Answer(kind: kind, canonical: $0.answer) : nil } : nil
+                        self.methodInbox.append(.scored(question: job.question.id, key: job.work.key,
+                                                        scores: reply.scores.map(\.combined), answers: answers))
+                    }
+                    self.runMethods()
+                }
                 self.scoreCalls -= 1
                 self.dispatchScoring()
             }
         }
     }
 
-    /// Voting runs off the actor: it is the coordinator's heaviest work per group.
-    private nonisolated static func decide(_ batch: [WorkLedger.Group], scored: Selfimprove_V1_ScoreBatchReply?,
-                                           method: ClusterConfig.MethodSettings) async -> [GroupVerdict] {
-        batch.enumerated().map { position, group in
-            let reply = scored?.groups[position]
-            let kind = group.question.kind
-            let answers = reply.flatMap { reply in
-                reply.answersIncluded ? reply.scores.map { $0.hasAnswer ? Answer(kind: kind, canonical: $0.answer) : nil } : nil
-            }
-            return GroupVoting.decide(group, scores: reply?.scores.map(\.combined), answers: answers, method: method)
-        }
-    }
-
-    /// Scores (and extracted answers) for a batch of groups from some verifier, trying the next
+    /// Scores (and extracted answers) for a batch of jobs from some verifier, trying the next
     /// one on failure until one answers (nil: the run ended first).
-    private func scores(for batch: [WorkLedger.Group]) async -> Selfimprove_V1_ScoreBatchReply? {
+    private func scores(for batch: [ScoreJob]) async -> Selfimprove_V1_ScoreBatchReply? {
         var request = Selfimprove_V1_ScoreBatch()
-        request.groups = batch.map { group in
+        request.groups = batch.map { job in
             var wire = Selfimprove_V1_ScoreRequest()
-            wire.questionID = group.question.id
-            wire.question = group.question.text
-            wire.answerKind = group.question.kind.rawValue
-            wire.paths = group.paths.map { $0?.text ?? "" }
+            wire.questionID = job.question.id
+            wire.question = job.question.text
+            wire.answerKind = job.question.kind.rawValue
+            wire.paths = job.work.texts
             return wire
         }
         var attempt = 0
@@ -439,7 +577,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
             let verifier = verifiers[verifierTurn % verifiers.count]
             do {
                 let reply = try await verifier.scoreGroups(request)
-                if reply.groups.count == batch.count, zip(reply.groups, batch).allSatisfy({ $0.scores.count == $1.paths.count }) {
+                if reply.groups.count == batch.count, zip(reply.groups, batch).allSatisfy({ $0.scores.count == $1.work.texts.count }) {
                     return reply
                 }
                 attempt += 1
@@ -455,13 +593,11 @@ public distributed actor CoordinatorActor: ClusterCallable {
     }
 
     private func recordReady(_ verdict: GroupVerdict) {
-        scoring -= 1
         guard outcome == nil else { return }
         progress.add(verdict)
         var record = verdict.record
         record.sequence = nextSequence
         nextSequence += 1
-        promptCache[record.questionID] = nil
         admitted[record.questionID] = nil
         let encoded = EncodedRecord(record)
         journal.completed(encoded, votes: progress.voteCounters)

@@ -1,19 +1,21 @@
 import Backends
 import SelfImproveCore
 
-/// The coordinator's book of work: which paths of which questions are wanted, leased to whom
-/// until when, and done. A pure state machine (no clock, no I/O: the caller passes `now`), so
-/// every failure case can be tested directly.
+/// The coordinator's book of work: which paths of which sampling requests are wanted, leased
+/// to whom until when, and done. A pure state machine (no clock, no I/O: the caller passes
+/// `now`), so every failure case can be tested directly.
 ///
-/// - Every question needs paths `0 ..< m`. A **lease** hands a sampler a question and a range
-///   of path indices (at most `pathsPerRequest`) until a deadline.
-/// - Paths are keyed by (question, index): a path for an index already done, or from a lease
-///   that expired or was revoked, is dropped, never counted twice.
+/// - A **unit** is one ``SampleWork`` of a question's method: `n` paths of one prompt (LMSI
+///   asks for one unit of m paths per question; a search asks for many small ones). A **lease**
+///   hands a sampler a unit's prompt and a range of its path indices (at most
+///   `pathsPerRequest`) until a deadline.
+/// - Paths are keyed by (unit, index): a path for an index already done, or from a lease that
+///   expired or was revoked, is dropped, never counted twice.
 /// - A lease that expires, whose sampler is lost, or that fails gives its missing indices back
 ///   to the queue; an index that fails `maxAttempts` times is given up and counted as failed.
-/// - A question's **group** is complete when every index has a path or was given up; only
-///   complete groups leave the ledger (``complete(_:paths:)`` returns them), in the order they
-///   complete.
+/// - A unit's **group** is complete when every index has a path or was given up; only complete
+///   groups leave the ledger (``complete(_:paths:modelVersion:)`` returns them), in the order
+///   they complete.
 public struct WorkLedger: Sendable {
     /// Identifies one lease.
     public struct LeaseID: Hashable, Sendable, Comparable, CustomStringConvertible {
@@ -22,20 +24,33 @@ public struct WorkLedger: Sendable {
         public var description: String { "lease-\(rawValue)" }
     }
 
+    /// Identifies a unit: its question and the method's key for the request.
+    public struct UnitID: Hashable, Sendable {
+        public var question: String
+        public var key: Int
+    }
+
     /// Work handed to a sampler.
     public struct Lease: Hashable, Sendable {
         public var id: LeaseID
         public var question: Question
+        /// The unit's request (prompt, settings, key).
+        public var work: SampleWork
         /// The path indices this lease asks for.
         public var indices: [Int]
         public var sampler: String
         public var deadline: ContinuousClock.Instant
+
+        /// The unit the lease draws paths for.
+        public var unit: UnitID { UnitID(question: question.id, key: work.key) }
     }
 
-    /// A question whose every path index is settled.
+    /// A unit whose every path index is settled.
     public struct Group: Sendable {
         public var question: Question
-        /// One entry per index `0 ..< m`: the path, or nil where it was given up.
+        /// The method's key of the unit's request.
+        public var key: Int
+        /// One entry per index `0 ..< n`: the path, or nil where it was given up.
         public var paths: [SampledPath?]
         /// Who produced each path (nil where given up).
         public var samplers: [String?]
@@ -52,8 +67,9 @@ public struct WorkLedger: Sendable {
         public var dropped = 0
     }
 
-    private struct QuestionState {
+    private struct UnitState {
         var question: Question
+        var work: SampleWork
         var paths: [SampledPath?]
         var samplers: [String?]
         var modelVersions: [String?]
@@ -63,19 +79,20 @@ public struct WorkLedger: Sendable {
         var waiting: [Int]
     }
 
+    /// Paths of a unit added with ``add(_:)``.
     public let m: Int
     public let pathsPerRequest: Int
     public let leaseDuration: Duration
     public let maxAttempts: Int
 
-    private var questions: [String: QuestionState] = [:]
-    /// Question ids with waiting indices, oldest first (fairness: finish started groups first).
-    private var queue: [String] = []
+    private var units: [UnitID: UnitState] = [:]
+    /// Units with waiting indices, oldest first (fairness: finish started groups first).
+    private var queue: [UnitID] = []
     private var leases: [LeaseID: Lease] = [:]
     private var nextLease: UInt64 = 1
 
     /// - Parameters:
-    ///   - m: Paths per question.
+    ///   - m: Paths of a unit added with ``add(_:)``.
     ///   - pathsPerRequest: Most indices in one lease (one backend request with `n`).
     ///   - leaseDuration: How long a sampler has before the lease's indices go elsewhere.
     ///   - maxAttempts: Leases an index may fail or expire in before it is given up.
@@ -89,34 +106,44 @@ public struct WorkLedger: Sendable {
         self.maxAttempts = max(1, maxAttempts)
     }
 
-    /// Questions in the ledger (not yet complete).
-    public var openQuestions: Int { questions.count }
+    /// Units in the ledger (not yet complete).
+    public var openUnits: Int { units.count }
     /// Leases outstanding.
     public var outstandingLeases: Int { leases.count }
     /// Whether any index waits for a lease.
     public var hasWaitingWork: Bool { !queue.isEmpty }
 
-    /// Adds a question; a question id already open is ignored (returns false).
+    /// Adds a unit of m paths of `question` (key 0, no prompt): for callers that only need m
+    /// paths per question. A unit already open is ignored (returns false).
     @discardableResult
     public mutating func add(_ question: Question) -> Bool {
-        guard questions[question.id] == nil else { return false }
-        questions[question.id] = QuestionState(
-            question: question, paths: Array(repeating: nil, count: m), samplers: Array(repeating: nil, count: m),
-            modelVersions: Array(repeating: nil, count: m), settled: Array(repeating: false, count: m),
-            attempts: Array(repeating: 0, count: m), waiting: Array(0 ..< m))
-        queue.append(question.id)
+        add(question, work: SampleWork(key: 0, prompt: "", n: m))
+    }
+
+    /// Adds a unit: `work.n` paths of `work.prompt` for `question`. A unit already open (same
+    /// question and key) is ignored (returns false).
+    @discardableResult
+    public mutating func add(_ question: Question, work: SampleWork) -> Bool {
+        let id = UnitID(question: question.id, key: work.key)
+        guard units[id] == nil else { return false }
+        let n = max(1, work.n)
+        units[id] = UnitState(
+            question: question, work: work, paths: Array(repeating: nil, count: n), samplers: Array(repeating: nil, count: n),
+            modelVersions: Array(repeating: nil, count: n), settled: Array(repeating: false, count: n),
+            attempts: Array(repeating: 0, count: n), waiting: Array(0 ..< n))
+        queue.append(id)
         return true
     }
 
     /// Leases up to `credits` requests of work to `sampler`.
     public mutating func lease(to sampler: String, credits: Int, now: ContinuousClock.Instant) -> [Lease] {
         var granted: [Lease] = []
-        while granted.count < credits, let id = queue.first, var state = questions[id] {
+        while granted.count < credits, let id = queue.first, var state = units[id] {
             let indices = Array(state.waiting.prefix(pathsPerRequest))
             state.waiting.removeFirst(indices.count)
             if state.waiting.isEmpty { queue.removeFirst() }
-            questions[id] = state
-            let lease = Lease(id: LeaseID(rawValue: nextLease), question: state.question, indices: indices,
+            units[id] = state
+            let lease = Lease(id: LeaseID(rawValue: nextLease), question: state.question, work: state.work, indices: indices,
                               sampler: sampler, deadline: now + leaseDuration)
             nextLease += 1
             leases[lease.id] = lease
@@ -130,7 +157,7 @@ public struct WorkLedger: Sendable {
     /// dropped. A lease that is unknown (expired, revoked, already completed) drops everything.
     public mutating func complete(_ leaseID: LeaseID, paths: [SampledPath], modelVersion: String) -> Outcome {
         var outcome = Outcome()
-        guard let lease = leases.removeValue(forKey: leaseID), var state = questions[lease.question.id] else {
+        guard let lease = leases.removeValue(forKey: leaseID), var state = units[lease.unit] else {
             outcome.dropped = paths.count
             return outcome
         }
@@ -149,7 +176,7 @@ public struct WorkLedger: Sendable {
             }
         }
         outcome.dropped += max(0, paths.count - lease.indices.count)
-        finish(lease.question.id, state, into: &outcome)
+        finish(lease.unit, state, into: &outcome)
         return outcome
     }
 
@@ -157,9 +184,9 @@ public struct WorkLedger: Sendable {
     /// back to the queue, or are given up after `maxAttempts`.
     public mutating func fail(_ leaseID: LeaseID) -> Outcome {
         var outcome = Outcome()
-        guard let lease = leases.removeValue(forKey: leaseID), var state = questions[lease.question.id] else { return outcome }
+        guard let lease = leases.removeValue(forKey: leaseID), var state = units[lease.unit] else { return outcome }
         for index in lease.indices { giveBack(index, of: &state, countingAttempt: true) }
-        finish(lease.question.id, state, into: &outcome)
+        finish(lease.unit, state, into: &outcome)
         return outcome
     }
 
@@ -184,28 +211,29 @@ public struct WorkLedger: Sendable {
         return (lost, outcome)
     }
 
-    private mutating func giveBack(_ index: Int, of state: inout QuestionState, countingAttempt: Bool) {
+    private mutating func giveBack(_ index: Int, of state: inout UnitState, countingAttempt: Bool) {
         guard !state.settled[index] else { return }
         if countingAttempt { state.attempts[index] += 1 }
         if state.attempts[index] >= maxAttempts {
             state.settled[index] = true   // given up: stays nil
             return
         }
-        if state.waiting.isEmpty, !queue.contains(state.question.id) {
+        let id = UnitID(question: state.question.id, key: state.work.key)
+        if state.waiting.isEmpty, !queue.contains(id) {
             // Re-queued work goes first, so started groups finish before new ones begin.
-            queue.insert(state.question.id, at: 0)
+            queue.insert(id, at: 0)
         }
         state.waiting.append(index)
     }
 
-    private mutating func finish(_ id: String, _ state: QuestionState, into outcome: inout Outcome) {
+    private mutating func finish(_ id: UnitID, _ state: UnitState, into outcome: inout Outcome) {
         if state.settled.allSatisfy({ $0 }) {
-            questions[id] = nil
+            units[id] = nil
             queue.removeAll { $0 == id }
-            outcome.completed.append(Group(question: state.question, paths: state.paths, samplers: state.samplers,
+            outcome.completed.append(Group(question: state.question, key: state.work.key, paths: state.paths, samplers: state.samplers,
                                            modelVersions: state.modelVersions))
         } else {
-            questions[id] = state
+            units[id] = state
         }
     }
 }

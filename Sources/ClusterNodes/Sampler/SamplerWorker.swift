@@ -81,7 +81,8 @@ public struct SamplerWorker: Sendable {
                 for lease in grant.leases {
                     let target = coordinator!
                     group.addTask {
-                        let submission = await serve(lease, sampling: grant.sampling, received: received, coordinator: target)
+                        let submission = await serve(lease, sampling: lease.hasSampling ? lease.sampling : grant.sampling,
+                                                     received: received, coordinator: target)
                         await outbox.finish(submission)
                     }
                 }

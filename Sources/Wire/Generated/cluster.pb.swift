@@ -106,9 +106,22 @@ public nonisolated struct Selfimprove_V1_WorkLease: Sendable {
   /// Milliseconds the sampler has, counted from when it received the grant.
   public var deadlineMs: UInt32 = 0
 
+  /// Sampling settings of this lease alone (a method's request with its own stop strings,
+  /// temperature or length); absent: the grant's.
+  public var sampling: Selfimprove_V1_SamplingSettings {
+    get {_sampling ?? Selfimprove_V1_SamplingSettings()}
+    set {_sampling = newValue}
+  }
+  /// Returns true if `sampling` has been explicitly set.
+  public var hasSampling: Bool {self._sampling != nil}
+  /// Clears the value of `sampling`. Subsequent reads from it will return its default value.
+  public mutating func clearSampling() {self._sampling = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _sampling: Selfimprove_V1_SamplingSettings? = nil
 }
 
 public nonisolated struct Selfimprove_V1_WorkGrant: Sendable {
@@ -582,7 +595,7 @@ nonisolated extension Selfimprove_V1_WorkRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Selfimprove_V1_WorkLease: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkLease"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lease_id\0\u{3}question_id\0\u{1}prompt\0\u{1}indices\0\u{3}deadline_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lease_id\0\u{3}question_id\0\u{1}prompt\0\u{1}indices\0\u{3}deadline_ms\0\u{1}sampling\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -595,12 +608,17 @@ nonisolated extension Selfimprove_V1_WorkLease: SwiftProtobuf.Message, SwiftProt
       case 3: try { try decoder.decodeSingularStringField(value: &self.prompt) }()
       case 4: try { try decoder.decodeRepeatedUInt32Field(value: &self.indices) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.deadlineMs) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._sampling) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.leaseID != 0 {
       try visitor.visitSingularUInt64Field(value: self.leaseID, fieldNumber: 1)
     }
@@ -616,6 +634,9 @@ nonisolated extension Selfimprove_V1_WorkLease: SwiftProtobuf.Message, SwiftProt
     if self.deadlineMs != 0 {
       try visitor.visitSingularUInt32Field(value: self.deadlineMs, fieldNumber: 5)
     }
+    try { if let v = self._sampling {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -625,6 +646,7 @@ nonisolated extension Selfimprove_V1_WorkLease: SwiftProtobuf.Message, SwiftProt
     if lhs.prompt != rhs.prompt {return false}
     if lhs.indices != rhs.indices {return false}
     if lhs.deadlineMs != rhs.deadlineMs {return false}
+    if lhs._sampling != rhs._sampling {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -18,11 +18,13 @@ struct Spread: Sendable {
     var min: Double { values.min() ?? .nan }
     var max: Double { values.max() ?? .nan }
 
-    /// `{"median", "min", "max", "values"}`, each rounded to `digits` decimals.
+    /// `{"median", "min", "max", "values"}`: the values rounded to `digits` decimals, and the
+    /// median and range of those rounded values (so that the entry checks against itself).
     func json(digits: Int = 3) -> [String: Any] {
         let scale = pow(10, Double(digits))
         func round(_ value: Double) -> Double { value.isFinite ? (value * scale).rounded() / scale : 0 }
-        return ["median": round(median), "min": round(min), "max": round(max), "values": values.map(round)]
+        let shown = Spread(values.map(round))
+        return ["median": round(shown.median), "min": shown.min, "max": shown.max, "values": shown.values]
     }
 
     /// "median (min-max, n runs)", for text output.

@@ -1,0 +1,111 @@
+/// A method is what the cluster computes for each question: LMSI's sample-and-vote, a tree
+/// search, a critique-and-refine loop. Each is a pure state machine per question, driven by
+/// the coordinator: it asks for paths to be drawn (``SampleWork``) and for texts to be scored
+/// by the verifier tier (``ScoreWork``), takes the results, and finally yields its
+/// ``MethodResult``. It does no I/O and knows nothing of leases, samplers or the journal, so
+/// every method is testable without a socket and the coordinator's guarantees (leases, retries,
+/// the record stream, crash recovery) hold for all of them alike.
+///
+/// The coordinator delivers one event at a time per question, in any order across questions.
+/// A method that is lost with its coordinator is started again from ``start()`` on resume: its
+/// state is rebuilt, never journaled half-way.
+public protocol QuestionMethod: Sendable {
+    /// The question this instance works on.
+    var question: Question { get }
+
+    /// The first requests.
+    mutating func start() -> [MethodStep]
+
+    /// The paths drawn for the request `key`: one entry per path asked for, nil where every
+    /// attempt at it failed (given up by the lease book).
+    mutating func sampled(_ key: Int, paths: [MethodPath?]) -> [MethodStep]
+
+    /// The verifier tier's scores for the request `key`, one per text; `answers` holds the answer
+    /// the verifiers extracted from each text, when they report them.
+    mutating func scored(_ key: Int, scores: [Double], answers: [Answer?]?) -> [MethodStep]
+}
+
+/// What a method asks of the cluster next.
+public enum MethodStep: Sendable {
+    /// Draw paths.
+    case sample(SampleWork)
+    /// Score texts with the verifier tier.
+    case score(ScoreWork)
+    /// The question is done: this is its result (its last step).
+    case finish(MethodResult)
+}
+
+/// Makes the method for each question of a run (one per `method.name`).
+public protocol QuestionMethodFactory: Sendable {
+    /// The method's name in the config (`method.name`).
+    var name: String { get }
+    /// A fresh state machine for `question`.
+    func make(for question: Question) -> any QuestionMethod
+}
+
+/// Paths a method wants drawn for one of its questions.
+public struct SampleWork: Sendable, Hashable {
+    /// Tells the method's requests for one question apart; the paths come back under it.
+    public var key: Int
+    /// The full prompt.
+    public var prompt: String
+    /// Paths to draw (the lease book splits them into requests of at most `paths_per_request`).
+    public var n: Int
+    /// Settings this request sets for itself (nil: the run's `method` settings).
+    public var temperature: Double?
+    public var maxTokens: Int?
+    public var stop: [String]?
+
+    public init(key: Int, prompt: String, n: Int, temperature: Double? = nil, maxTokens: Int? = nil, stop: [String]? = nil) {
+        self.key = key
+        self.prompt = prompt
+        self.n = n
+        self.temperature = temperature
+        self.maxTokens = maxTokens
+        self.stop = stop
+    }
+
+    /// Whether the request uses the run's sampling settings unchanged.
+    public var usesRunSettings: Bool { temperature == nil && maxTokens == nil && stop == nil }
+}
+
+/// Texts a method wants the verifier tier to score (each against the method's question).
+public struct ScoreWork: Sendable, Hashable {
+    public var key: Int
+    /// The texts; an empty one stands for a path that does not exist (scored, then ignored).
+    public var texts: [String]
+
+    public init(key: Int, texts: [String]) {
+        self.key = key
+        self.texts = texts
+    }
+}
+
+/// A path a sampler drew for a method, with who drew it.
+public struct MethodPath: Sendable, Hashable {
+    public var text: String
+    public var completionTokens: Int
+    /// `stop`, `length`, ... as the backend reported it.
+    public var finishReason: String
+    /// Sum of the tokens' log-probabilities, when the backend gave them.
+    public var logProbability: Double?
+    public var sampler: String
+    public var modelVersion: String
+
+    public init(text: String, completionTokens: Int, finishReason: String, logProbability: Double? = nil,
+                sampler: String, modelVersion: String) {
+        self.text = text
+        self.completionTokens = completionTokens
+        self.finishReason = finishReason
+        self.logProbability = logProbability
+        self.sampler = sampler
+        self.modelVersion = modelVersion
+    }
+}
+
+/// What a method yields for a question; the coordinator turns it into the record it journals
+/// and streams to the trainer.
+public enum MethodResult: Sendable {
+    /// LMSI: m paths and their vote.
+    case selfConsistency(SelfConsistencyResult)
+}
