@@ -15,6 +15,11 @@ public struct SyntheticBackend: ModelBackend {
         public var stepErrorRate: Double = 0.15
         /// Chance that a path ends without "The answer is ..." (no vote).
         public var noAnswerRate: Double = 0.05
+        /// Chance that a critique (SCORE's prompts) breaks one of the rule filters: a feedback
+        /// left out, a step not copied exactly, or the wrong final answer, one of the three.
+        public var critiqueErrorRate: Double = 0.2
+        /// The step error rate of refinements written from a critique.
+        public var refinementStepErrorRate: Double = 0.05
         /// Time to first token, per request.
         public var timeToFirstToken: Duration = .zero
         /// Generation speed per path; zero means instant.
@@ -47,13 +52,22 @@ public struct SyntheticBackend: ModelBackend {
 
     private func generate(_ request: SamplingRequest) async throws -> SamplingResponse {
         guard request.n >= 1 else { throw BackendError("n must be at least 1, got \(request.n)") }
-        let question = Self.lastQuestion(in: request.prompt)
+        let task = SimulatedRefineTask(prompt: request.prompt)
+        let question = task?.question ?? Self.lastQuestion(in: request.prompt)
         let problem = question.flatMap(ArithmeticReader.read)
         let base = stableHash(request.prompt) ^ configuration.seed ^ (request.seed ?? 0) &* 0x9E37_79B9_7F4A_7C15
         var paths: [SampledPath] = []
         for index in 0 ..< request.n {
             var random = SplitMix64(seed: base &+ UInt64(index) &* 0xBF58_476D_1CE4_E5B9)
-            let (text, words) = problem.map { solve($0, random: &random) } ?? guess(random: &random)
+            let (text, words): (String, Int)
+            switch task {
+            case let .critique(_, solution)?:
+                (text, words) = critique(of: solution, problem: problem, random: &random)
+            case .refinement?:
+                (text, words) = problem.map { solve($0, errorRate: configuration.refinementStepErrorRate, random: &random) } ?? guess(random: &random)
+            case nil:
+                (text, words) = problem.map { solve($0, errorRate: configuration.stepErrorRate, random: &random) } ?? guess(random: &random)
+            }
             let tokens = max(1, words * 4 / 3)
             paths.append(SampledPath(text: text, completionTokens: min(tokens, request.maxTokens), finishReason: "stop"))
         }
@@ -106,7 +120,7 @@ public struct SyntheticBackend: ModelBackend {
     /// count. Written as ASCII bytes, counting words as they are written: the simulator serves
     /// benchmark loads, where building sentences as strings and counting afterwards cost more
     /// than the rest of the sampler's work.
-    private func solve(_ problem: ArithmeticReader.Problem, random: inout SplitMix64) -> (String, Int) {
+    private func solve(_ problem: ArithmeticReader.Problem, errorRate: Double, random: inout SplitMix64) -> (String, Int) {
         var value = problem.start
         var text: [UInt8] = []
         text.reserveCapacity(64 + problem.subject.utf8.count + problem.things.utf8.count + 48 * problem.steps.count)
@@ -121,7 +135,7 @@ public struct SyntheticBackend: ModelBackend {
         var words = 5
         for step in problem.steps {
             var result = step.apply(to: value)
-            if random.chance(configuration.stepErrorRate) {
+            if random.chance(errorRate) {
                 result += [-3, -2, -1, 1, 2, 3][Int(random.next() % 6)]
             }
             // " <value> <op> <operand> = <result>."

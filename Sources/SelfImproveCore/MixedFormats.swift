@@ -8,6 +8,13 @@ public struct TrainingExample: Sendable, Hashable, Codable {
         case fewShotAnswerOnly = "direct_fewshot"
         case zeroShotChainOfThought = "cot_zeroshot"
         case zeroShotAnswerOnly = "direct_zeroshot"
+        /// SCORE: question and solution → critique and refinement (the refiner's data).
+        case refine
+        /// SCORE: question and solution → " correct" or " incorrect" (a verifier's data).
+        case verifier
+
+        /// LMSI's four mixed formats.
+        public static let mixed: [Format] = [.fewShotChainOfThought, .fewShotAnswerOnly, .zeroShotChainOfThought, .zeroShotAnswerOnly]
     }
 
     public struct Message: Sendable, Hashable, Codable {

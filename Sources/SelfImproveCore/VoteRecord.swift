@@ -36,6 +36,48 @@ public struct VoteRecord: Sendable, Hashable, Codable {
         }
     }
 
+    /// SCORE: one path's critique and the refinement written from it.
+    public struct Refinement: Sendable, Hashable, Codable {
+        /// The critiqued path's index.
+        public var path: Int
+        /// From `Step 1:` to `[END]` (empty when every attempt at it failed).
+        public var critique: String
+        /// `refined_right`, `refined_wrong`, `filtered_<rule>`, `critique_given_up`,
+        /// `refinement_given_up` or `rebalanced`.
+        public var outcome: String
+        public var refinement: String?
+        public var refinementAnswer: String?
+        public var refinementScore: Double?
+        /// Training data: the critique passed the filters and the refinement was found right.
+        public var kept: Bool
+        public var sampler: String?
+        public var modelVersion: String?
+        public var completionTokens: Int?
+
+        public init(path: Int, critique: String, outcome: String, refinement: String? = nil, refinementAnswer: String? = nil,
+                    refinementScore: Double? = nil, kept: Bool, sampler: String? = nil, modelVersion: String? = nil, completionTokens: Int? = nil)
+        {
+            self.path = path
+            self.critique = critique
+            self.outcome = outcome
+            self.refinement = refinement
+            self.refinementAnswer = refinementAnswer
+            self.refinementScore = refinementScore
+            self.kept = kept
+            self.sampler = sampler
+            self.modelVersion = modelVersion
+            self.completionTokens = completionTokens
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case path, critique, outcome, refinement, kept, sampler
+            case refinementAnswer = "refinement_answer"
+            case refinementScore = "refinement_score"
+            case modelVersion = "model_version"
+            case completionTokens = "completion_tokens"
+        }
+    }
+
     public var id: String
     public var question: String
     public var paths: [Path]
@@ -48,6 +90,14 @@ public struct VoteRecord: Sendable, Hashable, Codable {
     public var majorityCorrect: Bool?
     /// How the vote was taken (`majority` or `weighted`); nil for offline votes.
     public var vote: String?
+    /// The method that made the record: `refine`, or nil for LMSI.
+    public var method: String?
+    /// refine: a verifier score at or above this labels a path right.
+    public var rightAt: Double?
+    /// refine: the right path the critiques were written beside.
+    public var reference: Int?
+    /// refine: the wrong paths' critiques and refinements, then the rebalanced right paths.
+    public var refinements: [Refinement]?
 
     public init(id: String, question: String, paths: [Path], majority: String?, confidence: Double, accepted: Bool,
                 keptPaths: [Int], gold: String?, majorityCorrect: Bool?, vote: String? = nil)
@@ -65,9 +115,10 @@ public struct VoteRecord: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, question, paths, majority, confidence, accepted, gold, vote
+        case id, question, paths, majority, confidence, accepted, gold, vote, method, reference, refinements
         case keptPaths = "kept_paths"
         case majorityCorrect = "majority_correct"
+        case rightAt = "right_at"
     }
 
     /// Extracts answers, votes, and builds the record plus the training examples of every kept

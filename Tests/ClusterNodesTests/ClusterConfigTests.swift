@@ -56,7 +56,7 @@ struct ClusterConfigTests {
         }
     }
 
-    @Test(arguments: ["local.yaml", "synthetic.yaml", "example.yaml"])
+    @Test(arguments: ["local.yaml", "synthetic.yaml", "example.yaml", "refine-synthetic.yaml"])
     func shippedConfigsAreValid(_ name: String) throws {
         let config = try ClusterConfig.load(file: Self.clusterFolder.appendingPathComponent(name).path)
         #expect(config.samplers.count >= 2)
@@ -86,6 +86,34 @@ struct ClusterConfigTests {
     func modelServerBackendsAreValidated(override: String, message: String) {
         let error = configError(Self.validText(), overrides: [override])
         #expect(error?.description.contains(message) == true, "\(String(describing: error))")
+    }
+
+    @Test func refineIsReadWithItsSettingsAndItsOwnDefaultM() throws {
+        let config = try load(Self.validText().replacingOccurrences(of: "  m: 8\n", with: ""),
+                              overrides: ["method.name=refine", "method.right_at=0.7", "method.rebalance=true", "method.critique_max_tokens=300"])
+        #expect(config.method.name == "refine")
+        #expect(config.method.m == 10)
+        let refine = try #require(config.method.refine)
+        #expect(refine.rightAt == 0.7 && refine.rebalance && refine.critiqueMaxTokens == 300 && refine.maxCritiques == 10)
+        let lmsi = try load(Self.validText().replacingOccurrences(of: "  m: 8\n", with: ""))
+        #expect(lmsi.method.m == 32 && lmsi.method.refine == nil)
+    }
+
+    @Test(arguments: [
+        (["method.name=refine", "method.right_at=1.5"], "method.right_at"),
+        (["method.rebalance=true"], "applies to method 'refine' only"),
+        (["method.name=refine", "method.vote=weighted"], "applies to method 'lmsi' only"),
+        (["method.name=refine", "method.max_critiques=-1"], "must be at least 0"),
+    ])
+    func refineSettingsAreValidated(overrides: [String], message: String) {
+        let error = configError(Self.validText(), overrides: overrides)
+        #expect(error?.description.contains(message) == true, "\(String(describing: error))")
+    }
+
+    @Test func refineNeedsVerifiersToLabelItsSolutions() {
+        let text = Self.validText().replacingOccurrences(of: "verifiers:\n  - name: verifier\n", with: "verifiers: []\n")
+        let error = configError(text, overrides: ["method.name=refine"])
+        #expect(error?.description.contains("'refine' needs at least one verifier") == true, "\(String(describing: error))")
     }
 
     @Test func openAIAndLlamaServerOptionsAreRead() throws {

@@ -47,12 +47,18 @@ enum RunOutputChecks {
         }
         #expect(Set(ids).count == ids.count, "a question is stored twice")
         if let questions { #expect(Set(ids) == Set(questions)) }
-        let formats: Set<String> = ["cot_fewshot", "direct_fewshot", "cot_zeroshot", "direct_zeroshot"]
+        // Each format's prompt ends where its completion starts.
+        let promptEnds: [String: [String]] = [
+            "cot_fewshot": ["A:"], "direct_fewshot": ["A:"], "cot_zeroshot": ["step by step."], "direct_zeroshot": ["A:"],
+            "refine": ["Critique:\nStep 1:"], "verifier": ["Judgement:"],
+        ]
         let examples = try lines(folder.appendingPathComponent("sft.jsonl"))
         let stored = Set(ids)
         for example in examples {
-            #expect(formats.contains(example["format"] as? String ?? ""))
-            #expect((example["prompt"] as? String)?.hasSuffix("A:") == true || (example["prompt"] as? String)?.hasSuffix("step by step.") == true)
+            let ends = promptEnds[example["format"] as? String ?? ""]
+            #expect(ends != nil, "unknown format \(example["format"] ?? "-")")
+            let prompt = example["prompt"] as? String ?? ""
+            #expect(ends?.contains { prompt.hasSuffix($0) } == true, "\(example["format"] ?? "-"): \(prompt.suffix(40))")
             #expect(example["completion"] is String)
             #expect((example["messages"] as? [[String: String]])?.map { $0["role"] } == ["user", "assistant"])
             #expect(example["sequence"] is Int)

@@ -65,6 +65,12 @@ extension ClusterConfig {
         if method.vote == .weighted, verifiers.isEmpty {
             throw ConfigError(file: document.file, key: "method.vote", line: nil, message: "'weighted' needs at least one verifier under 'verifiers'")
         }
+        if method.name == "refine", verifiers.isEmpty {
+            throw ConfigError(file: document.file, key: "method.name", line: nil, message: "'refine' needs at least one verifier under 'verifiers' (they label solutions right or wrong)")
+        }
+        if method.name == "refine", method.vote == .weighted {
+            throw ConfigError(file: document.file, key: "method.vote", line: nil, message: "'weighted' applies to method 'lmsi' only")
+        }
         if method.minPathScore > 0, verifiers.isEmpty {
             throw ConfigError(file: document.file, key: "method.min_path_score", line: nil, message: "needs at least one verifier under 'verifiers'")
         }
@@ -138,9 +144,9 @@ extension ClusterConfig {
     }
 
     private static func parseMethod(_ map: ConfigMapping?) throws(ConfigError) -> MethodSettings {
-        let name = try map?.optional("name")?.choice(["lmsi"]) ?? "lmsi"
+        let name = try map?.optional("name")?.choice(["lmsi", "refine"]) ?? "lmsi"
         let mValue = map?.optional("m")
-        let m = try mValue?.int() ?? 32
+        let m = try mValue?.int() ?? (name == "refine" ? 10 : 32)
         if m < 1 { throw mValue!.error("must be at least 1, got \(m)") }
         let pprValue = map?.optional("paths_per_request")
         let ppr = try pprValue?.int() ?? m
@@ -166,9 +172,45 @@ extension ClusterConfig {
         let scoreValue = map?.optional("min_path_score")
         let minPathScore = try scoreValue?.double() ?? 0
         if minPathScore < 0 || minPathScore > 1 { throw scoreValue!.error("must be between 0 and 1, got \(minPathScore)") }
+        var refine: RefineSettings?
+        if name == "refine" {
+            refine = try parseRefine(map)
+        } else {
+            for key in RefineSettings.keys { if let value = map?.optional(key) { throw value.error("applies to method 'refine' only") } }
+        }
         try map?.finish()
         return MethodSettings(name: name, m: m, pathsPerRequest: ppr, temperature: temperature, topP: topP, maxTokens: maxTokens,
-                              stop: stop, vote: vote, minConfidence: minConfidence, minPathScore: minPathScore)
+                              stop: stop, vote: vote, minConfidence: minConfidence, minPathScore: minPathScore, refine: refine)
+    }
+
+    /// SCORE's settings under `method` (``RefineSettings``).
+    private static func parseRefine(_ map: ConfigMapping?) throws(ConfigError) -> RefineSettings {
+        var settings = RefineSettings()
+        func probability(_ key: String, _ current: Double) throws(ConfigError) -> Double {
+            guard let value = map?.optional(key) else { return current }
+            let number = try value.double()
+            if number < 0 || number > 1 { throw value.error("must be between 0 and 1, got \(number)") }
+            return number
+        }
+        func temperature(_ key: String, _ current: Double) throws(ConfigError) -> Double {
+            guard let value = map?.optional(key) else { return current }
+            let number = try value.double()
+            if number < 0 || number > 5 { throw value.error("must be between 0 and 5, got \(number)") }
+            return number
+        }
+        func count(_ key: String, _ current: Int, minimum: Int) throws(ConfigError) -> Int {
+            guard let value = map?.optional(key) else { return current }
+            let number = try value.int()
+            if number < minimum { throw value.error("must be at least \(minimum), got \(number)") }
+            return number
+        }
+        settings.rightAt = try probability("right_at", settings.rightAt)
+        settings.maxCritiques = try count("max_critiques", settings.maxCritiques, minimum: 0)
+        settings.critiqueTemperature = try temperature("critique_temperature", settings.critiqueTemperature)
+        settings.critiqueMaxTokens = try count("critique_max_tokens", settings.critiqueMaxTokens, minimum: 1)
+        settings.refinementTemperature = try temperature("refinement_temperature", settings.refinementTemperature)
+        if let value = map?.optional("rebalance") { settings.rebalance = try value.bool() }
+        return settings
     }
 
     private static func parseAddress(_ map: ConfigMapping?, defaultName: String) throws(ConfigError) -> NodeAddress {
@@ -264,6 +306,8 @@ extension ClusterConfig {
         }
         synthetic.stepErrorRate = try rate("step_error_rate", synthetic.stepErrorRate)
         synthetic.noAnswerRate = try rate("no_answer_rate", synthetic.noAnswerRate)
+        synthetic.critiqueErrorRate = try rate("critique_error_rate", synthetic.critiqueErrorRate)
+        synthetic.refinementStepErrorRate = try rate("refinement_step_error_rate", synthetic.refinementStepErrorRate)
         synthetic.timeToFirstToken = try map.optional("time_to_first_token")?.duration() ?? .zero
         if let value = map.optional("tokens_per_second") {
             synthetic.tokensPerSecond = try value.double()

@@ -6,8 +6,13 @@ extension ClusterConfig.MethodSettings {
     ///   - scoresPaths: Whether the run has a verifier tier to score paths.
     ///   - exemplars: The few-shot exemplars of the run's prompts.
     func factory(scoresPaths: Bool, exemplars: [Exemplar]) -> any QuestionMethodFactory {
-        // `lmsi` is the only name the config accepts so far.
-        SelfConsistencyMethodFactory(settings: SelfConsistencyMethod.Settings(
+        if let refine {
+            return RefineMethodFactory(settings: RefineMethod.Settings(
+                n: m, prompts: PromptBuilder(exemplars: exemplars), rightAt: refine.rightAt, maxCritiques: refine.maxCritiques,
+                critiqueTemperature: refine.critiqueTemperature, critiqueMaxTokens: refine.critiqueMaxTokens,
+                refinementTemperature: refine.refinementTemperature, rebalance: refine.rebalance))
+        }
+        return SelfConsistencyMethodFactory(settings: SelfConsistencyMethod.Settings(
             m: m, prompts: PromptBuilder(exemplars: exemplars), weighted: vote == .weighted,
             minConfidence: minConfidence, minPathScore: minPathScore, scoresPaths: scoresPaths))
     }

@@ -87,6 +87,24 @@ public struct ClusterConfig: Sendable {
         public var minConfidence: Double?
         /// Keep only majority paths whose verifier score is at least this.
         public var minPathScore: Double
+        /// `refine`'s settings (nil for `lmsi`).
+        public var refine: RefineSettings?
+    }
+
+    /// SCORE's settings (`method.name: refine`); `m` is the solutions per question.
+    public struct RefineSettings: Sendable, Hashable {
+        /// A verifier score at or above this labels a text right.
+        public var rightAt = 0.5
+        /// Critiques per question at most.
+        public var maxCritiques = 10
+        public var critiqueTemperature = 0.7
+        public var critiqueMaxTokens = 512
+        public var refinementTemperature = 0.7
+        /// Add right solutions with all-correct critiques to the refiner's data.
+        public var rebalance = false
+
+        /// The keys under `method`.
+        static let keys = ["right_at", "max_critiques", "critique_temperature", "critique_max_tokens", "refinement_temperature", "rebalance"]
     }
 
     public struct CoordinatorSettings: Sendable, Hashable {

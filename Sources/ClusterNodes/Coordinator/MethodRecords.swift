@@ -10,6 +10,30 @@ struct GroupVerdict: Sendable {
     var vote: Vote
     var gold: Answer?
     var completionTokens: Int
+    /// refine: how its paths went through the stages.
+    var refine: RefineCounts?
+}
+
+/// How one question's (or a run's) paths went through SCORE's stages.
+struct RefineCounts: Sendable, Hashable {
+    var solutions = 0
+    var judgedWrong = 0
+    var critiqued = 0
+    var passedFilters = 0
+    var refinedRight = 0
+    var rebalanced = 0
+    /// Critiques refused, by rule.
+    var filtered: [String: Int] = [:]
+
+    static func += (lhs: inout RefineCounts, rhs: RefineCounts) {
+        lhs.solutions += rhs.solutions
+        lhs.judgedWrong += rhs.judgedWrong
+        lhs.critiqued += rhs.critiqued
+        lhs.passedFilters += rhs.passedFilters
+        lhs.refinedRight += rhs.refinedRight
+        lhs.rebalanced += rhs.rebalanced
+        lhs.filtered.merge(rhs.filtered, uniquingKeysWith: +)
+    }
 }
 
 /// Turns a method's result into the record the journal and the trainer take (pure; runs off
@@ -21,6 +45,7 @@ enum MethodRecords {
     static func verdict(for result: MethodResult, vote: String) -> GroupVerdict {
         switch result {
         case let .selfConsistency(result): verdict(for: result, vote: vote)
+        case let .refine(result): verdict(for: result)
         }
     }
 
@@ -30,23 +55,8 @@ enum MethodRecords {
         record.questionID = result.question.id
         record.question = result.question.text
         record.vote = rule
-        var tokens = 0
-        record.paths = result.paths.indices.map { index in
-            var path = Selfimprove_V1_RecordPath()
-            path.index = UInt32(index)
-            if let sampled = result.paths[index] {
-                path.text = sampled.text
-                path.completionTokens = UInt32(clamping: sampled.completionTokens)
-                tokens += sampled.completionTokens
-                if !sampled.sampler.isEmpty { path.sampler = sampled.sampler }
-                if !sampled.modelVersion.isEmpty { path.modelVersion = sampled.modelVersion }
-            } else {
-                path.givenUp = true
-            }
-            if let answer = result.answers[safe: index] ?? nil { path.answer = answer.canonical }
-            if let score = result.scores?[safe: index] { path.score = score }
-            return path
-        }
+        let (paths, tokens) = recordPaths(result.paths, answers: result.answers, scores: result.scores)
+        record.paths = paths
         let vote = result.vote
         if let majority = vote.majority { record.majority = majority.canonical }
         record.confidence = vote.confidence
@@ -57,6 +67,90 @@ enum MethodRecords {
             record.majorityCorrect = vote.majority == gold
         }
         return GroupVerdict(record: record, answers: result.answers, vote: vote, gold: result.question.gold, completionTokens: tokens)
+    }
+}
+
+extension MethodRecords {
+    /// The record's paths (each with its answer, score and origin, or marked given up) and
+    /// their completion tokens.
+    static func recordPaths(_ paths: [MethodPath?], answers: [Answer?], scores: [Double]?) -> ([Selfimprove_V1_RecordPath], Int) {
+        var tokens = 0
+        let records = paths.indices.map { index in
+            var path = Selfimprove_V1_RecordPath()
+            path.index = UInt32(index)
+            if let sampled = paths[index] {
+                path.text = sampled.text
+                path.completionTokens = UInt32(clamping: sampled.completionTokens)
+                tokens += sampled.completionTokens
+                if !sampled.sampler.isEmpty { path.sampler = sampled.sampler }
+                if !sampled.modelVersion.isEmpty { path.modelVersion = sampled.modelVersion }
+            } else {
+                path.givenUp = true
+            }
+            if let answer = answers[safe: index] ?? nil { path.answer = answer.canonical }
+            if let score = scores?[safe: index] { path.score = score }
+            return path
+        }
+        return (records, tokens)
+    }
+
+    /// SCORE: every solution with its label score, each wrong one's critique and refinement (and
+    /// the rebalanced right ones); the vote over the solutions is kept for the statistics. The
+    /// record is accepted when some critique and refinement are kept.
+    static func verdict(for result: RefineResult) -> GroupVerdict {
+        var record = Selfimprove_V1_TrainingRecord()
+        record.method = "refine"
+        record.questionID = result.question.id
+        record.question = result.question.text
+        record.rightAt = result.rightAt
+        let (paths, solutionTokens) = recordPaths(result.solutions, answers: result.answers, scores: result.scores)
+        record.paths = paths
+        var tokens = solutionTokens
+        if let reference = result.reference { record.referencePath = UInt32(reference) }
+        var counts = RefineCounts()
+        counts.solutions = result.solutions.compactMap { $0 }.count
+        counts.judgedWrong = result.solutions.indices.filter { result.solutions[$0] != nil && !result.isRight($0) }.count
+        record.refinements = result.attempts.map { attempt in
+            var wire = Selfimprove_V1_RefineAttempt()
+            wire.pathIndex = UInt32(attempt.solution)
+            wire.critique = attempt.critiqueText ?? ""
+            wire.outcome = attempt.outcome.name
+            wire.kept = attempt.kept
+            var attemptTokens = 0
+            if let critique = attempt.critique {
+                wire.sampler = critique.sampler
+                wire.modelVersion = critique.modelVersion
+                attemptTokens += critique.completionTokens
+            }
+            if let refinement = attempt.refinement {
+                wire.refinement = refinement.text
+                attemptTokens += refinement.completionTokens
+            }
+            if let answer = attempt.refinementAnswer { wire.refinementAnswer = answer.canonical }
+            if let score = attempt.refinementScore { wire.refinementScore = score }
+            wire.completionTokens = UInt32(clamping: attemptTokens)
+            tokens += attemptTokens
+            switch attempt.outcome {
+            case .rebalanced: counts.rebalanced += 1
+            case let .filtered(failure): counts.critiqued += 1; counts.filtered[failure.rawValue, default: 0] += 1
+            case .refinedRight: counts.critiqued += 1; counts.passedFilters += 1; counts.refinedRight += 1
+            case .refinedWrong, .refinementGivenUp: counts.critiqued += 1; counts.passedFilters += 1
+            case .critiqueGivenUp, .pending: break
+            }
+            return wire
+        }
+        let vote = SelfConsistency.vote(result.answers)
+        if let majority = vote.majority { record.majority = majority.canonical }
+        record.confidence = vote.confidence
+        let kept = result.attempts.filter { $0.kept && $0.outcome != .rebalanced }
+        record.accepted = !kept.isEmpty
+        record.keptPaths = kept.map { UInt32($0.solution) }
+        if let gold = result.question.gold {
+            record.gold = gold.canonical
+            record.majorityCorrect = vote.majority == gold
+        }
+        return GroupVerdict(record: record, answers: result.answers, vote: vote, gold: result.question.gold,
+                            completionTokens: tokens, refine: counts)
     }
 }
 

@@ -64,6 +64,14 @@ struct RunManifest {
             "nodes": config.nodes.map { ["role": $0.role.rawValue, "name": $0.address.name] },
         ]
         if let reason { object["reason"] = reason }
+        if config.method.name == "refine" {
+            let refine = progress.refine
+            object["refine"] = [
+                "solutions": refine.solutions, "judged_wrong": refine.judgedWrong, "critiqued": refine.critiqued,
+                "passed_filters": refine.passedFilters, "refined_right": refine.refinedRight, "rebalanced": refine.rebalanced,
+                "filtered": refine.filtered, "verifiers": config.verifiers.first.map { $0.chain.map(\.kind.rawValue) } ?? [],
+            ] as [String: Any]
+        }
         let evaluation = progress.evaluation
         if evaluation.labelled > 0 {
             object["accuracy"] = [

@@ -31,6 +31,8 @@ struct RunProgress: Sendable {
     var datasetLinesSkipped = 0
     var trainerExamples: UInt64 = 0
     var evaluation = EvaluationReport()
+    /// refine: how the paths went through SCORE's stages.
+    var refine = RefineCounts()
     let started = ContinuousClock.now
     /// When this coordinator granted its first lease: work flows from then on (before it, the
     /// other nodes start and connect).
@@ -58,6 +60,7 @@ struct RunProgress: Sendable {
         confidenceSum += verdict.vote.confidence
         pathsGivenUp += verdict.record.paths.filter(\.givenUp).count
         evaluation.add(answers: verdict.answers, vote: verdict.vote, gold: verdict.gold)
+        if let counts = verdict.refine { refine += counts }
     }
 
     /// A record the trainer acknowledged as durable.
@@ -98,15 +101,23 @@ struct RunProgress: Sendable {
         let remaining = max(0, total - done)
         let eta: String = remaining == 0 ? "0s" : recentQuestionRate > 0 ? Self.format(seconds: Double(remaining) / recentQuestionRate) : "?"
         let percent = total > 0 ? Double(done) * 100 / Double(total) : 100
-        let metadata: Logger.Metadata = [
+        var metadata: Logger.Metadata = [
             "questions.done": "\(done)", "questions.total": "\(total)",
             "paths_per_s": "\(Int(pathsPerSecond.rounded()))", "tokens_per_s": "\(Int(tokensPerSecond.rounded()))",
             "agreement": "\(Self.fixed(agreement))", "acceptance": "\(Self.fixed(acceptance))",
             "samplers.alive": "\(samplers)", "verifiers.alive": "\(verifiers)", "trainer.lag": "\(trainerLag)", "eta": "\(eta)",
         ]
-        let text = "progress \(done)/\(total) questions (\(String(format: "%.1f", percent))%) | \(Int(pathsPerSecond.rounded())) paths/s | "
+        var text = "progress \(done)/\(total) questions (\(String(format: "%.1f", percent))%) | \(Int(pathsPerSecond.rounded())) paths/s | "
             + "\(Int(tokensPerSecond.rounded())) tokens/s | agreement \(Self.fixed(agreement)) | acceptance \(Self.fixed(acceptance)) | "
             + "samplers \(samplers) | verifiers \(verifiers) | trainer lag \(trainerLag) | ETA \(eta)"
+        if refine.solutions > 0 {
+            text += " | refine: \(refine.judgedWrong) of \(refine.solutions) judged wrong, \(refine.critiqued) critiqued, "
+                + "\(refine.passedFilters) passed the filters, \(refine.refinedRight) refined right"
+            metadata["refine.judged_wrong"] = "\(refine.judgedWrong)"
+            metadata["refine.critiqued"] = "\(refine.critiqued)"
+            metadata["refine.passed_filters"] = "\(refine.passedFilters)"
+            metadata["refine.refined_right"] = "\(refine.refinedRight)"
+        }
         return Line(metadata: metadata, text: text)
     }
 
@@ -125,6 +136,13 @@ struct RunProgress: Sendable {
             metadata["accuracy.majority"] = "\(Self.fixed(majority))"
             metadata["labelled"] = "\(evaluation.labelled)"
             text += "; accuracy on \(evaluation.labelled) labelled: first path \(Self.fixed(first)), majority \(Self.fixed(majority))"
+        }
+        if refine.solutions > 0 {
+            text += "; refine: \(refine.judgedWrong) of \(refine.solutions) solutions judged wrong, \(refine.critiqued) critiqued, "
+                + "\(refine.passedFilters) passed the filters, \(refine.refinedRight) refined right"
+            if refine.rebalanced > 0 { text += ", \(refine.rebalanced) rebalanced" }
+            metadata["refine.judged_wrong"] = "\(refine.judgedWrong)"
+            metadata["refine.refined_right"] = "\(refine.refinedRight)"
         }
         if resumptions > 0 { text += "; resumed \(resumptions) times from its journal"; metadata["resumptions"] = "\(resumptions)" }
         if pathsGivenUp > 0 { text += "; \(pathsGivenUp) paths given up"; metadata["paths_given_up"] = "\(pathsGivenUp)" }

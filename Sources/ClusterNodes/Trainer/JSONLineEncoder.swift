@@ -37,6 +37,10 @@ struct JSONLineEncoder {
             encoder.raw(",\"majority_correct\":")
             encoder.bool(correct)
         }
+        if let method = record.method {
+            encoder.raw(",\"method\":")
+            encoder.string(method)
+        }
         encoder.raw(",\"paths\":[")
         for (position, path) in record.paths.enumerated() {
             if position > 0 { encoder.raw(",") }
@@ -44,6 +48,22 @@ struct JSONLineEncoder {
         }
         encoder.raw("],\"question\":")
         encoder.string(record.question)
+        if let reference = record.reference {
+            encoder.raw(",\"reference\":")
+            encoder.integer(reference)
+        }
+        if let refinements = record.refinements {
+            encoder.raw(",\"refinements\":[")
+            for (position, refinement) in refinements.enumerated() {
+                if position > 0 { encoder.raw(",") }
+                encoder.refinement(refinement)
+            }
+            encoder.raw("]")
+        }
+        if let rightAt = record.rightAt {
+            encoder.raw(",\"right_at\":")
+            encoder.number(rightAt)
+        }
         if let vote = record.vote {
             encoder.raw(",\"vote\":")
             encoder.string(vote)
@@ -94,6 +114,27 @@ struct JSONLineEncoder {
         if let sampler = path.sampler { key("sampler"); string(sampler) }
         if let score = path.score { key("score"); number(score) }
         key("text"); string(path.text)
+        raw("}")
+    }
+
+    private mutating func refinement(_ refinement: VoteRecord.Refinement) {
+        var first = true
+        func key(_ name: StaticString) {
+            raw(first ? "{\"" : ",\"")
+            first = false
+            raw(name)
+            raw("\":")
+        }
+        if let tokens = refinement.completionTokens { key("completion_tokens"); integer(tokens) }
+        key("critique"); string(refinement.critique)
+        key("kept"); bool(refinement.kept)
+        if let version = refinement.modelVersion { key("model_version"); string(version) }
+        key("outcome"); string(refinement.outcome)
+        key("path"); integer(refinement.path)
+        if let text = refinement.refinement { key("refinement"); string(text) }
+        if let answer = refinement.refinementAnswer { key("refinement_answer"); string(answer) }
+        if let score = refinement.refinementScore { key("refinement_score"); number(score) }
+        if let sampler = refinement.sampler { key("sampler"); string(sampler) }
         raw("}")
     }
 

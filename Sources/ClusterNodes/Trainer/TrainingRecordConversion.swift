@@ -18,18 +18,46 @@ extension SinkRecord {
                 completionTokens: path.givenUp ? nil : Int(path.completionTokens),
                 givenUp: path.givenUp ? true : nil)
         }
-        let record = VoteRecord(
+        var record = VoteRecord(
             id: wire.questionID, question: wire.question, paths: paths,
             majority: wire.hasMajority ? wire.majority : nil, confidence: wire.confidence, accepted: wire.accepted,
             keptPaths: wire.keptPaths.map { Int($0) }, gold: wire.hasGold ? wire.gold : nil,
             majorityCorrect: wire.hasMajorityCorrect ? wire.majorityCorrect : nil, vote: wire.vote.isEmpty ? nil : wire.vote)
         var examples: [TrainingExample] = []
-        if wire.accepted, wire.hasMajority, !formats.isEmpty {
+        if wire.method == "refine" {
+            record.method = wire.method
+            record.rightAt = wire.rightAt
+            record.reference = wire.hasReferencePath ? Int(wire.referencePath) : nil
+            record.refinements = wire.refinements.map { attempt in
+                VoteRecord.Refinement(
+                    path: Int(attempt.pathIndex), critique: attempt.critique, outcome: attempt.outcome,
+                    refinement: attempt.refinement.isEmpty ? nil : attempt.refinement,
+                    refinementAnswer: attempt.hasRefinementAnswer ? attempt.refinementAnswer : nil,
+                    refinementScore: attempt.hasRefinementScore ? attempt.refinementScore : nil, kept: attempt.kept,
+                    sampler: attempt.sampler.isEmpty ? nil : attempt.sampler, modelVersion: attempt.modelVersion.isEmpty ? nil : attempt.modelVersion,
+                    completionTokens: attempt.outcome == "rebalanced" ? nil : Int(attempt.completionTokens))
+            }
+            examples = Self.refineExamples(wire, formats: formats)
+        } else if wire.accepted, wire.hasMajority, !formats.isEmpty {
             for index in record.keptPaths where paths.indices.contains(index) {
                 examples += MixedFormats.examples(question: wire.question, path: paths[index].text, answer: wire.majority, prompts: prompts)
                     .filter { formats.contains($0.format) }
             }
         }
         self.init(sequence: wire.sequence, record: record, examples: examples)
+    }
+
+    /// SCORE's data from a refine record: per path, the verifier's label example and, where the
+    /// path's critique and refinement were kept (or it was rebalanced), the refiner's example.
+    private static func refineExamples(_ wire: Selfimprove_V1_TrainingRecord, formats: [TrainingExample.Format]) -> [TrainingExample] {
+        let kept = Dictionary(wire.refinements.filter(\.kept).map { (Int($0.pathIndex), $0) }, uniquingKeysWith: { first, _ in first })
+        var examples: [TrainingExample] = []
+        for path in wire.paths where !path.givenUp {
+            let attempt = kept[Int(path.index)]
+            let refinement = attempt.map { $0.outcome == "rebalanced" ? path.text : $0.refinement }
+            examples += RefinePrompts.examples(question: wire.question, solution: path.text, right: path.score >= wire.rightAt,
+                                               critique: attempt?.critique, refinement: refinement)
+        }
+        return examples.filter { formats.contains($0.format) }
     }
 }

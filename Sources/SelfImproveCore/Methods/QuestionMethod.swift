@@ -108,4 +108,6 @@ public struct MethodPath: Sendable, Hashable {
 public enum MethodResult: Sendable {
     /// LMSI: m paths and their vote.
     case selfConsistency(SelfConsistencyResult)
+    /// SCORE: solutions, their labels, critiques and refinements.
+    case refine(RefineResult)
 }

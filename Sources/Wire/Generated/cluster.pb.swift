@@ -417,6 +417,25 @@ public nonisolated struct Selfimprove_V1_TrainingRecord: Sendable {
   /// How the vote was taken: "majority" or "weighted".
   public var vote: String = String()
 
+  /// The method that made the record: "refine", or empty for LMSI (older records have none).
+  public var method: String = String()
+
+  /// refine: a verifier score at or above this labels a text right (paths' `score`).
+  public var rightAt: Double = 0
+
+  /// refine: the right path used as the critiques' reference, if any.
+  public var referencePath: UInt32 {
+    get {_referencePath ?? 0}
+    set {_referencePath = newValue}
+  }
+  /// Returns true if `referencePath` has been explicitly set.
+  public var hasReferencePath: Bool {self._referencePath != nil}
+  /// Clears the value of `referencePath`. Subsequent reads from it will return its default value.
+  public mutating func clearReferencePath() {self._referencePath = nil}
+
+  /// refine: each wrong path's critique and refinement, then the rebalanced right paths.
+  public var refinements: [Selfimprove_V1_RefineAttempt] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -424,6 +443,60 @@ public nonisolated struct Selfimprove_V1_TrainingRecord: Sendable {
   fileprivate var _majority: String? = nil
   fileprivate var _gold: String? = nil
   fileprivate var _majorityCorrect: Bool? = nil
+  fileprivate var _referencePath: UInt32? = nil
+}
+
+/// SCORE: one path's critique and the refinement written from it.
+public nonisolated struct Selfimprove_V1_RefineAttempt: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var pathIndex: UInt32 = 0
+
+  /// From "Step 1:" to "[END]"; empty when every attempt at it failed.
+  public var critique: String = String()
+
+  /// "refined_right", "refined_wrong", "filtered_<rule>", "critique_given_up",
+  /// "refinement_given_up" or "rebalanced".
+  public var outcome: String = String()
+
+  public var refinement: String = String()
+
+  public var refinementAnswer: String {
+    get {_refinementAnswer ?? String()}
+    set {_refinementAnswer = newValue}
+  }
+  /// Returns true if `refinementAnswer` has been explicitly set.
+  public var hasRefinementAnswer: Bool {self._refinementAnswer != nil}
+  /// Clears the value of `refinementAnswer`. Subsequent reads from it will return its default value.
+  public mutating func clearRefinementAnswer() {self._refinementAnswer = nil}
+
+  public var refinementScore: Double {
+    get {_refinementScore ?? 0}
+    set {_refinementScore = newValue}
+  }
+  /// Returns true if `refinementScore` has been explicitly set.
+  public var hasRefinementScore: Bool {self._refinementScore != nil}
+  /// Clears the value of `refinementScore`. Subsequent reads from it will return its default value.
+  public mutating func clearRefinementScore() {self._refinementScore = nil}
+
+  /// Training data: the critique passed the filters and the refinement was found right.
+  public var kept: Bool = false
+
+  public var sampler: String = String()
+
+  public var modelVersion: String = String()
+
+  /// Critique and refinement tokens.
+  public var completionTokens: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _refinementAnswer: String? = nil
+  fileprivate var _refinementScore: Double? = nil
 }
 
 public nonisolated struct Selfimprove_V1_RecordBatch: Sendable {
@@ -1130,7 +1203,7 @@ nonisolated extension Selfimprove_V1_RecordPath: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Selfimprove_V1_TrainingRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TrainingRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}question_id\0\u{1}question\0\u{1}paths\0\u{1}majority\0\u{1}confidence\0\u{1}accepted\0\u{3}kept_paths\0\u{1}gold\0\u{3}majority_correct\0\u{1}vote\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}question_id\0\u{1}question\0\u{1}paths\0\u{1}majority\0\u{1}confidence\0\u{1}accepted\0\u{3}kept_paths\0\u{1}gold\0\u{3}majority_correct\0\u{1}vote\0\u{1}method\0\u{3}right_at\0\u{3}reference_path\0\u{1}refinements\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1149,6 +1222,10 @@ nonisolated extension Selfimprove_V1_TrainingRecord: SwiftProtobuf.Message, Swif
       case 9: try { try decoder.decodeSingularStringField(value: &self._gold) }()
       case 10: try { try decoder.decodeSingularBoolField(value: &self._majorityCorrect) }()
       case 11: try { try decoder.decodeSingularStringField(value: &self.vote) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.method) }()
+      case 13: try { try decoder.decodeSingularDoubleField(value: &self.rightAt) }()
+      case 14: try { try decoder.decodeSingularUInt32Field(value: &self._referencePath) }()
+      case 15: try { try decoder.decodeRepeatedMessageField(value: &self.refinements) }()
       default: break
       }
     }
@@ -1192,6 +1269,18 @@ nonisolated extension Selfimprove_V1_TrainingRecord: SwiftProtobuf.Message, Swif
     if !self.vote.isEmpty {
       try visitor.visitSingularStringField(value: self.vote, fieldNumber: 11)
     }
+    if !self.method.isEmpty {
+      try visitor.visitSingularStringField(value: self.method, fieldNumber: 12)
+    }
+    if self.rightAt.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.rightAt, fieldNumber: 13)
+    }
+    try { if let v = self._referencePath {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 14)
+    } }()
+    if !self.refinements.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.refinements, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1207,6 +1296,89 @@ nonisolated extension Selfimprove_V1_TrainingRecord: SwiftProtobuf.Message, Swif
     if lhs._gold != rhs._gold {return false}
     if lhs._majorityCorrect != rhs._majorityCorrect {return false}
     if lhs.vote != rhs.vote {return false}
+    if lhs.method != rhs.method {return false}
+    if lhs.rightAt != rhs.rightAt {return false}
+    if lhs._referencePath != rhs._referencePath {return false}
+    if lhs.refinements != rhs.refinements {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Selfimprove_V1_RefineAttempt: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RefineAttempt"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}path_index\0\u{1}critique\0\u{1}outcome\0\u{1}refinement\0\u{3}refinement_answer\0\u{3}refinement_score\0\u{1}kept\0\u{1}sampler\0\u{3}model_version\0\u{3}completion_tokens\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.pathIndex) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.critique) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.outcome) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.refinement) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self._refinementAnswer) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self._refinementScore) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.kept) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.sampler) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.modelVersion) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.completionTokens) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.pathIndex != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pathIndex, fieldNumber: 1)
+    }
+    if !self.critique.isEmpty {
+      try visitor.visitSingularStringField(value: self.critique, fieldNumber: 2)
+    }
+    if !self.outcome.isEmpty {
+      try visitor.visitSingularStringField(value: self.outcome, fieldNumber: 3)
+    }
+    if !self.refinement.isEmpty {
+      try visitor.visitSingularStringField(value: self.refinement, fieldNumber: 4)
+    }
+    try { if let v = self._refinementAnswer {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 5)
+    } }()
+    try { if let v = self._refinementScore {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 6)
+    } }()
+    if self.kept != false {
+      try visitor.visitSingularBoolField(value: self.kept, fieldNumber: 7)
+    }
+    if !self.sampler.isEmpty {
+      try visitor.visitSingularStringField(value: self.sampler, fieldNumber: 8)
+    }
+    if !self.modelVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelVersion, fieldNumber: 9)
+    }
+    if self.completionTokens != 0 {
+      try visitor.visitSingularUInt32Field(value: self.completionTokens, fieldNumber: 10)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Selfimprove_V1_RefineAttempt, rhs: Selfimprove_V1_RefineAttempt) -> Bool {
+    if lhs.pathIndex != rhs.pathIndex {return false}
+    if lhs.critique != rhs.critique {return false}
+    if lhs.outcome != rhs.outcome {return false}
+    if lhs.refinement != rhs.refinement {return false}
+    if lhs._refinementAnswer != rhs._refinementAnswer {return false}
+    if lhs._refinementScore != rhs._refinementScore {return false}
+    if lhs.kept != rhs.kept {return false}
+    if lhs.sampler != rhs.sampler {return false}
+    if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs.completionTokens != rhs.completionTokens {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

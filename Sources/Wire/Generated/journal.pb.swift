@@ -422,6 +422,42 @@ public nonisolated struct Selfimprove_V1_JournalVoteCounters: @unchecked Sendabl
     set {_uniqueStorage()._bucketMajorityCorrect = newValue}
   }
 
+  /// refine: how the paths went through the stages (see RefineCounts).
+  public var refineSolutions: UInt64 {
+    get {_storage._refineSolutions}
+    set {_uniqueStorage()._refineSolutions = newValue}
+  }
+
+  public var refineJudgedWrong: UInt64 {
+    get {_storage._refineJudgedWrong}
+    set {_uniqueStorage()._refineJudgedWrong = newValue}
+  }
+
+  public var refineCritiqued: UInt64 {
+    get {_storage._refineCritiqued}
+    set {_uniqueStorage()._refineCritiqued = newValue}
+  }
+
+  public var refinePassedFilters: UInt64 {
+    get {_storage._refinePassedFilters}
+    set {_uniqueStorage()._refinePassedFilters = newValue}
+  }
+
+  public var refineRefinedRight: UInt64 {
+    get {_storage._refineRefinedRight}
+    set {_uniqueStorage()._refineRefinedRight = newValue}
+  }
+
+  public var refineRebalanced: UInt64 {
+    get {_storage._refineRebalanced}
+    set {_uniqueStorage()._refineRebalanced = newValue}
+  }
+
+  public var refineFiltered: Dictionary<String,UInt64> {
+    get {_storage._refineFiltered}
+    set {_uniqueStorage()._refineFiltered = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -911,7 +947,7 @@ nonisolated extension Selfimprove_V1_JournalAcknowledged: SwiftProtobuf.Message,
 
 nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JournalVoteCounters"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}voted\0\u{3}accepted_votes\0\u{3}confidence_sum\0\u{3}paths_received\0\u{3}paths_dropped\0\u{3}paths_given_up\0\u{3}completion_tokens\0\u{3}leases_granted\0\u{3}leases_expired\0\u{3}leases_failed\0\u{3}samplers_lost\0\u{1}evaluated\0\u{1}labelled\0\u{3}first_path_correct\0\u{3}majority_correct\0\u{3}any_path_correct\0\u{3}bucket_questions\0\u{3}bucket_majority_correct\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}voted\0\u{3}accepted_votes\0\u{3}confidence_sum\0\u{3}paths_received\0\u{3}paths_dropped\0\u{3}paths_given_up\0\u{3}completion_tokens\0\u{3}leases_granted\0\u{3}leases_expired\0\u{3}leases_failed\0\u{3}samplers_lost\0\u{1}evaluated\0\u{1}labelled\0\u{3}first_path_correct\0\u{3}majority_correct\0\u{3}any_path_correct\0\u{3}bucket_questions\0\u{3}bucket_majority_correct\0\u{3}refine_solutions\0\u{3}refine_judged_wrong\0\u{3}refine_critiqued\0\u{3}refine_passed_filters\0\u{3}refine_refined_right\0\u{3}refine_rebalanced\0\u{3}refine_filtered\0")
 
   fileprivate class _StorageClass {
     var _voted: UInt64 = 0
@@ -932,6 +968,13 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
     var _anyPathCorrect: UInt64 = 0
     var _bucketQuestions: [UInt64] = []
     var _bucketMajorityCorrect: [UInt64] = []
+    var _refineSolutions: UInt64 = 0
+    var _refineJudgedWrong: UInt64 = 0
+    var _refineCritiqued: UInt64 = 0
+    var _refinePassedFilters: UInt64 = 0
+    var _refineRefinedRight: UInt64 = 0
+    var _refineRebalanced: UInt64 = 0
+    var _refineFiltered: Dictionary<String,UInt64> = [:]
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -960,6 +1003,13 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
       _anyPathCorrect = source._anyPathCorrect
       _bucketQuestions = source._bucketQuestions
       _bucketMajorityCorrect = source._bucketMajorityCorrect
+      _refineSolutions = source._refineSolutions
+      _refineJudgedWrong = source._refineJudgedWrong
+      _refineCritiqued = source._refineCritiqued
+      _refinePassedFilters = source._refinePassedFilters
+      _refineRefinedRight = source._refineRefinedRight
+      _refineRebalanced = source._refineRebalanced
+      _refineFiltered = source._refineFiltered
     }
   }
 
@@ -996,6 +1046,13 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
         case 16: try { try decoder.decodeSingularUInt64Field(value: &_storage._anyPathCorrect) }()
         case 17: try { try decoder.decodeRepeatedUInt64Field(value: &_storage._bucketQuestions) }()
         case 18: try { try decoder.decodeRepeatedUInt64Field(value: &_storage._bucketMajorityCorrect) }()
+        case 19: try { try decoder.decodeSingularUInt64Field(value: &_storage._refineSolutions) }()
+        case 20: try { try decoder.decodeSingularUInt64Field(value: &_storage._refineJudgedWrong) }()
+        case 21: try { try decoder.decodeSingularUInt64Field(value: &_storage._refineCritiqued) }()
+        case 22: try { try decoder.decodeSingularUInt64Field(value: &_storage._refinePassedFilters) }()
+        case 23: try { try decoder.decodeSingularUInt64Field(value: &_storage._refineRefinedRight) }()
+        case 24: try { try decoder.decodeSingularUInt64Field(value: &_storage._refineRebalanced) }()
+        case 25: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &_storage._refineFiltered) }()
         default: break
         }
       }
@@ -1058,6 +1115,27 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
       if !_storage._bucketMajorityCorrect.isEmpty {
         try visitor.visitPackedUInt64Field(value: _storage._bucketMajorityCorrect, fieldNumber: 18)
       }
+      if _storage._refineSolutions != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._refineSolutions, fieldNumber: 19)
+      }
+      if _storage._refineJudgedWrong != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._refineJudgedWrong, fieldNumber: 20)
+      }
+      if _storage._refineCritiqued != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._refineCritiqued, fieldNumber: 21)
+      }
+      if _storage._refinePassedFilters != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._refinePassedFilters, fieldNumber: 22)
+      }
+      if _storage._refineRefinedRight != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._refineRefinedRight, fieldNumber: 23)
+      }
+      if _storage._refineRebalanced != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._refineRebalanced, fieldNumber: 24)
+      }
+      if !_storage._refineFiltered.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: _storage._refineFiltered, fieldNumber: 25)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1085,6 +1163,13 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
         if _storage._anyPathCorrect != rhs_storage._anyPathCorrect {return false}
         if _storage._bucketQuestions != rhs_storage._bucketQuestions {return false}
         if _storage._bucketMajorityCorrect != rhs_storage._bucketMajorityCorrect {return false}
+        if _storage._refineSolutions != rhs_storage._refineSolutions {return false}
+        if _storage._refineJudgedWrong != rhs_storage._refineJudgedWrong {return false}
+        if _storage._refineCritiqued != rhs_storage._refineCritiqued {return false}
+        if _storage._refinePassedFilters != rhs_storage._refinePassedFilters {return false}
+        if _storage._refineRefinedRight != rhs_storage._refineRefinedRight {return false}
+        if _storage._refineRebalanced != rhs_storage._refineRebalanced {return false}
+        if _storage._refineFiltered != rhs_storage._refineFiltered {return false}
         return true
       }
       if !storagesAreEqual {return false}

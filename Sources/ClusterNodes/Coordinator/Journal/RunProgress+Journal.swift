@@ -25,6 +25,13 @@ extension RunProgress {
         counters.anyPathCorrect = UInt64(evaluation.anyPathCorrect)
         counters.bucketQuestions = evaluation.calibration.map { UInt64($0.questions) }
         counters.bucketMajorityCorrect = evaluation.calibration.map { UInt64($0.majorityCorrect) }
+        counters.refineSolutions = UInt64(refine.solutions)
+        counters.refineJudgedWrong = UInt64(refine.judgedWrong)
+        counters.refineCritiqued = UInt64(refine.critiqued)
+        counters.refinePassedFilters = UInt64(refine.passedFilters)
+        counters.refineRefinedRight = UInt64(refine.refinedRight)
+        counters.refineRebalanced = UInt64(refine.rebalanced)
+        counters.refineFiltered = refine.filtered.mapValues { UInt64($0) }
         return counters
     }
 
@@ -62,6 +69,10 @@ extension RunProgress {
                 evaluation.calibration[index].majorityCorrect = Int(votes.bucketMajorityCorrect[index])
             }
         }
+        refine = RefineCounts(solutions: Int(votes.refineSolutions), judgedWrong: Int(votes.refineJudgedWrong),
+                              critiqued: Int(votes.refineCritiqued), passedFilters: Int(votes.refinePassedFilters),
+                              refinedRight: Int(votes.refineRefinedRight), rebalanced: Int(votes.refineRebalanced),
+                              filtered: votes.refineFiltered.mapValues { Int($0) })
         done = Int(stored.records)
         accepted = Int(stored.accepted)
         pathsStored = Int(stored.paths)

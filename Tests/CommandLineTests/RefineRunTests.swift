@@ -1,0 +1,148 @@
+import Foundation
+import ProcessSupervision
+import Testing
+
+/// `method.name: refine` (SCORE) through a whole cluster on the simulator, whose critiques and
+/// refinements are right or wrong by construction.
+@Suite("Refine runs", .serialized)
+struct RefineRunTests {
+    /// A refine config on the simulator with absolute paths, so that it can live in `folder`
+    /// (whose path then also names the run's processes).
+    private func config(folder: URL, backend: String, rebalance: Bool) -> String {
+        let repository = RunTestSupport.repository.path
+        return """
+        name: refine-test
+        output: \(folder.path)/out
+        seed: 7
+        dataset: {path: \(repository)/cluster/data/arithmetic-200.jsonl, format: gsm8k}
+        prompt: {exemplars: \(repository)/cluster/exemplars/arithmetic.jsonl}
+        method: {name: refine, m: 6, temperature: 0.7, max_tokens: 256, right_at: 1.0, max_critiques: 6, rebalance: \(rebalance)}
+        coordinator: {host: 127.0.0.1, port: 0, lease_timeout: 3s, open_questions: 8}
+        samplers:
+          - {name: sampler, replicas: 2, capacity: 4, backend: \(backend)}
+        verifiers:
+          - {name: verifier-1, chain: [answer_format, arithmetic_steps]}
+        trainer: {name: trainer}
+        monitor: {interval: 300ms, format: text}
+        supervision: {max_restarts: 5}
+
+        """
+    }
+
+    /// Checks every record's stages against its paths and labels, the training data against the
+    /// records, and the manifest's stage counts against both. Returns the records.
+    @discardableResult
+    private func checkRefineOutput(_ output: URL, questions: Int, refinementsAlwaysRight: Bool) throws -> [[String: Any]] {
+        let ids = try RunOutputChecks.datasetIDs(RunTestSupport.repository.appendingPathComponent("cluster/data/arithmetic-200.jsonl"), limit: questions)
+        let manifest = try RunOutputChecks.verifyOutput(output, m: 6, questions: ids)
+        let records = try RunOutputChecks.lines(output.appendingPathComponent("records.jsonl")).map { try #require($0["record"] as? [String: Any]) }
+        var totals = (judgedWrong: 0, critiqued: 0, passed: 0, right: 0, rebalanced: 0, kept: 0, scoredPaths: 0)
+        for record in records {
+            #expect(record["method"] as? String == "refine")
+            let rightAt = try #require(record["right_at"] as? Double)
+            let paths = try #require(record["paths"] as? [[String: Any]])
+            let refinements = try #require(record["refinements"] as? [[String: Any]])
+            let scores = paths.map { ($0["given_up"] as? Bool == true) ? nil : (($0["score"] as? Double) ?? Double($0["score"] as? Int ?? 0)) }
+            let wrong = scores.indices.filter { scores[$0].map { $0 < rightAt } ?? false }
+            let right = scores.indices.filter { scores[$0].map { $0 >= rightAt } ?? false }
+            totals.scoredPaths += wrong.count + right.count
+            // One attempt per wrong path, then one rebalanced entry per right path (when asked).
+            let attempts = refinements.filter { $0["outcome"] as? String != "rebalanced" }
+            let rebalanced = refinements.filter { $0["outcome"] as? String == "rebalanced" }
+            #expect(attempts.compactMap { $0["path"] as? Int } == wrong, "\(record["id"] ?? "-")")
+            #expect(rebalanced.isEmpty || rebalanced.compactMap { $0["path"] as? Int } == right)
+            // The reference is the best right path.
+            if let best = right.max(by: { scores[$0]! != scores[$1]! ? scores[$0]! < scores[$1]! : $0 > $1 }) {
+                #expect(record["reference"] as? Int == best)
+            } else {
+                #expect(record["reference"] == nil)
+            }
+            for attempt in refinements {
+                let outcome = try #require(attempt["outcome"] as? String)
+                let kept = attempt["kept"] as? Bool == true
+                #expect(kept == (outcome == "refined_right" || outcome == "rebalanced"), "\(outcome)")
+                if outcome.hasPrefix("filtered_") || outcome.hasPrefix("refined_") {
+                    #expect((attempt["critique"] as? String)?.hasPrefix("Step 1:") == true)
+                }
+                if outcome.hasPrefix("refined_") {
+                    let score = try #require(attempt["refinement_score"] as? Double ?? (attempt["refinement_score"] as? Int).map(Double.init))
+                    #expect((score >= rightAt) == (outcome == "refined_right"))
+                    #expect(attempt["refinement"] is String)
+                }
+                if refinementsAlwaysRight { #expect(outcome != "refined_wrong") }
+                switch outcome {
+                case "rebalanced": totals.rebalanced += 1
+                case "refined_right": totals.critiqued += 1; totals.passed += 1; totals.right += 1
+                case "refined_wrong", "refinement_given_up": totals.critiqued += 1; totals.passed += 1
+                default: if outcome.hasPrefix("filtered_") { totals.critiqued += 1 }
+                }
+                if kept { totals.kept += 1 }
+            }
+            totals.judgedWrong += wrong.count
+            #expect((record["accepted"] as? Bool) == attempts.contains { $0["kept"] as? Bool == true })
+        }
+        // The training data: a verifier example per scored path, a refiner example per kept entry.
+        let examples = try RunOutputChecks.lines(output.appendingPathComponent("sft.jsonl"))
+        #expect(examples.filter { $0["format"] as? String == "verifier" }.count == totals.scoredPaths)
+        #expect(examples.filter { $0["format"] as? String == "refine" }.count == totals.kept)
+        #expect(examples.allSatisfy { ["verifier", "refine"].contains($0["format"] as? String ?? "") })
+        let counts = try #require(manifest["refine"] as? [String: Any])
+        #expect(counts["judged_wrong"] as? Int == totals.judgedWrong)
+        #expect(counts["critiqued"] as? Int == totals.critiqued)
+        #expect(counts["passed_filters"] as? Int == totals.passed)
+        #expect(counts["refined_right"] as? Int == totals.right)
+        #expect(counts["rebalanced"] as? Int == totals.rebalanced)
+        #expect(counts["solutions"] as? Int == totals.scoredPaths)
+        return records
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func aRefineRunWritesEveryStageItsDataAndItsCounts() async throws {
+        let folder = try RunTestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let backend = "{kind: synthetic, step_error_rate: 0.3, no_answer_rate: 0, critique_error_rate: 0.5, refinement_step_error_rate: 0, concurrency: 8}"
+        let configURL = folder.appendingPathComponent("refine.yaml")
+        try config(folder: folder, backend: backend, rebalance: true).write(to: configURL, atomically: true, encoding: .utf8)
+        let launch = try ChildProcess(executable: RunTestSupport.executable(), arguments: ["launch", configURL.path, "--set", "dataset.limit=30"])
+        let status = await launch.waitForExit()
+        let log = launch.standardErrorTail
+        #expect(status == 0, "launch failed: \(log.suffix(3000))")
+        let records = try checkRefineOutput(folder.appendingPathComponent("out"), questions: 30, refinementsAlwaysRight: true)
+        // Both kinds of ending occur: critiques refused by a rule, and refinements kept.
+        let outcomes = records.flatMap { ($0["refinements"] as? [[String: Any]] ?? []).compactMap { $0["outcome"] as? String } }
+        #expect(outcomes.contains { $0.hasPrefix("filtered_") })
+        #expect(outcomes.contains("refined_right"))
+        #expect(outcomes.contains("rebalanced"))
+        #expect(log.contains("judged wrong"), "the progress line shows the stages")
+    }
+
+    @Test(.timeLimit(.minutes(4)))
+    func killingASamplerAndTheCoordinatorMidRunLosesNoQuestion() async throws {
+        let folder = try RunTestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let backend = "{kind: synthetic, step_error_rate: 0.3, critique_error_rate: 0.3, time_to_first_token: 20ms, tokens_per_second: 300, concurrency: 4}"
+        let configURL = folder.appendingPathComponent("refine.yaml")
+        try config(folder: folder, backend: backend, rebalance: false).write(to: configURL, atomically: true, encoding: .utf8)
+        let output = folder.appendingPathComponent("out")
+        let launch = try ChildProcess(executable: RunTestSupport.executable(), arguments: ["launch", configURL.path, "--set", "dataset.limit=40"])
+        func kill9(_ name: String) throws {
+            let pid = try #require(try RunOutputChecks.processes(withArguments: [configURL.path, "--name\u{0}\(name)\u{0}"]).first, "\(name) not found")
+            kill(pid, SIGKILL)
+        }
+        do {
+            try await RunOutputChecks.waitForRecords(in: output, atLeast: 8)
+            try kill9("sampler-1")
+            try await RunOutputChecks.waitForRecords(in: output, atLeast: 16)
+            try kill9("coordinator")
+        } catch {
+            await launch.stop()
+            throw error
+        }
+        let status = await launch.waitForExit()
+        #expect(status == 0, "launch failed: \(launch.standardErrorTail.suffix(3000))")
+        try checkRefineOutput(output, questions: 40, refinementsAlwaysRight: false)
+        let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("manifest.json"))) as? [String: Any])
+        #expect(manifest["resumptions"] as? Int == 1)
+        #expect(try RunOutputChecks.processes(withArguments: [configURL.path]).isEmpty, "processes left behind")
+    }
+}
