@@ -56,7 +56,7 @@ struct ClusterConfigTests {
         }
     }
 
-    @Test(arguments: ["local.yaml", "synthetic.yaml", "example.yaml", "refine-synthetic.yaml"])
+    @Test(arguments: ["local.yaml", "synthetic.yaml", "example.yaml", "refine-synthetic.yaml", "refine.yaml"])
     func shippedConfigsAreValid(_ name: String) throws {
         let config = try ClusterConfig.load(file: Self.clusterFolder.appendingPathComponent(name).path)
         #expect(config.samplers.count >= 2)

@@ -601,7 +601,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
         admitted[record.questionID] = nil
         let encoded = EncodedRecord(record)
         journal.completed(encoded, votes: progress.voteCounters)
-        if !record.accepted {
+        if !record.accepted, record.method.isEmpty {
             log(.info, "record rejected by the vote", ["question": "\(record.questionID)",
                                                        "confidence": "\(RunProgress.fixed(record.confidence))",
                                                        "majority": "\(record.hasMajority ? record.majority : "-")"])
