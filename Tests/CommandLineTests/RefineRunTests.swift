@@ -8,7 +8,7 @@ import Testing
 struct RefineRunTests {
     /// A refine config on the simulator with absolute paths, so that it can live in `folder`
     /// (whose path then also names the run's processes).
-    private func config(folder: URL, backend: String, rebalance: Bool) -> String {
+    private func config(folder: URL, backend: String, rebalance: Bool, chain: String = "[answer_format, arithmetic_steps]") -> String {
         let repository = RunTestSupport.repository.path
         return """
         name: refine-test
@@ -21,7 +21,7 @@ struct RefineRunTests {
         samplers:
           - {name: sampler, replicas: 2, capacity: 4, backend: \(backend)}
         verifiers:
-          - {name: verifier-1, chain: [answer_format, arithmetic_steps]}
+          - {name: verifier-1, chain: \(chain)}
         trainer: {name: trainer}
         monitor: {interval: 300ms, format: text}
         supervision: {max_restarts: 5}
@@ -114,6 +114,31 @@ struct RefineRunTests {
         #expect(outcomes.contains("refined_right"))
         #expect(outcomes.contains("rebalanced"))
         #expect(log.contains("judged wrong"), "the progress line shows the stages")
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func theGoldOracleLabelsSolutionsByTheDataSetsAnswer() async throws {
+        let folder = try RunTestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let backend = "{kind: synthetic, step_error_rate: 0.3, no_answer_rate: 0.1, concurrency: 8}"
+        let configURL = folder.appendingPathComponent("refine.yaml")
+        try config(folder: folder, backend: backend, rebalance: false, chain: "[gold]").write(to: configURL, atomically: true, encoding: .utf8)
+        let launch = try ChildProcess(executable: RunTestSupport.executable(), arguments: ["launch", configURL.path, "--set", "dataset.limit=12"])
+        #expect(await launch.waitForExit() == 0, "launch failed: \(launch.standardErrorTail.suffix(3000))")
+        let records = try checkRefineOutput(folder.appendingPathComponent("out"), questions: 12, refinementsAlwaysRight: false)
+        var labels = Set<Bool>()
+        for record in records {
+            let gold = try #require(record["gold"] as? String)
+            for path in record["paths"] as? [[String: Any]] ?? [] where path["given_up"] as? Bool != true {
+                let right = path["answer"] as? String == gold
+                labels.insert(right)
+                #expect((path["score"] as? Double ?? (path["score"] as? Int).map(Double.init)) == (right ? 1 : 0), "\(path)")
+            }
+            for attempt in record["refinements"] as? [[String: Any]] ?? [] where (attempt["outcome"] as? String)?.hasPrefix("refined_") == true {
+                #expect((attempt["outcome"] as? String == "refined_right") == (attempt["refinement_answer"] as? String == gold))
+            }
+        }
+        #expect(labels == [true, false], "both labels occur")
     }
 
     @Test(.timeLimit(.minutes(4)))

@@ -18,6 +18,17 @@ struct VerifierTests {
         #expect(try await ArithmeticStepVerifier().score(path, for: question) == expected)
     }
 
+    @Test func theGoldOracleScoresTheAnswerAgainstTheLabel() async throws {
+        let oracle = GoldAnswerVerifier()
+        let labelled = Question(id: "q", text: "2 + 2?", kind: .number, gold: Answer(kind: .number, canonical: "4"))
+        #expect(try await oracle.score(" 2 + 2 = 4. The answer is 4.", for: labelled) == 1)
+        #expect(try await oracle.score(" 2 + 2 = 4. The answer is 4.0.", for: labelled) == 1, "compared as normalised answers")
+        #expect(try await oracle.score(" 2 + 2 = 5. The answer is 5.", for: labelled) == 0)
+        #expect(try await oracle.score(" I do not know.", for: labelled) == 0)
+        let unlabelled = Question(id: "q", text: "2 + 2?", kind: .number)
+        #expect(try await oracle.score(" The answer is 4.", for: unlabelled) == 0, "no label: never right")
+    }
+
     @Test func answerFormatNeedsAnExtractableAnswer() async throws {
         #expect(try await AnswerFormatVerifier().score("So the answer is 4.", for: question) == 1)
         #expect(try await AnswerFormatVerifier().score("I give up.", for: question) == 0)

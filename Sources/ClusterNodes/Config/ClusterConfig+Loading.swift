@@ -439,7 +439,7 @@ extension ClusterConfig {
                 }
                 if chain.isEmpty { throw chainValue.error("must name at least one verifier") }
             } else {
-                chain = VerifierKind.allCases.map { ($0, 1) }
+                chain = VerifierKind.defaultChain.map { ($0, 1) }
             }
             for replica in try replicated(map, address) {
                 verifiers.append(VerifierSettings(address: replica, chain: chain))

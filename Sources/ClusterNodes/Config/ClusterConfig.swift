@@ -142,6 +142,12 @@ public struct ClusterConfig: Sendable {
     public enum VerifierKind: String, Sendable, Hashable, CaseIterable {
         case answerFormat = "answer_format"
         case arithmeticSteps = "arithmetic_steps"
+        /// The oracle: 1 when the path's answer is the data set's gold answer. For measurement
+        /// (how much a perfect verifier would change), never for label-free training data.
+        case gold
+
+        /// The chain a verifier runs when its config names none.
+        static let defaultChain: [VerifierKind] = [.answerFormat, .arithmeticSteps]
     }
 
     public struct VerifierSettings: Sendable, Hashable {

@@ -53,6 +53,8 @@ public distributed actor CoordinatorActor: ClusterCallable {
     private var methodInbox: [MethodEvent] = []
     private var methodsRunning = false
 
+    /// Whether score requests carry the gold answer (a verifier of the run is the oracle).
+    private var sendsGold: Bool { config.verifiers.contains { $0.chain.contains { $0.kind == .gold } } }
     /// Texts waiting for a verifier call, and the calls in flight.
     private var toScore: [ScoreJob] = []
     private var scoreCalls = 0
@@ -564,6 +566,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
             wire.question = job.question.text
             wire.answerKind = job.question.kind.rawValue
             wire.paths = job.work.texts
+            if sendsGold, let gold = job.question.gold { wire.gold = gold.canonical }
             return wire
         }
         var attempt = 0

@@ -52,7 +52,8 @@ public distributed actor VerifierActor: ClusterCallable {
 
     private nonisolated static func score(_ request: Selfimprove_V1_ScoreRequest, with chain: VerifierChain) async throws -> Selfimprove_V1_ScoreReply {
         let kind = AnswerKind(rawValue: request.answerKind) ?? .text
-        let question = Question(id: request.questionID, text: request.question, kind: kind)
+        let question = Question(id: request.questionID, text: request.question, kind: kind,
+                                gold: request.hasGold ? Answer(kind: kind, canonical: request.gold) : nil)
         var reply = Selfimprove_V1_ScoreReply()
         reply.answersIncluded = true
         reply.scores.reserveCapacity(request.paths.count)
@@ -85,6 +86,7 @@ extension ClusterConfig.VerifierSettings {
             switch entry.kind {
             case .answerFormat: VerifierChain.Entry(AnswerFormatVerifier(), weight: entry.weight)
             case .arithmeticSteps: VerifierChain.Entry(ArithmeticStepVerifier(), weight: entry.weight)
+            case .gold: VerifierChain.Entry(GoldAnswerVerifier(), weight: entry.weight)
             }
         })
     }

@@ -247,9 +247,22 @@ public nonisolated struct Selfimprove_V1_ScoreRequest: Sendable {
 
   public var paths: [String] = []
 
+  /// The labelled answer (canonical), sent only when a verifier of the run is the `gold`
+  /// oracle, a verifier for measurement.
+  public var gold: String {
+    get {_gold ?? String()}
+    set {_gold = newValue}
+  }
+  /// Returns true if `gold` has been explicitly set.
+  public var hasGold: Bool {self._gold != nil}
+  /// Clears the value of `gold`. Subsequent reads from it will return its default value.
+  public mutating func clearGold() {self._gold = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _gold: String? = nil
 }
 
 public nonisolated struct Selfimprove_V1_PathScore: Sendable {
@@ -950,7 +963,7 @@ nonisolated extension Selfimprove_V1_LeaseFailure: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Selfimprove_V1_ScoreRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ScoreRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}question_id\0\u{1}question\0\u{3}answer_kind\0\u{1}paths\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}question_id\0\u{1}question\0\u{3}answer_kind\0\u{1}paths\0\u{1}gold\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -962,12 +975,17 @@ nonisolated extension Selfimprove_V1_ScoreRequest: SwiftProtobuf.Message, SwiftP
       case 2: try { try decoder.decodeSingularStringField(value: &self.question) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.answerKind) }()
       case 4: try { try decoder.decodeRepeatedStringField(value: &self.paths) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self._gold) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.questionID.isEmpty {
       try visitor.visitSingularStringField(value: self.questionID, fieldNumber: 1)
     }
@@ -980,6 +998,9 @@ nonisolated extension Selfimprove_V1_ScoreRequest: SwiftProtobuf.Message, SwiftP
     if !self.paths.isEmpty {
       try visitor.visitRepeatedStringField(value: self.paths, fieldNumber: 4)
     }
+    try { if let v = self._gold {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 5)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -988,6 +1009,7 @@ nonisolated extension Selfimprove_V1_ScoreRequest: SwiftProtobuf.Message, SwiftP
     if lhs.question != rhs.question {return false}
     if lhs.answerKind != rhs.answerKind {return false}
     if lhs.paths != rhs.paths {return false}
+    if lhs._gold != rhs._gold {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
