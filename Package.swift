@@ -144,7 +144,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VerifiersTests",
-            dependencies: ["Verifiers", "SelfImproveCore"],
+            dependencies: ["Verifiers", "SelfImproveCore", "Backends", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -9,6 +9,9 @@ public struct SamplingRequest: Sendable, Hashable {
     public var stop: [String]
     /// Seed for reproducible sampling, where the backend supports one.
     public var seed: UInt64?
+    /// How many of the most likely first tokens to report with each path (0: none); a judge
+    /// reads its verdict's probability from them.
+    public var firstTokenAlternatives = 0
 
     public init(prompt: String, n: Int = 1, temperature: Double = 0.7, topP: Double = 1, maxTokens: Int = 256,
                 stop: [String] = [], seed: UInt64? = nil)
@@ -31,6 +34,9 @@ public struct SampledPath: Sendable, Hashable {
     public var finishReason: String
     /// Sum of token log-probabilities, when the backend offers them.
     public var logProbability: Double?
+    /// The most likely first tokens and their log-probabilities, when asked for
+    /// (``SamplingRequest/firstTokenAlternatives``) and the backend offers them.
+    public var firstTokenAlternatives: [String: Double]?
 
     public init(text: String, completionTokens: Int, finishReason: String, logProbability: Double? = nil) {
         self.text = text

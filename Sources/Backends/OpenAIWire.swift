@@ -47,9 +47,14 @@ public enum OpenAIWire {
         case .completions:
             body["prompt"] = request.prompt
             if logProbabilities { body["logprobs"] = 1 }
+            if request.firstTokenAlternatives > 0 { body["logprobs"] = request.firstTokenAlternatives }
         case .chat:
             body["messages"] = chatMessages(fromFewShotPrompt: request.prompt).map { ["role": $0.role, "content": $0.content] }
             if logProbabilities { body["logprobs"] = true }
+            if request.firstTokenAlternatives > 0 {
+                body["logprobs"] = true
+                body["top_logprobs"] = request.firstTokenAlternatives
+            }
         }
         // Only strings, numbers, booleans, arrays and dictionaries go in: serialisation cannot fail.
         return (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data("{}".utf8)
@@ -122,8 +127,9 @@ public enum OpenAIWire {
             let tokenLogProbabilities = choice.logprobs?.tokenLogprobs?.compactMap { $0 }
                 ?? choice.logprobs?.content?.compactMap(\.logprob)
             let logProbability = tokenLogProbabilities.flatMap { $0.isEmpty ? nil : $0.reduce(0, +) }
-            let path = SampledPath(text: text, completionTokens: 0, finishReason: choice.finishReason ?? "unknown",
+            var path = SampledPath(text: text, completionTokens: 0, finishReason: choice.finishReason ?? "unknown",
                                    logProbability: logProbability)
+            path.firstTokenAlternatives = choice.logprobs?.firstTokenAlternatives
             paths.append((choice.index ?? position, path, tokenLogProbabilities?.count))
         }
         paths.sort { $0.index < $1.index }
@@ -207,16 +213,44 @@ public enum OpenAIWire {
     private struct LogProbabilities: Decodable {
         /// `/v1/completions` style.
         var tokenLogprobs: [Double?]?
-        /// `/v1/chat/completions` style.
+        /// `/v1/completions` style: per position, the most likely tokens.
+        var topLogprobs: [[String: Double]?]?
+        /// `/v1/chat/completions` style (llama.cpp's server uses it for completions too).
         var content: [TokenLogProbability]?
 
         enum CodingKeys: String, CodingKey {
             case content
             case tokenLogprobs = "token_logprobs"
+            case topLogprobs = "top_logprobs"
+        }
+
+        /// The first position's alternatives, in whichever style the server wrote them.
+        var firstTokenAlternatives: [String: Double]? {
+            if let first = content?.first?.topLogprobs, !first.isEmpty {
+                var alternatives: [String: Double] = [:]
+                for entry in first {
+                    if let token = entry.token, let logprob = entry.logprob { alternatives[token] = max(alternatives[token] ?? -.infinity, logprob) }
+                }
+                return alternatives
+            }
+            if let first = topLogprobs?.first ?? nil, !first.isEmpty { return first }
+            return nil
         }
     }
 
     private struct TokenLogProbability: Decodable {
+        var token: String?
+        var logprob: Double?
+        var topLogprobs: [TopLogProbability]?
+
+        enum CodingKeys: String, CodingKey {
+            case token, logprob
+            case topLogprobs = "top_logprobs"
+        }
+    }
+
+    private struct TopLogProbability: Decodable {
+        var token: String?
         var logprob: Double?
     }
 

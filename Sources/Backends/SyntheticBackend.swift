@@ -20,6 +20,8 @@ public struct SyntheticBackend: ModelBackend {
         public var critiqueErrorRate: Double = 0.2
         /// The step error rate of refinements written from a critique.
         public var refinementStepErrorRate: Double = 0.05
+        /// Chance that a judge's verdict (SCORE's and AlphaLLM's judge prompt) is the wrong one.
+        public var judgeErrorRate: Double = 0.1
         /// Time to first token, per request.
         public var timeToFirstToken: Duration = .zero
         /// Generation speed per path; zero means instant.
@@ -59,11 +61,15 @@ public struct SyntheticBackend: ModelBackend {
         var paths: [SampledPath] = []
         for index in 0 ..< request.n {
             var random = SplitMix64(seed: base &+ UInt64(index) &* 0xBF58_476D_1CE4_E5B9)
+            if case let .judgement(_, solution)? = task {
+                paths.append(judgement(of: solution, problem: problem, random: &random))
+                continue
+            }
             let (text, words): (String, Int)
             switch task {
             case let .critique(_, solution)?:
                 (text, words) = critique(of: solution, problem: problem, random: &random)
-            case .refinement?:
+            case .refinement?, .judgement?:
                 (text, words) = problem.map { solve($0, errorRate: configuration.refinementStepErrorRate, random: &random) } ?? guess(random: &random)
             case nil:
                 (text, words) = problem.map { solve($0, errorRate: configuration.stepErrorRate, random: &random) } ?? guess(random: &random)

@@ -8,6 +8,8 @@ enum SimulatedRefineTask {
     case critique(question: String, solution: String)
     /// A refinement written from a critique (the prompt ends with `Corrected answer:`).
     case refinement(question: String)
+    /// A judge's verdict on `solution` (the prompt ends with `Judgement (correct or incorrect):`).
+    case judgement(question: String, solution: String)
 
     init?(prompt: String) {
         if prompt.hasSuffix("Critique:\nStep 1:") {
@@ -15,6 +17,9 @@ enum SimulatedRefineTask {
                   let solution = Self.line(after: "Answer 1 (Incorrect): ", in: prompt) ?? Self.line(after: "Answer: ", in: prompt)
             else { return nil }
             self = .critique(question: question, solution: solution)
+        } else if prompt.hasSuffix("Judgement (correct or incorrect):") {
+            guard let question = Self.line(after: "Q: ", in: prompt), let solution = Self.line(after: "Answer: ", in: prompt) else { return nil }
+            self = .judgement(question: question, solution: solution)
         } else if prompt.hasSuffix("Corrected answer:") {
             guard let question = Self.line(after: "Q: ", in: prompt) else { return nil }
             self = .refinement(question: question)
@@ -25,7 +30,7 @@ enum SimulatedRefineTask {
 
     var question: String {
         switch self {
-        case let .critique(question, _), let .refinement(question): question
+        case let .critique(question, _), let .refinement(question), let .judgement(question, _): question
         }
     }
 
@@ -38,6 +43,21 @@ enum SimulatedRefineTask {
 }
 
 extension SyntheticBackend {
+    /// A judge's one-token verdict: " correct" when the solution's answer is the problem's
+    /// (worked out again), " incorrect" otherwise, wrong with `judgeErrorRate`; the first-token
+    /// alternatives give the verdict 0.8 and the other 0.2.
+    func judgement(of solution: String, problem: ArithmeticReader.Problem?, random: inout SplitMix64) -> SampledPath {
+        var right = false
+        if let problem {
+            let value = problem.steps.reduce(problem.start) { $1.apply(to: $0) }
+            right = AnswerExtractor.extract(from: solution, as: .number)?.canonical == String(value)
+        }
+        if random.chance(configuration.judgeErrorRate) { right.toggle() }
+        var path = SampledPath(text: right ? " correct" : " incorrect", completionTokens: 1, finishReason: "length")
+        path.firstTokenAlternatives = [" correct": log(right ? 0.8 : 0.2), " incorrect": log(right ? 0.2 : 0.8)]
+        return path
+    }
+
     /// A critique of a solution in SCORE's form, written as the prompt asks: every step copied,
     /// feedback on each (the first wrong one named with the right result), the right answer in
     /// the last feedback. With `critiqueErrorRate` it breaks one rule filter, so that the filters

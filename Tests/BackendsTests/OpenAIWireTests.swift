@@ -47,6 +47,29 @@ struct OpenAIWireTests {
         #expect(parsed.promptTokens == 5)
     }
 
+    @Test func firstTokenAlternativesAreAskedForAndReadInBothStyles() throws {
+        var request = SamplingRequest(prompt: "Judgement:", n: 1, temperature: 0, maxTokens: 1)
+        request.firstTokenAlternatives = 20
+        let completions = try #require(try JSONSerialization.jsonObject(with: OpenAIWire.requestBody(
+            api: .completions, model: nil, request: request, n: 1, seed: nil, logProbabilities: false)) as? [String: Any])
+        #expect(completions["logprobs"] as? Int == 20)
+        let chat = try #require(try JSONSerialization.jsonObject(with: OpenAIWire.requestBody(
+            api: .chat, model: nil, request: request, n: 1, seed: nil, logProbabilities: false)) as? [String: Any])
+        #expect(chat["logprobs"] as? Bool == true && chat["top_logprobs"] as? Int == 20)
+        // llama.cpp's server (and chat replies): per token, a list of alternatives.
+        let llama = """
+            {"choices":[{"index":0,"text":" The","logprobs":{"content":[{"token":" The","logprob":-1.1,
+              "top_logprobs":[{"token":" The","logprob":-1.1},{"token":" incorrect","logprob":-3.2},{"token":" correct","logprob":-3.8}]}]}}]}
+            """
+        let parsed = try OpenAIWire.parseReply(Data(llama.utf8), api: .completions)
+        #expect(parsed.paths.first?.firstTokenAlternatives == [" The": -1.1, " incorrect": -3.2, " correct": -3.8])
+        // The legacy completions style: per position, a token-to-log-probability object.
+        let legacy = #"{"choices":[{"text":" correct","logprobs":{"token_logprobs":[-0.1],"top_logprobs":[{" correct":-0.1," incorrect":-2.5}]}}]}"#
+        #expect(try OpenAIWire.parseReply(Data(legacy.utf8), api: .completions).paths.first?.firstTokenAlternatives == [" correct": -0.1, " incorrect": -2.5])
+        // Not asked for: none.
+        #expect(try OpenAIWire.parseReply(Data(#"{"choices":[{"text":"x"}]}"#.utf8), api: .completions).paths.first?.firstTokenAlternatives == nil)
+    }
+
     @Test func withoutLogProbabilitiesTheTotalIsSplitByLength() throws {
         let reply = #"{"choices":[{"text":"aaaa"},{"text":"aaaaaaaaaaaa"}],"usage":{"completion_tokens":8}}"#
         let parsed = try OpenAIWire.parseReply(Data(reply.utf8), api: .completions)

@@ -110,6 +110,24 @@ struct ClusterConfigTests {
         #expect(error?.description.contains(message) == true, "\(String(describing: error))")
     }
 
+    @Test func aJudgeNeedsItsBackendAndTheBackendItsJudge() throws {
+        let judged = Self.validText().replacingOccurrences(of: "verifiers:\n  - name: verifier\n",
+                                                           with: "verifiers:\n  - name: verifier\n    chain: [judge, arithmetic_steps]\n    judge_backend: {kind: synthetic, judge_error_rate: 0.25}\n")
+        let config = try load(judged)
+        guard case let .synthetic(judge)? = config.verifiers.first?.judgeBackend else {
+            Issue.record("no synthetic judge backend: \(String(describing: config.verifiers.first?.judgeBackend))")
+            return
+        }
+        #expect(judge.judgeErrorRate == 0.25)
+        #expect(config.verifiers.first?.chain.map(\.kind) == [.judge, .arithmeticSteps])
+        let missing = configError(Self.validText().replacingOccurrences(of: "verifiers:\n  - name: verifier\n",
+                                                                        with: "verifiers:\n  - name: verifier\n    chain: [judge]\n"))
+        #expect(missing?.description.contains("no judge_backend") == true, "\(String(describing: missing))")
+        let unused = configError(Self.validText().replacingOccurrences(of: "verifiers:\n  - name: verifier\n",
+                                                                       with: "verifiers:\n  - name: verifier\n    judge_backend: {kind: synthetic}\n"))
+        #expect(unused?.description.contains("the chain has no judge") == true, "\(String(describing: unused))")
+    }
+
     @Test func refineNeedsVerifiersToLabelItsSolutions() {
         let text = Self.validText().replacingOccurrences(of: "verifiers:\n  - name: verifier\n", with: "verifiers: []\n")
         let error = configError(text, overrides: ["method.name=refine"])

@@ -8,7 +8,8 @@ import Testing
 struct RefineRunTests {
     /// A refine config on the simulator with absolute paths, so that it can live in `folder`
     /// (whose path then also names the run's processes).
-    private func config(folder: URL, backend: String, rebalance: Bool, chain: String = "[answer_format, arithmetic_steps]") -> String {
+    private func config(folder: URL, backend: String, rebalance: Bool, chain: String = "[answer_format, arithmetic_steps]",
+                        judge: String? = nil, rightAt: Double = 1) -> String {
         let repository = RunTestSupport.repository.path
         return """
         name: refine-test
@@ -16,12 +17,12 @@ struct RefineRunTests {
         seed: 7
         dataset: {path: \(repository)/cluster/data/arithmetic-200.jsonl, format: gsm8k}
         prompt: {exemplars: \(repository)/cluster/exemplars/arithmetic.jsonl}
-        method: {name: refine, m: 6, temperature: 0.7, max_tokens: 256, right_at: 1.0, max_critiques: 6, rebalance: \(rebalance)}
+        method: {name: refine, m: 6, temperature: 0.7, max_tokens: 256, right_at: \(rightAt), max_critiques: 6, rebalance: \(rebalance)}
         coordinator: {host: 127.0.0.1, port: 0, lease_timeout: 3s, open_questions: 8}
         samplers:
           - {name: sampler, replicas: 2, capacity: 4, backend: \(backend)}
         verifiers:
-          - {name: verifier-1, chain: \(chain)}
+          - {name: verifier-1, chain: \(chain)\(judge.map { ", judge_backend: \($0)" } ?? "")}
         trainer: {name: trainer}
         monitor: {interval: 300ms, format: text}
         supervision: {max_restarts: 5}
@@ -139,6 +140,31 @@ struct RefineRunTests {
             }
         }
         #expect(labels == [true, false], "both labels occur")
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func anLLMJudgeLabelsWithItsVerdictsProbability() async throws {
+        let folder = try RunTestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let backend = "{kind: synthetic, step_error_rate: 0.3, no_answer_rate: 0, concurrency: 8}"
+        let configURL = folder.appendingPathComponent("refine.yaml")
+        try config(folder: folder, backend: backend, rebalance: false, chain: "[judge]",
+                   judge: "{kind: synthetic, judge_error_rate: 0, concurrency: 8}", rightAt: 0.5)
+            .write(to: configURL, atomically: true, encoding: .utf8)
+        let launch = try ChildProcess(executable: RunTestSupport.executable(), arguments: ["launch", configURL.path, "--set", "dataset.limit=12"])
+        #expect(await launch.waitForExit() == 0, "launch failed: \(launch.standardErrorTail.suffix(3000))")
+        let records = try checkRefineOutput(folder.appendingPathComponent("out"), questions: 12, refinementsAlwaysRight: false)
+        // The simulated judge never errs here: 0.8 for a right answer, 0.2 for a wrong one.
+        var scores = Set<Double>()
+        for record in records {
+            let gold = try #require(record["gold"] as? String)
+            for path in record["paths"] as? [[String: Any]] ?? [] {
+                let score = try #require(path["score"] as? Double)
+                scores.insert(score)
+                #expect(abs(score - (path["answer"] as? String == gold ? 0.8 : 0.2)) < 1e-9, "\(path)")
+            }
+        }
+        #expect(scores.count == 2, "both verdicts occur")
     }
 
     @Test(.timeLimit(.minutes(4)))

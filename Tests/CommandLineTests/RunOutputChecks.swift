@@ -50,7 +50,7 @@ enum RunOutputChecks {
         // Each format's prompt ends where its completion starts.
         let promptEnds: [String: [String]] = [
             "cot_fewshot": ["A:"], "direct_fewshot": ["A:"], "cot_zeroshot": ["step by step."], "direct_zeroshot": ["A:"],
-            "refine": ["Critique:\nStep 1:"], "verifier": ["Judgement:"],
+            "refine": ["Critique:\nStep 1:"], "verifier": ["Judgement (correct or incorrect):"],
         ]
         let examples = try lines(folder.appendingPathComponent("sft.jsonl"))
         let stored = Set(ids)

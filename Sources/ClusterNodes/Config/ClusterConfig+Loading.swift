@@ -52,7 +52,7 @@ extension ClusterConfig {
         let samplers = try parseSamplers(samplerList, seed: UInt64(seed), resolve: resolve)
         let samplerEntries = try samplerList.list().count
         guard !samplers.isEmpty else { throw samplerList.error("at least one sampler is needed") }
-        let verifiers = try top.optional("verifiers").map { v throws(ConfigError) in try parseVerifiers(v) } ?? []
+        let verifiers = try top.optional("verifiers").map { v throws(ConfigError) in try parseVerifiers(v, seed: UInt64(seed), resolve: resolve) } ?? []
         let trainerMapping = try top.optional("trainer")?.mapping()
         let trainer = try parseTrainer(trainerMapping)
         let monitor = try parseMonitor(top.optional("monitor")?.mapping())
@@ -308,6 +308,7 @@ extension ClusterConfig {
         synthetic.noAnswerRate = try rate("no_answer_rate", synthetic.noAnswerRate)
         synthetic.critiqueErrorRate = try rate("critique_error_rate", synthetic.critiqueErrorRate)
         synthetic.refinementStepErrorRate = try rate("refinement_step_error_rate", synthetic.refinementStepErrorRate)
+        synthetic.judgeErrorRate = try rate("judge_error_rate", synthetic.judgeErrorRate)
         synthetic.timeToFirstToken = try map.optional("time_to_first_token")?.duration() ?? .zero
         if let value = map.optional("tokens_per_second") {
             synthetic.tokensPerSecond = try value.double()
@@ -418,7 +419,7 @@ extension ClusterConfig {
         if let value = map.optional("logprobs") { logProbabilities = try value.bool() }
     }
 
-    private static func parseVerifiers(_ value: ConfigValue) throws(ConfigError) -> [VerifierSettings] {
+    private static func parseVerifiers(_ value: ConfigValue, seed: UInt64, resolve: (String) -> URL) throws(ConfigError) -> [VerifierSettings] {
         var verifiers: [VerifierSettings] = []
         for (position, item) in try value.list().enumerated() {
             let map = try item.mapping()
@@ -441,8 +442,20 @@ extension ClusterConfig {
             } else {
                 chain = VerifierKind.defaultChain.map { ($0, 1) }
             }
+            var judgeBackend: BackendSettings?
+            if let judgeValue = map.optional("judge_backend") {
+                let judgeMap = try judgeValue.mapping()
+                judgeBackend = try parseBackend(judgeMap, seed: seed, resolve: resolve)
+                try judgeMap.finish()
+            }
+            if chain.contains(where: { $0.kind == .judge }), judgeBackend == nil {
+                throw (map.optional("chain") ?? item).error("has a judge but the verifier has no judge_backend (the model it asks)")
+            }
+            if judgeBackend != nil, !chain.contains(where: { $0.kind == .judge }), let judgeValue = map.optional("judge_backend") {
+                throw judgeValue.error("is set but the chain has no judge")
+            }
             for replica in try replicated(map, address) {
-                verifiers.append(VerifierSettings(address: replica, chain: chain))
+                verifiers.append(VerifierSettings(address: replica, chain: chain, judgeBackend: judgeBackend))
             }
             try map.finish()
         }

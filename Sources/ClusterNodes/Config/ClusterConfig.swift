@@ -145,6 +145,8 @@ public struct ClusterConfig: Sendable {
         /// The oracle: 1 when the path's answer is the data set's gold answer. For measurement
         /// (how much a perfect verifier would change), never for label-free training data.
         case gold
+        /// An LLM judge (``LLMJudgeVerifier``) behind the verifier's `judge_backend`.
+        case judge
 
         /// The chain a verifier runs when its config names none.
         static let defaultChain: [VerifierKind] = [.answerFormat, .arithmeticSteps]
@@ -153,14 +155,18 @@ public struct ClusterConfig: Sendable {
     public struct VerifierSettings: Sendable, Hashable {
         public var address: NodeAddress
         public var chain: [(kind: VerifierKind, weight: Double)]
+        /// The model a `judge` in the chain asks (a backend as a sampler's).
+        public var judgeBackend: BackendSettings?
 
         public static func == (lhs: VerifierSettings, rhs: VerifierSettings) -> Bool {
             lhs.address == rhs.address && lhs.chain.map(\.kind) == rhs.chain.map(\.kind) && lhs.chain.map(\.weight) == rhs.chain.map(\.weight)
+                && lhs.judgeBackend == rhs.judgeBackend
         }
 
         public func hash(into hasher: inout Hasher) {
             hasher.combine(address)
             for entry in chain { hasher.combine(entry.kind); hasher.combine(entry.weight) }
+            hasher.combine(judgeBackend)
         }
     }
 

@@ -112,13 +112,28 @@ public enum NodeRunner {
             withExtendedLifetime(actor) {}
         case .verifier:
             guard let settings = config.verifiers.first(where: { $0.address.name == name }) else { break }
+            var judge: (any ModelBackend)?
+            if let judgeSettings = settings.judgeBackend {
+                do {
+                    let logs = config.output.appendingPathComponent("logs")
+                    try? FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+                    let backend = try makeBackend(judgeSettings, serverLog: logs.appendingPathComponent("\(name).judge-server.log").path, logger: logger)
+                    try await backend.start()
+                    judge = backend
+                } catch {
+                    logger.error("The verifier's judge backend did not start", metadata: ["error": "\(error)"])
+                    status = ExitStatus.failed
+                    break
+                }
+            }
             onReady(system.identity.endpoint)
-            let actor = VerifierActor(chain: settings.makeChain(), actorSystem: system, onFinish: { stop.fire(finished: true) })
+            let actor = VerifierActor(chain: settings.makeChain(judge: judge), actorSystem: system, onFinish: { stop.fire(finished: true) })
             try system.receptionist.checkIn(actor, with: VerifierActor.key)
             if await join(system, config: config, coordinatorEndpoint: coordinatorEndpoint, logger: logger, stop: stop) {
                 await stop.wait()
             }
             if !stop.finished { status = ExitStatus.interrupted }
+            await judge?.shutdown()
             withExtendedLifetime(actor) {}
         case .trainer:
             let actor = try TrainerActor(

@@ -1,4 +1,5 @@
 import ActorCluster
+import Backends
 import Distributed
 import Logging
 import SelfImproveCore
@@ -80,13 +81,15 @@ public distributed actor VerifierActor: ClusterCallable {
 }
 
 extension ClusterConfig.VerifierSettings {
-    /// The chain this verifier node runs.
-    public func makeChain() -> VerifierChain {
-        VerifierChain(chain.map { entry in
+    /// The chain this verifier node runs; `judge` is the backend a `judge` entry asks (the
+    /// config requires one wherever the chain has a judge; without it the entry is left out).
+    public func makeChain(judge: (any ModelBackend)? = nil) -> VerifierChain {
+        VerifierChain(chain.compactMap { entry -> VerifierChain.Entry? in
             switch entry.kind {
             case .answerFormat: VerifierChain.Entry(AnswerFormatVerifier(), weight: entry.weight)
             case .arithmeticSteps: VerifierChain.Entry(ArithmeticStepVerifier(), weight: entry.weight)
             case .gold: VerifierChain.Entry(GoldAnswerVerifier(), weight: entry.weight)
+            case .judge: judge.map { VerifierChain.Entry(LLMJudgeVerifier(backend: $0), weight: entry.weight) }
             }
         })
     }

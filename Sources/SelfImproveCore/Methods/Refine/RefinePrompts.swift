@@ -33,9 +33,10 @@ public enum RefinePrompts {
         "Q: \(question)\nAnswer: \(trimmed(solution))\nCritique:\nStep 1:"
     }
 
-    /// A verifier's prompt: the model answers " correct" or " incorrect".
+    /// A judge's prompt: the model answers " correct" or " incorrect" (one token is read).
     public static func verification(question: String, solution: String) -> String {
-        "Q: \(question)\nAnswer: \(trimmed(solution))\nIs the answer correct or incorrect? Judgement:"
+        "Is the answer to the question correct or incorrect? Reply with one word: correct or incorrect.\n\n"
+            + "Q: \(question)\nAnswer: \(trimmed(solution))\nJudgement (correct or incorrect):"
     }
 
     /// The training examples of one critiqued path: the refiner's (when `refinement` was kept)
