@@ -101,7 +101,10 @@ struct ClusterConfigTests {
 
     @Test(arguments: [
         (["method.name=refine", "method.right_at=1.5"], "method.right_at"),
-        (["method.rebalance=true"], "applies to method 'refine' only"),
+        (["method.rebalance=true"], "applies to methods 'refine' and 'verify_refine' only"),
+        (["method.name=refine", "method.threshold=0.3"], "applies to method 'verify_refine' only"),
+        (["method.name=verify_refine", "method.m=1", "method.rebalance=true"], "applies to method 'refine' only"),
+        (["method.name=verify_refine", "method.m=4"], "must be 1 for verify_refine"),
         (["method.name=refine", "method.vote=weighted"], "applies to method 'lmsi' only"),
         (["method.name=refine", "method.max_critiques=-1"], "must be at least 0"),
     ])

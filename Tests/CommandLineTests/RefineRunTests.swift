@@ -167,6 +167,53 @@ struct RefineRunTests {
         #expect(scores.count == 2, "both verdicts occur")
     }
 
+    @Test(.timeLimit(.minutes(3)))
+    func verifyThenRefineRefinesWhatTheVerifierDoubtsAndCountsTheFlips() async throws {
+        let folder = try RunTestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let backend = "{kind: synthetic, step_error_rate: 0.3, no_answer_rate: 0, critique_error_rate: 0, refinement_step_error_rate: 0, concurrency: 8}"
+        let configURL = folder.appendingPathComponent("verify.yaml")
+        let text = config(folder: folder, backend: backend, rebalance: false, chain: "[gold]")
+            .replacingOccurrences(of: "method: {name: refine, m: 6, temperature: 0.7, max_tokens: 256, right_at: 1.0, max_critiques: 6, rebalance: false}",
+                                  with: "method: {name: verify_refine, temperature: 0.7, max_tokens: 256, threshold: 0.5}")
+        #expect(text.contains("verify_refine"))
+        try text.write(to: configURL, atomically: true, encoding: .utf8)
+        let launch = try ChildProcess(executable: RunTestSupport.executable(), arguments: ["launch", configURL.path, "--set", "dataset.limit=30"])
+        #expect(await launch.waitForExit() == 0, "launch failed: \(launch.standardErrorTail.suffix(3000))")
+        let output = folder.appendingPathComponent("out")
+        let ids = try RunOutputChecks.datasetIDs(RunTestSupport.repository.appendingPathComponent("cluster/data/arithmetic-200.jsonl"), limit: 30)
+        let manifest = try RunOutputChecks.verifyOutput(output, m: 1, questions: ids)
+        let records = try RunOutputChecks.lines(output.appendingPathComponent("records.jsonl")).map { try #require($0["record"] as? [String: Any]) }
+        var wrongBefore = 0, refined = 0
+        for record in records {
+            #expect(record["method"] as? String == "verify_refine")
+            let gold = try #require(record["gold"] as? String)
+            let path = try #require((record["paths"] as? [[String: Any]])?.first)
+            let right = path["answer"] as? String == gold
+            if !right { wrongBefore += 1 }
+            // The oracle scores 1 or 0: exactly the wrong answers are refined, and the simulator's
+            // refinements are right here, so every final answer is.
+            let attempts = record["refinements"] as? [[String: Any]] ?? []
+            #expect(attempts.count == (right ? 0 : 1), "\(record["id"] ?? "-")")
+            if let attempt = attempts.first {
+                refined += 1
+                #expect(attempt["outcome"] as? String == "refined")
+                #expect(attempt["refinement_answer"] as? String == gold)
+            }
+            #expect(record["majority"] as? String == gold, "the final answer")
+            #expect(record["accepted"] as? Bool == false, "evaluation makes no training data")
+        }
+        #expect(wrongBefore > 0)
+        let counts = try #require(manifest["verify_refine"] as? [String: Any])
+        #expect(counts["questions"] as? Int == 30 && counts["labelled"] as? Int == 30)
+        #expect(counts["refined"] as? Int == refined)
+        #expect(counts["right_before"] as? Int == 30 - wrongBefore)
+        #expect(counts["right_after"] as? Int == 30)
+        #expect(counts["wrong_to_right"] as? Int == wrongBefore && counts["right_to_wrong"] as? Int == 0)
+        #expect(launch.standardErrorTail.contains("answers refined"))
+        #expect(try RunOutputChecks.lines(output.appendingPathComponent("sft.jsonl")).isEmpty)
+    }
+
     @Test(.timeLimit(.minutes(4)))
     func killingASamplerAndTheCoordinatorMidRunLosesNoQuestion() async throws {
         let folder = try RunTestSupport.temporaryFolder()

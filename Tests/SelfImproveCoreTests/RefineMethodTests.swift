@@ -152,3 +152,55 @@ private struct Failure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+/// SCORE at inference: verify, then refine above the threshold.
+@Suite("Verify-then-refine method")
+struct VerifyRefineMethodTests {
+    private let question = RefineMethodTests.question
+    private func path(_ text: String) -> MethodPath {
+        MethodPath(text: text, completionTokens: 20, finishReason: "stop", sampler: "s1", modelVersion: "v1")
+    }
+
+    private func method(threshold: Double) -> VerifyRefineMethod {
+        VerifyRefineMethod(question: question, settings: VerifyRefineMethod.Settings(
+            prompts: PromptBuilder(exemplars: ExemplarFile.arithmetic), threshold: threshold, critiqueMaxTokens: 200))
+    }
+
+    @Test func anAnswerTheVerifierTrustsIsKeptAsItIs() throws {
+        var method = method(threshold: 0.5)
+        guard case let .sample(answer)? = method.start().first else { throw Failure("no answer asked for") }
+        #expect(answer.n == 1 && answer.key == 0)
+        guard case .score? = method.sampled(0, paths: [path(RefineMethodTests.right)]).first else { throw Failure("not scored") }
+        // P(incorrect) = 0.4, not above 0.5: done.
+        guard case let .finish(.verifyRefine(result))? = method.scored(0, scores: [0.6], answers: nil).first else { throw Failure("not finished") }
+        #expect(!result.refined && result.critique == nil)
+        #expect(result.answerBefore?.canonical == "16" && result.answerAfter?.canonical == "16")
+    }
+
+    @Test func aDoubtedAnswerIsCritiquedWithoutReferenceAndReplacedByItsRefinement() throws {
+        var method = method(threshold: 0.5)
+        _ = method.start()
+        _ = method.sampled(0, paths: [path(RefineMethodTests.wrong)])
+        guard case let .sample(critique)? = method.scored(0, scores: [0.2], answers: nil).first else { throw Failure("no critique asked for") }
+        #expect(critique.key == 1 && critique.temperature == 0 && critique.maxTokens == 200 && critique.stop == RefinePrompts.critiqueStop)
+        #expect(critique.prompt == RefinePrompts.selfCritique(question: question.text, solution: RefineMethodTests.wrong))
+        #expect(!critique.prompt.contains("Answer 2"), "no reference at inference")
+        let completion = String(RefineMethodTests.goodCritique.dropFirst("Step 1:".count))
+        guard case let .sample(refine)? = method.sampled(1, paths: [path(completion)]).first else { throw Failure("no refinement asked for") }
+        #expect(refine.key == 2 && refine.temperature == 0)
+        guard case let .finish(.verifyRefine(result))? = method.sampled(2, paths: [path(RefineMethodTests.right)]).first else { throw Failure("not finished") }
+        #expect(result.refined)
+        #expect(abs(result.probabilityIncorrect - 0.8) < 1e-12)
+        #expect(result.answerBefore?.canonical == "18" && result.answerAfter?.canonical == "16")
+    }
+
+    @Test func aRefinementWithoutAnAnswerKeepsTheOriginalOne() throws {
+        var method = method(threshold: 0)
+        _ = method.start()
+        _ = method.sampled(0, paths: [path(RefineMethodTests.wrong)])
+        _ = method.scored(0, scores: [0.9], answers: nil)   // P(incorrect) 0.1 > 0: refined
+        _ = method.sampled(1, paths: [path(" Step 1 is fine.")])
+        guard case let .finish(.verifyRefine(result))? = method.sampled(2, paths: [path(" I am not sure.")]).first else { throw Failure("not finished") }
+        #expect(result.refined && result.answerAfter?.canonical == "18")
+    }
+}

@@ -65,10 +65,10 @@ extension ClusterConfig {
         if method.vote == .weighted, verifiers.isEmpty {
             throw ConfigError(file: document.file, key: "method.vote", line: nil, message: "'weighted' needs at least one verifier under 'verifiers'")
         }
-        if method.name == "refine", verifiers.isEmpty {
-            throw ConfigError(file: document.file, key: "method.name", line: nil, message: "'refine' needs at least one verifier under 'verifiers' (they label solutions right or wrong)")
+        if method.name != "lmsi", verifiers.isEmpty {
+            throw ConfigError(file: document.file, key: "method.name", line: nil, message: "'\(method.name)' needs at least one verifier under 'verifiers' (they label solutions right or wrong)")
         }
-        if method.name == "refine", method.vote == .weighted {
+        if method.name != "lmsi", method.vote == .weighted {
             throw ConfigError(file: document.file, key: "method.vote", line: nil, message: "'weighted' applies to method 'lmsi' only")
         }
         if method.minPathScore > 0, verifiers.isEmpty {
@@ -144,9 +144,10 @@ extension ClusterConfig {
     }
 
     private static func parseMethod(_ map: ConfigMapping?) throws(ConfigError) -> MethodSettings {
-        let name = try map?.optional("name")?.choice(["lmsi", "refine"]) ?? "lmsi"
+        let name = try map?.optional("name")?.choice(["lmsi", "refine", "verify_refine"]) ?? "lmsi"
         let mValue = map?.optional("m")
-        let m = try mValue?.int() ?? (name == "refine" ? 10 : 32)
+        let m = try mValue?.int() ?? (name == "refine" ? 10 : name == "verify_refine" ? 1 : 32)
+        if name == "verify_refine", m != 1 { throw mValue!.error("must be 1 for verify_refine (it answers once, then refines)") }
         if m < 1 { throw mValue!.error("must be at least 1, got \(m)") }
         let pprValue = map?.optional("paths_per_request")
         let ppr = try pprValue?.int() ?? m
@@ -173,10 +174,19 @@ extension ClusterConfig {
         let minPathScore = try scoreValue?.double() ?? 0
         if minPathScore < 0 || minPathScore > 1 { throw scoreValue!.error("must be between 0 and 1, got \(minPathScore)") }
         var refine: RefineSettings?
-        if name == "refine" {
+        if name == "refine" || name == "verify_refine" {
+            let other = name == "refine" ? RefineSettings.inferenceOnly : RefineSettings.collectOnly
+            for key in other {
+                if let value = map?.optional(key) { throw value.error("applies to method '\(name == "refine" ? "verify_refine" : "refine")' only") }
+            }
             refine = try parseRefine(map)
+            if name == "verify_refine" {
+                // Greedy by default at inference: one answer, one critique, one refinement.
+                if map?.optional("critique_temperature") == nil { refine?.critiqueTemperature = 0 }
+                if map?.optional("refinement_temperature") == nil { refine?.refinementTemperature = 0 }
+            }
         } else {
-            for key in RefineSettings.keys { if let value = map?.optional(key) { throw value.error("applies to method 'refine' only") } }
+            for key in RefineSettings.keys { if let value = map?.optional(key) { throw value.error("applies to methods 'refine' and 'verify_refine' only") } }
         }
         try map?.finish()
         return MethodSettings(name: name, m: m, pathsPerRequest: ppr, temperature: temperature, topP: topP, maxTokens: maxTokens,
@@ -210,6 +220,7 @@ extension ClusterConfig {
         settings.critiqueMaxTokens = try count("critique_max_tokens", settings.critiqueMaxTokens, minimum: 1)
         settings.refinementTemperature = try temperature("refinement_temperature", settings.refinementTemperature)
         if let value = map?.optional("rebalance") { settings.rebalance = try value.bool() }
+        settings.threshold = try probability("threshold", settings.threshold)
         return settings
     }
 

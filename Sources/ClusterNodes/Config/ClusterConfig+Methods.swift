@@ -6,6 +6,11 @@ extension ClusterConfig.MethodSettings {
     ///   - scoresPaths: Whether the run has a verifier tier to score paths.
     ///   - exemplars: The few-shot exemplars of the run's prompts.
     func factory(scoresPaths: Bool, exemplars: [Exemplar]) -> any QuestionMethodFactory {
+        if let refine, name == "verify_refine" {
+            return VerifyRefineMethodFactory(settings: VerifyRefineMethod.Settings(
+                prompts: PromptBuilder(exemplars: exemplars), threshold: refine.threshold, critiqueTemperature: refine.critiqueTemperature,
+                critiqueMaxTokens: refine.critiqueMaxTokens, refinementTemperature: refine.refinementTemperature))
+        }
         if let refine {
             return RefineMethodFactory(settings: RefineMethod.Settings(
                 n: m, prompts: PromptBuilder(exemplars: exemplars), rightAt: refine.rightAt, maxCritiques: refine.maxCritiques,

@@ -102,9 +102,13 @@ public struct ClusterConfig: Sendable {
         public var refinementTemperature = 0.7
         /// Add right solutions with all-correct critiques to the refiner's data.
         public var rebalance = false
+        /// `verify_refine`: refine when P(incorrect) = 1 − the verifiers' score is above this.
+        public var threshold = 0.5
 
-        /// The keys under `method`.
-        static let keys = ["right_at", "max_critiques", "critique_temperature", "critique_max_tokens", "refinement_temperature", "rebalance"]
+        /// The keys under `method` of `refine` and of `verify_refine`.
+        static let keys = ["right_at", "max_critiques", "critique_temperature", "critique_max_tokens", "refinement_temperature", "rebalance", "threshold"]
+        static let collectOnly = ["right_at", "max_critiques", "rebalance"]
+        static let inferenceOnly = ["threshold"]
     }
 
     public struct CoordinatorSettings: Sendable, Hashable {

@@ -64,6 +64,17 @@ struct RunManifest {
             "nodes": config.nodes.map { ["role": $0.role.rawValue, "name": $0.address.name] },
         ]
         if let reason { object["reason"] = reason }
+        if config.method.name == "verify_refine" {
+            let counts = progress.verifyRefine
+            func share(_ count: Int) -> Any { counts.labelled > 0 ? Double(count) / Double(counts.labelled) : NSNull() }
+            object["verify_refine"] = [
+                "questions": counts.questions, "refined": counts.refined, "labelled": counts.labelled,
+                "right_before": counts.rightBefore, "right_after": counts.rightAfter, "accuracy_before": share(counts.rightBefore),
+                "accuracy_after": share(counts.rightAfter), "right_to_wrong": counts.rightToWrong, "wrong_to_right": counts.wrongToRight,
+                "threshold": config.method.refine?.threshold ?? 0,
+                "verifiers": config.verifiers.first.map { $0.chain.map(\.kind.rawValue) } ?? [],
+            ] as [String: Any]
+        }
         if config.method.name == "refine" {
             let refine = progress.refine
             object["refine"] = [

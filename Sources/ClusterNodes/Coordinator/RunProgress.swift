@@ -33,6 +33,8 @@ struct RunProgress: Sendable {
     var evaluation = EvaluationReport()
     /// refine: how the paths went through SCORE's stages.
     var refine = RefineCounts()
+    /// verify_refine: answers refined, right before and after.
+    var verifyRefine = VerifyRefineCounts()
     let started = ContinuousClock.now
     /// When this coordinator granted its first lease: work flows from then on (before it, the
     /// other nodes start and connect).
@@ -61,6 +63,7 @@ struct RunProgress: Sendable {
         pathsGivenUp += verdict.record.paths.filter(\.givenUp).count
         evaluation.add(answers: verdict.answers, vote: verdict.vote, gold: verdict.gold)
         if let counts = verdict.refine { refine += counts }
+        if let counts = verdict.verifyRefine { verifyRefine += counts }
     }
 
     /// A record the trainer acknowledged as durable.
@@ -143,6 +146,15 @@ struct RunProgress: Sendable {
             if refine.rebalanced > 0 { text += ", \(refine.rebalanced) rebalanced" }
             metadata["refine.judged_wrong"] = "\(refine.judgedWrong)"
             metadata["refine.refined_right"] = "\(refine.refinedRight)"
+        }
+        if verifyRefine.questions > 0 {
+            text += "; verify-then-refine: \(verifyRefine.refined) of \(verifyRefine.questions) answers refined"
+            if verifyRefine.labelled > 0 {
+                text += ", accuracy \(Self.fixed(Double(verifyRefine.rightBefore) / Double(verifyRefine.labelled))) before, "
+                    + "\(Self.fixed(Double(verifyRefine.rightAfter) / Double(verifyRefine.labelled))) after, "
+                    + "\(verifyRefine.wrongToRight) wrong→right, \(verifyRefine.rightToWrong) right→wrong"
+            }
+            metadata["verify.refined"] = "\(verifyRefine.refined)"
         }
         if resumptions > 0 { text += "; resumed \(resumptions) times from its journal"; metadata["resumptions"] = "\(resumptions)" }
         if pathsGivenUp > 0 { text += "; \(pathsGivenUp) paths given up"; metadata["paths_given_up"] = "\(pathsGivenUp)" }

@@ -24,9 +24,9 @@ extension SinkRecord {
             keptPaths: wire.keptPaths.map { Int($0) }, gold: wire.hasGold ? wire.gold : nil,
             majorityCorrect: wire.hasMajorityCorrect ? wire.majorityCorrect : nil, vote: wire.vote.isEmpty ? nil : wire.vote)
         var examples: [TrainingExample] = []
-        if wire.method == "refine" {
+        if wire.method == "refine" || wire.method == "verify_refine" {
             record.method = wire.method
-            record.rightAt = wire.rightAt
+            record.rightAt = wire.method == "refine" ? wire.rightAt : nil
             record.reference = wire.hasReferencePath ? Int(wire.referencePath) : nil
             record.refinements = wire.refinements.map { attempt in
                 VoteRecord.Refinement(
@@ -37,7 +37,8 @@ extension SinkRecord {
                     sampler: attempt.sampler.isEmpty ? nil : attempt.sampler, modelVersion: attempt.modelVersion.isEmpty ? nil : attempt.modelVersion,
                     completionTokens: attempt.outcome == "rebalanced" ? nil : Int(attempt.completionTokens))
             }
-            examples = Self.refineExamples(wire, formats: formats)
+            // verify_refine evaluates: it makes no training data.
+            examples = wire.method == "refine" ? Self.refineExamples(wire, formats: formats) : []
         } else if wire.accepted, wire.hasMajority, !formats.isEmpty {
             for index in record.keptPaths where paths.indices.contains(index) {
                 examples += MixedFormats.examples(question: wire.question, path: paths[index].text, answer: wire.majority, prompts: prompts)

@@ -110,4 +110,6 @@ public enum MethodResult: Sendable {
     case selfConsistency(SelfConsistencyResult)
     /// SCORE: solutions, their labels, critiques and refinements.
     case refine(RefineResult)
+    /// SCORE at inference: an answer, its verification and perhaps its refinement.
+    case verifyRefine(VerifyRefineResult)
 }

@@ -458,6 +458,42 @@ public nonisolated struct Selfimprove_V1_JournalVoteCounters: @unchecked Sendabl
     set {_uniqueStorage()._refineFiltered = newValue}
   }
 
+  /// verify_refine: answers refined and, with labels, right before and after.
+  public var verifyQuestions: UInt64 {
+    get {_storage._verifyQuestions}
+    set {_uniqueStorage()._verifyQuestions = newValue}
+  }
+
+  public var verifyRefined: UInt64 {
+    get {_storage._verifyRefined}
+    set {_uniqueStorage()._verifyRefined = newValue}
+  }
+
+  public var verifyLabelled: UInt64 {
+    get {_storage._verifyLabelled}
+    set {_uniqueStorage()._verifyLabelled = newValue}
+  }
+
+  public var verifyRightBefore: UInt64 {
+    get {_storage._verifyRightBefore}
+    set {_uniqueStorage()._verifyRightBefore = newValue}
+  }
+
+  public var verifyRightAfter: UInt64 {
+    get {_storage._verifyRightAfter}
+    set {_uniqueStorage()._verifyRightAfter = newValue}
+  }
+
+  public var verifyRightToWrong: UInt64 {
+    get {_storage._verifyRightToWrong}
+    set {_uniqueStorage()._verifyRightToWrong = newValue}
+  }
+
+  public var verifyWrongToRight: UInt64 {
+    get {_storage._verifyWrongToRight}
+    set {_uniqueStorage()._verifyWrongToRight = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -947,7 +983,7 @@ nonisolated extension Selfimprove_V1_JournalAcknowledged: SwiftProtobuf.Message,
 
 nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JournalVoteCounters"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}voted\0\u{3}accepted_votes\0\u{3}confidence_sum\0\u{3}paths_received\0\u{3}paths_dropped\0\u{3}paths_given_up\0\u{3}completion_tokens\0\u{3}leases_granted\0\u{3}leases_expired\0\u{3}leases_failed\0\u{3}samplers_lost\0\u{1}evaluated\0\u{1}labelled\0\u{3}first_path_correct\0\u{3}majority_correct\0\u{3}any_path_correct\0\u{3}bucket_questions\0\u{3}bucket_majority_correct\0\u{3}refine_solutions\0\u{3}refine_judged_wrong\0\u{3}refine_critiqued\0\u{3}refine_passed_filters\0\u{3}refine_refined_right\0\u{3}refine_rebalanced\0\u{3}refine_filtered\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}voted\0\u{3}accepted_votes\0\u{3}confidence_sum\0\u{3}paths_received\0\u{3}paths_dropped\0\u{3}paths_given_up\0\u{3}completion_tokens\0\u{3}leases_granted\0\u{3}leases_expired\0\u{3}leases_failed\0\u{3}samplers_lost\0\u{1}evaluated\0\u{1}labelled\0\u{3}first_path_correct\0\u{3}majority_correct\0\u{3}any_path_correct\0\u{3}bucket_questions\0\u{3}bucket_majority_correct\0\u{3}refine_solutions\0\u{3}refine_judged_wrong\0\u{3}refine_critiqued\0\u{3}refine_passed_filters\0\u{3}refine_refined_right\0\u{3}refine_rebalanced\0\u{3}refine_filtered\0\u{3}verify_questions\0\u{3}verify_refined\0\u{3}verify_labelled\0\u{3}verify_right_before\0\u{3}verify_right_after\0\u{3}verify_right_to_wrong\0\u{3}verify_wrong_to_right\0")
 
   fileprivate class _StorageClass {
     var _voted: UInt64 = 0
@@ -975,6 +1011,13 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
     var _refineRefinedRight: UInt64 = 0
     var _refineRebalanced: UInt64 = 0
     var _refineFiltered: Dictionary<String,UInt64> = [:]
+    var _verifyQuestions: UInt64 = 0
+    var _verifyRefined: UInt64 = 0
+    var _verifyLabelled: UInt64 = 0
+    var _verifyRightBefore: UInt64 = 0
+    var _verifyRightAfter: UInt64 = 0
+    var _verifyRightToWrong: UInt64 = 0
+    var _verifyWrongToRight: UInt64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1010,6 +1053,13 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
       _refineRefinedRight = source._refineRefinedRight
       _refineRebalanced = source._refineRebalanced
       _refineFiltered = source._refineFiltered
+      _verifyQuestions = source._verifyQuestions
+      _verifyRefined = source._verifyRefined
+      _verifyLabelled = source._verifyLabelled
+      _verifyRightBefore = source._verifyRightBefore
+      _verifyRightAfter = source._verifyRightAfter
+      _verifyRightToWrong = source._verifyRightToWrong
+      _verifyWrongToRight = source._verifyWrongToRight
     }
   }
 
@@ -1053,6 +1103,13 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
         case 23: try { try decoder.decodeSingularUInt64Field(value: &_storage._refineRefinedRight) }()
         case 24: try { try decoder.decodeSingularUInt64Field(value: &_storage._refineRebalanced) }()
         case 25: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &_storage._refineFiltered) }()
+        case 26: try { try decoder.decodeSingularUInt64Field(value: &_storage._verifyQuestions) }()
+        case 27: try { try decoder.decodeSingularUInt64Field(value: &_storage._verifyRefined) }()
+        case 28: try { try decoder.decodeSingularUInt64Field(value: &_storage._verifyLabelled) }()
+        case 29: try { try decoder.decodeSingularUInt64Field(value: &_storage._verifyRightBefore) }()
+        case 30: try { try decoder.decodeSingularUInt64Field(value: &_storage._verifyRightAfter) }()
+        case 31: try { try decoder.decodeSingularUInt64Field(value: &_storage._verifyRightToWrong) }()
+        case 32: try { try decoder.decodeSingularUInt64Field(value: &_storage._verifyWrongToRight) }()
         default: break
         }
       }
@@ -1136,6 +1193,27 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
       if !_storage._refineFiltered.isEmpty {
         try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: _storage._refineFiltered, fieldNumber: 25)
       }
+      if _storage._verifyQuestions != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._verifyQuestions, fieldNumber: 26)
+      }
+      if _storage._verifyRefined != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._verifyRefined, fieldNumber: 27)
+      }
+      if _storage._verifyLabelled != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._verifyLabelled, fieldNumber: 28)
+      }
+      if _storage._verifyRightBefore != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._verifyRightBefore, fieldNumber: 29)
+      }
+      if _storage._verifyRightAfter != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._verifyRightAfter, fieldNumber: 30)
+      }
+      if _storage._verifyRightToWrong != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._verifyRightToWrong, fieldNumber: 31)
+      }
+      if _storage._verifyWrongToRight != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._verifyWrongToRight, fieldNumber: 32)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1170,6 +1248,13 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
         if _storage._refineRefinedRight != rhs_storage._refineRefinedRight {return false}
         if _storage._refineRebalanced != rhs_storage._refineRebalanced {return false}
         if _storage._refineFiltered != rhs_storage._refineFiltered {return false}
+        if _storage._verifyQuestions != rhs_storage._verifyQuestions {return false}
+        if _storage._verifyRefined != rhs_storage._verifyRefined {return false}
+        if _storage._verifyLabelled != rhs_storage._verifyLabelled {return false}
+        if _storage._verifyRightBefore != rhs_storage._verifyRightBefore {return false}
+        if _storage._verifyRightAfter != rhs_storage._verifyRightAfter {return false}
+        if _storage._verifyRightToWrong != rhs_storage._verifyRightToWrong {return false}
+        if _storage._verifyWrongToRight != rhs_storage._verifyWrongToRight {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -32,6 +32,13 @@ extension RunProgress {
         counters.refineRefinedRight = UInt64(refine.refinedRight)
         counters.refineRebalanced = UInt64(refine.rebalanced)
         counters.refineFiltered = refine.filtered.mapValues { UInt64($0) }
+        counters.verifyQuestions = UInt64(verifyRefine.questions)
+        counters.verifyRefined = UInt64(verifyRefine.refined)
+        counters.verifyLabelled = UInt64(verifyRefine.labelled)
+        counters.verifyRightBefore = UInt64(verifyRefine.rightBefore)
+        counters.verifyRightAfter = UInt64(verifyRefine.rightAfter)
+        counters.verifyRightToWrong = UInt64(verifyRefine.rightToWrong)
+        counters.verifyWrongToRight = UInt64(verifyRefine.wrongToRight)
         return counters
     }
 
@@ -73,6 +80,10 @@ extension RunProgress {
                               critiqued: Int(votes.refineCritiqued), passedFilters: Int(votes.refinePassedFilters),
                               refinedRight: Int(votes.refineRefinedRight), rebalanced: Int(votes.refineRebalanced),
                               filtered: votes.refineFiltered.mapValues { Int($0) })
+        verifyRefine = VerifyRefineCounts(questions: Int(votes.verifyQuestions), refined: Int(votes.verifyRefined),
+                                          labelled: Int(votes.verifyLabelled), rightBefore: Int(votes.verifyRightBefore),
+                                          rightAfter: Int(votes.verifyRightAfter), rightToWrong: Int(votes.verifyRightToWrong),
+                                          wrongToRight: Int(votes.verifyWrongToRight))
         done = Int(stored.records)
         accepted = Int(stored.accepted)
         pathsStored = Int(stored.paths)
