@@ -56,6 +56,19 @@ struct SyntheticRefinementTests {
         #expect(failures == [.countMismatch, .stepNotCopied, .wrongFinalAnswer])
     }
 
+    /// Whether the first `a op b = c` step of a solution is computed right.
+    private func firstStepIsRight(_ solution: String) throws -> Bool {
+        let step = try #require(SolutionSteps.split(solution).first { $0.contains(" = ") })
+        let parts = step.dropLast().split(separator: " ")   // a op b = c
+        let a = try #require(Int(parts[0])), b = try #require(Int(parts[2])), c = try #require(Int(parts[4]))
+        switch parts[1] {
+        case "+": return a + b == c
+        case "-": return a - b == c
+        case "*": return a * b == c
+        default: return b != 0 && a / b == c
+        }
+    }
+
     @Test func refinementsFollowTheirOwnStepErrorRate() async throws {
         for (rate, expectRight) in [(0.0, true), (1.0, false)] {
             var configuration = SyntheticBackend.Configuration()
@@ -65,8 +78,13 @@ struct SyntheticRefinementTests {
             for problem in problems(5) {
                 let prompt = RefinePrompts.refinement(question: problem.question, solution: " wrong.", critique: "Step 1: wrong.\nFeedback: no.")
                 let response = try await backend.sample(SamplingRequest(prompt: prompt, n: 1, temperature: 0.7, maxTokens: 256, stop: [], seed: 9))
-                let answer = AnswerExtractor.extract(from: try #require(response.paths.first?.text), as: .number)
-                #expect((answer?.canonical == String(problem.answer)) == expectRight, "rate \(rate): \(response.paths)")
+                let text = try #require(response.paths.first?.text)
+                if expectRight {
+                    #expect(AnswerExtractor.extract(from: text, as: .number)?.canonical == String(problem.answer), "\(text)")
+                } else {
+                    // Every step is off (a later one may land on the right number through integer division).
+                    #expect(try !firstStepIsRight(text), "\(text)")
+                }
             }
         }
     }

@@ -96,7 +96,8 @@ struct RefineMethodTests {
         let completion = String(Self.goodCritique.dropFirst("Step 1:".count))
         guard case let .sample(refine)? = method.sampled(1_000, paths: [path(completion)]).first else { throw Failure("no refinement asked for") }
         #expect(refine.key == 2_000 && refine.n == 1)
-        #expect(refine.prompt.contains("Critique:\n" + Self.goodCritique + "\nCorrected answer:"))
+        #expect(refine.prompt.contains("Critique:\n" + Self.goodCritique + "\nWrite the corrected solution"))
+        #expect(refine.prompt.hasSuffix("\nCorrected answer:"))
         // Solution 3's critique states the wrong answer: filtered, nothing more for it.
         let badCompletion = completion.replacingOccurrences(of: "Feedback: The answer is 16.", with: "Feedback: The answer is 18.")
         #expect(method.sampled(1_003, paths: [path(badCompletion)]).isEmpty)
@@ -202,5 +203,27 @@ struct VerifyRefineMethodTests {
         _ = method.sampled(1, paths: [path(" Step 1 is fine.")])
         guard case let .finish(.verifyRefine(result))? = method.sampled(2, paths: [path(" I am not sure.")]).first else { throw Failure("not finished") }
         #expect(result.refined && result.answerAfter?.canonical == "18")
+    }
+}
+
+@Suite("Threshold tuning")
+struct ThresholdTuningTests {
+    private func point(_ p: Double, _ before: Bool, _ after: Bool) -> ThresholdTuning.Point {
+        ThresholdTuning.Point(probabilityIncorrect: p, rightBefore: before, rightAfter: after)
+    }
+
+    @Test func theThresholdKeepsTheRefinementsThatHelp() {
+        // Doubted answers (0.9, 0.8) gain from refinement; a mildly doubted right one (0.3) loses.
+        let points = [point(0.9, false, true), point(0.8, false, true), point(0.3, true, false), point(0, true, true)]
+        #expect(ThresholdTuning.accuracy(points, threshold: 1) == 0.5)
+        #expect(ThresholdTuning.accuracy(points, threshold: 0) == 0.75)
+        let best = ThresholdTuning.best(points)
+        #expect(best.threshold == 0.3 && best.accuracy == 1)
+    }
+
+    @Test func refinementThatNeverHelpsIsTurnedOff() {
+        let points = [point(0.9, true, false), point(0.6, false, false)]
+        #expect(ThresholdTuning.best(points).threshold == 1)
+        #expect(ThresholdTuning.best([]).threshold == 1)
     }
 }

@@ -24,7 +24,8 @@ public enum RefinePrompts {
 
     /// The refinement prompt; the model continues with a corrected solution.
     public static func refinement(question: String, solution: String, critique: String) -> String {
-        "Q: \(question)\nAnswer (Incorrect): \(trimmed(solution))\nCritique:\n\(critique)\nCorrected answer:"
+        "Q: \(question)\nAnswer (Incorrect): \(trimmed(solution))\nCritique:\n\(critique)\n"
+            + "Write the corrected solution step by step, ending with \"The answer is X.\"\nCorrected answer:"
     }
 
     /// The refiner's prompt at training and inference time: no reference and no label (the
