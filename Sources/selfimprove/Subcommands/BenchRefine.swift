@@ -108,6 +108,7 @@ struct BenchRefine: AsyncParsableCommand {
                 let devRun = try await runOnce(verifier: verifier, split: "dev", dataset: devFile, threshold: 0, baseURL: baseURL,
                                                folder: folder, logger: logger)
                 let points = try Self.points(devRun.appendingPathComponent("records.jsonl"))
+                let devCounts = try Self.manifest(devRun)["verify_refine"] as? [String: Any] ?? [:]
                 let tuned = ThresholdTuning.best(points)
                 logger.notice("bench refine: \(verifier), test run (threshold \(tuned.threshold))")
                 let testRun = try await runOnce(verifier: verifier, split: "test", dataset: testFile, threshold: tuned.threshold,
@@ -117,7 +118,9 @@ struct BenchRefine: AsyncParsableCommand {
                 results.append([
                     "verifier": verifier, "chain": Self.chains[verifier]!, "threshold": tuned.threshold,
                     "dev": ["questions": points.count, "accuracy_before": ThresholdTuning.accuracy(points, threshold: 1),
-                            "accuracy_after_all_doubted": ThresholdTuning.accuracy(points, threshold: 0), "accuracy_at_threshold": tuned.accuracy] as [String: Any],
+                            "accuracy_after_all_doubted": ThresholdTuning.accuracy(points, threshold: 0), "accuracy_at_threshold": tuned.accuracy,
+                            "refined": devCounts["refined"] ?? 0, "wrong_to_right": devCounts["wrong_to_right"] ?? 0,
+                            "right_to_wrong": devCounts["right_to_wrong"] ?? 0] as [String: Any],
                     "test": counts,
                 ])
             }
