@@ -131,6 +131,20 @@ struct ClusterConfigTests {
         #expect(unused?.description.contains("the chain has no judge") == true, "\(String(describing: unused))")
     }
 
+    @Test func refineRoundsTrainOnTheRefinersDataByDefaultAndVerifyRefineHasNoRounds() throws {
+        let file = Self.clusterFolder.appendingPathComponent("rounds-synthetic.yaml").path
+        let refine = try ClusterConfig.load(file: file, overrides: ["method.name=refine", "rounds.data="])
+        #expect(refine.rounds?.data.formats == ["refine"])
+        let lmsi = try ClusterConfig.load(file: file, overrides: ["rounds.data="])
+        #expect(lmsi.rounds?.data.formats == ["cot_fewshot"])
+        do {
+            _ = try ClusterConfig.load(file: file, overrides: ["method.name=verify_refine", "method.m=1", "method.paths_per_request=1"])
+            Issue.record("verify_refine with rounds was accepted")
+        } catch {
+            #expect("\(error)".contains("makes no training data"), "\(error)")
+        }
+    }
+
     @Test func refineNeedsVerifiersToLabelItsSolutions() {
         let text = Self.validText().replacingOccurrences(of: "verifiers:\n  - name: verifier\n", with: "verifiers: []\n")
         let error = configError(text, overrides: ["method.name=refine"])

@@ -42,6 +42,35 @@ struct RoundsRunTests {
     }
 
     @Test(.timeLimit(.minutes(5)))
+    func aRefineRoundTrainsOnTheRefinersDataAndIsEvaluatedLikeAnLMSIOne() async throws {
+        let folder = try RunTestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = try launch(folder, ["--set", "method.name=refine", "--set", "method.right_at=1.0", "--set", "rounds.max=1", "--set", "rounds.data.formats=[refine]",
+                                      "--set", "rounds.promotion.min_gain=-1"])
+        let status = await run.waitForExit()
+        #expect(status == 0, "launch failed: \(run.standardErrorTail.suffix(3000))")
+        #expect(try summary(folder)["phase"] as? String == "finished")
+        let round = try #require(try rounds(folder).first)
+        #expect((round["examples_trained"] as? Int ?? 0) > 0)
+        let roundFolder = folder.appendingPathComponent("round-1")
+        // Sampled with the refine method, trained on its refiner's data only.
+        let sampled = try RunOutputChecks.lines(roundFolder.appendingPathComponent("sample/records.jsonl"))
+        #expect(sampled.count == 60)
+        #expect(sampled.allSatisfy { ($0["record"] as? [String: Any])?["method"] as? String == "refine" })
+        let trained = try RunOutputChecks.lines(roundFolder.appendingPathComponent("train.jsonl"))
+        #expect(!trained.isEmpty && trained.allSatisfy { $0["format"] as? String == "refine" })
+        #expect(trained.allSatisfy { ($0["prompt"] as? String)?.hasSuffix("Critique:\nStep 1:") == true })
+        // Evaluated like every round: m paths of the few-shot prompt, no refine stages.
+        let evaluated = try RunOutputChecks.lines(roundFolder.appendingPathComponent("eval/records.jsonl"))
+        #expect(evaluated.count == 60)
+        for line in evaluated {
+            let record = try #require(line["record"] as? [String: Any])
+            #expect(record["method"] == nil && record["refinements"] == nil)
+            #expect((record["paths"] as? [Any])?.count == 8)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(5)))
     func roundsRunPromoteAndStopAtTheLast() async throws {
         let folder = try RunTestSupport.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }

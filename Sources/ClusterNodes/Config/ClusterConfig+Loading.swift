@@ -59,7 +59,7 @@ extension ClusterConfig {
         let network = try parseNetwork(top.optional("network")?.mapping())
         let supervision = try parseSupervision(top.optional("supervision")?.mapping())
         let security = try parseSecurity(top.optional("security")?.mapping(), resolve: resolve)
-        let rounds = try top.optional("rounds").map { v throws(ConfigError) in try parseRounds(try v.mapping(), resolve: resolve) }
+        let rounds = try top.optional("rounds").map { v throws(ConfigError) in try parseRounds(try v.mapping(), method: method.name, resolve: resolve) }
         try top.finish()
 
         if method.vote == .weighted, verifiers.isEmpty {

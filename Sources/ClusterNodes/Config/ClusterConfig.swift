@@ -106,7 +106,7 @@ public struct ClusterConfig: Sendable {
         public var threshold = 0.5
 
         /// The keys under `method` of `refine` and of `verify_refine`.
-        static let keys = ["right_at", "max_critiques", "critique_temperature", "critique_max_tokens", "refinement_temperature", "rebalance", "threshold"]
+        public static let keys = ["right_at", "max_critiques", "critique_temperature", "critique_max_tokens", "refinement_temperature", "rebalance", "threshold"]
         static let collectOnly = ["right_at", "max_critiques", "rebalance"]
         static let inferenceOnly = ["threshold"]
     }

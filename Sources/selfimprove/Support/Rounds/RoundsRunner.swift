@@ -411,7 +411,10 @@ final class RoundsRunner: Sendable {
         guard let pass else { return [] }
         let settings = rounds.evaluation
         let m = pass == .greedy ? 1 : settings.m
-        return [
+        // Every method is evaluated the same way: LMSI's sampling of m paths, so that rounds of
+        // different methods compare (the refine settings are cleared with it).
+        let method = config.method.name == "lmsi" ? [] : ["method.name=lmsi"] + ClusterConfig.RefineSettings.keys.map { "method.\($0)=" }
+        return method + [
             "dataset=\(settings.dataset.overrideValue)",
             "method.m=\(m)",
             "method.paths_per_request=\(min(m, config.method.pathsPerRequest))",
