@@ -98,6 +98,8 @@ public struct VoteRecord: Sendable, Hashable, Codable {
     public var reference: Int?
     /// refine: the wrong paths' critiques and refinements, then the rebalanced right paths.
     public var refinements: [Refinement]?
+    /// refine, verify_refine: the verifier node that labelled the paths.
+    public var labelledBy: String?
 
     public init(id: String, question: String, paths: [Path], majority: String?, confidence: Double, accepted: Bool,
                 keptPaths: [Int], gold: String?, majorityCorrect: Bool?, vote: String? = nil)
@@ -119,6 +121,7 @@ public struct VoteRecord: Sendable, Hashable, Codable {
         case keptPaths = "kept_paths"
         case majorityCorrect = "majority_correct"
         case rightAt = "right_at"
+        case labelledBy = "labelled_by"
     }
 
     /// Extracts answers, votes, and builds the record plus the training examples of every kept

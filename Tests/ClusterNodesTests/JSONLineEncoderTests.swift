@@ -33,6 +33,7 @@ struct JSONLineEncoderTests {
             record.method = "refine"
             record.rightAt = 1
             record.reference = 0
+            record.labelledBy = "verifier-2"
             record.refinements = [
                 VoteRecord.Refinement(path: 1, critique: "Step 1: x\nFeedback: y", outcome: "refined_right", refinement: " 2 + 2 = 4.",
                                       refinementAnswer: "4", refinementScore: 0.75, kept: true, sampler: "s-2", modelVersion: "v1", completionTokens: 30),

@@ -9,7 +9,7 @@ struct RefineRunTests {
     /// A refine config on the simulator with absolute paths, so that it can live in `folder`
     /// (whose path then also names the run's processes).
     private func config(folder: URL, backend: String, rebalance: Bool, chain: String = "[answer_format, arithmetic_steps]",
-                        judge: String? = nil, rightAt: Double = 1) -> String {
+                        judge: String? = nil, rightAt: Double = 1, verifiers: String? = nil) -> String {
         let repository = RunTestSupport.repository.path
         return """
         name: refine-test
@@ -22,7 +22,7 @@ struct RefineRunTests {
         samplers:
           - {name: sampler, replicas: 2, capacity: 4, backend: \(backend)}
         verifiers:
-          - {name: verifier-1, chain: \(chain)\(judge.map { ", judge_backend: \($0)" } ?? "")}
+        \(verifiers ?? "  - {name: verifier-1, chain: \(chain)\(judge.map { ", judge_backend: \($0)" } ?? "")}")
         trainer: {name: trainer}
         monitor: {interval: 300ms, format: text}
         supervision: {max_restarts: 5}
@@ -212,6 +212,43 @@ struct RefineRunTests {
         #expect(counts["wrong_to_right"] as? Int == wrongBefore && counts["right_to_wrong"] as? Int == 0)
         #expect(launch.standardErrorTail.contains("answers refined"))
         #expect(try RunOutputChecks.lines(output.appendingPathComponent("sft.jsonl")).isEmpty)
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func stageCountsAreKeptPerVerifierThatLabelled() async throws {
+        let folder = try RunTestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let backend = "{kind: synthetic, step_error_rate: 0.3, no_answer_rate: 0.1, concurrency: 8}"
+        let configURL = folder.appendingPathComponent("refine.yaml")
+        let verifiers = """
+              - {name: oracle, chain: [gold]}
+              - {name: checker, chain: [answer_format, arithmetic_steps]}
+            """
+        try config(folder: folder, backend: backend, rebalance: false, verifiers: verifiers).write(to: configURL, atomically: true, encoding: .utf8)
+        let launch = try ChildProcess(executable: RunTestSupport.executable(), arguments: ["launch", configURL.path, "--set", "dataset.limit=30"])
+        #expect(await launch.waitForExit() == 0, "launch failed: \(launch.standardErrorTail.suffix(3000))")
+        let output = folder.appendingPathComponent("out")
+        let records = try checkRefineOutput(output, questions: 30, refinementsAlwaysRight: false)
+        // Each record names the verifier that labelled it; the manifest counts by it.
+        var judgedWrong: [String: Int] = [:], solutions: [String: Int] = [:]
+        for record in records {
+            let verifier = try #require(record["labelled_by"] as? String)
+            #expect(["oracle", "checker"].contains(verifier))
+            let paths = record["paths"] as? [[String: Any]] ?? []
+            let scored = paths.filter { $0["given_up"] as? Bool != true }
+            solutions[verifier, default: 0] += scored.count
+            judgedWrong[verifier, default: 0] += scored.filter { (($0["score"] as? Double) ?? Double($0["score"] as? Int ?? 0)) < 1 }.count
+        }
+        #expect(solutions.keys.sorted() == ["checker", "oracle"], "both verifiers labelled some questions")
+        let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("manifest.json"))) as? [String: Any])
+        let byVerifier = try #require((manifest["refine"] as? [String: Any])?["by_verifier"] as? [String: [String: Any]])
+        #expect(byVerifier.keys.sorted() == ["checker", "oracle"])
+        for (name, counts) in byVerifier {
+            #expect(counts["solutions"] as? Int == solutions[name], "\(name)")
+            #expect(counts["judged_wrong"] as? Int == judgedWrong[name], "\(name)")
+        }
+        #expect(byVerifier["oracle"]?["chain"] as? [String] == ["gold"])
+        #expect(byVerifier["checker"]?["chain"] as? [String] == ["answer_format", "arithmetic_steps"])
     }
 
     @Test(.timeLimit(.minutes(4)))

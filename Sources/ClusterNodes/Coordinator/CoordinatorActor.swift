@@ -55,6 +55,8 @@ public distributed actor CoordinatorActor: ClusterCallable {
 
     /// Whether score requests carry the gold answer (a verifier of the run is the oracle).
     private var sendsGold: Bool { config.verifiers.contains { $0.chain.contains { $0.kind == .gold } } }
+    /// The verifier node that scored each open question's first texts (refine's labels).
+    private var labelledBy: [String: String] = [:]
     /// Texts waiting for a verifier call, and the calls in flight.
     private var toScore: [ScoreJob] = []
     private var scoreCalls = 0
@@ -516,7 +518,13 @@ public distributed actor CoordinatorActor: ClusterCallable {
             toScore.append(ScoreJob(question: output.question, work: work))
         }
         if !output.scores.isEmpty { dispatchScoring() }
-        if let verdict = output.verdict { recordReady(verdict) }
+        if var verdict = output.verdict {
+            if let verifier = labelledBy.removeValue(forKey: output.question.id), !verdict.record.method.isEmpty {
+                verdict.record.labelledBy = verifier
+                verdict.labelledBy = verifier
+            }
+            recordReady(verdict)
+        }
     }
 
     // MARK: - Verifier tier
@@ -540,8 +548,9 @@ public distributed actor CoordinatorActor: ClusterCallable {
             toScore.removeFirst(batch.count)
             scoreCalls += 1
             Task {
-                if let scored = await self.scores(for: batch) {
+                if let (scored, verifier) = await self.scores(for: batch) {
                     for (job, reply) in zip(batch, scored.groups) {
+                        if job.work.key == 0 { self.labelledBy[job.question.id] = verifier }
                         let kind = job.question.kind
                         let answers = reply.answersIncluded
                             ? reply.scores.map { $0.hasAnswer ? Answer(kind: kind, canonical: $0.answer) : nil } : nil
@@ -558,7 +567,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
 
     /// Scores (and extracted answers) for a batch of jobs from some verifier, trying the next
     /// one on failure until one answers (nil: the run ended first).
-    private func scores(for batch: [ScoreJob]) async -> Selfimprove_V1_ScoreBatchReply? {
+    private func scores(for batch: [ScoreJob]) async -> (reply: Selfimprove_V1_ScoreBatchReply, verifier: String)? {
         var request = Selfimprove_V1_ScoreBatch()
         request.groups = batch.map { job in
             var wire = Selfimprove_V1_ScoreRequest()
@@ -581,7 +590,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
             do {
                 let reply = try await verifier.scoreGroups(request)
                 if reply.groups.count == batch.count, zip(reply.groups, batch).allSatisfy({ $0.scores.count == $1.work.texts.count }) {
-                    return reply
+                    return (reply, reply.verifier.isEmpty ? "\(verifier.id.node)" : reply.verifier)
                 }
                 attempt += 1
                 log(.warning, "verifier returned the wrong number of scores; trying another",

@@ -14,6 +14,8 @@ struct GroupVerdict: Sendable {
     var refine: RefineCounts?
     /// verify_refine: how its answer went.
     var verifyRefine: VerifyRefineCounts?
+    /// The verifier node that labelled its paths (refine, verify_refine).
+    var labelledBy: String?
 }
 
 /// SCORE at inference, counted over questions: answers refined, and with gold labels, right

@@ -76,12 +76,19 @@ struct RunManifest {
             ] as [String: Any]
         }
         if config.method.name == "refine" {
-            let refine = progress.refine
-            object["refine"] = [
-                "solutions": refine.solutions, "judged_wrong": refine.judgedWrong, "critiqued": refine.critiqued,
-                "passed_filters": refine.passedFilters, "refined_right": refine.refinedRight, "rebalanced": refine.rebalanced,
-                "filtered": refine.filtered, "verifiers": config.verifiers.first.map { $0.chain.map(\.kind.rawValue) } ?? [],
-            ] as [String: Any]
+            func entry(_ refine: RefineCounts) -> [String: Any] {
+                ["solutions": refine.solutions, "judged_wrong": refine.judgedWrong, "critiqued": refine.critiqued,
+                 "passed_filters": refine.passedFilters, "refined_right": refine.refinedRight, "rebalanced": refine.rebalanced,
+                 "filtered": refine.filtered]
+            }
+            var refine = entry(progress.refine)
+            // Per verifier node: the counts of the questions it labelled, with its chain.
+            refine["by_verifier"] = Dictionary(uniqueKeysWithValues: progress.refineByVerifier.map { name, counts in
+                var verifier = entry(counts)
+                verifier["chain"] = config.verifiers.first { $0.address.name == name }.map { $0.chain.map(\.kind.rawValue) } ?? []
+                return (name, verifier)
+            })
+            object["refine"] = refine
         }
         let evaluation = progress.evaluation
         if evaluation.labelled > 0 {

@@ -33,6 +33,8 @@ struct RunProgress: Sendable {
     var evaluation = EvaluationReport()
     /// refine: how the paths went through SCORE's stages.
     var refine = RefineCounts()
+    /// refine: the stage counts by the verifier node that labelled the solutions.
+    var refineByVerifier: [String: RefineCounts] = [:]
     /// verify_refine: answers refined, right before and after.
     var verifyRefine = VerifyRefineCounts()
     let started = ContinuousClock.now
@@ -62,7 +64,10 @@ struct RunProgress: Sendable {
         confidenceSum += verdict.vote.confidence
         pathsGivenUp += verdict.record.paths.filter(\.givenUp).count
         evaluation.add(answers: verdict.answers, vote: verdict.vote, gold: verdict.gold)
-        if let counts = verdict.refine { refine += counts }
+        if let counts = verdict.refine {
+            refine += counts
+            refineByVerifier[verdict.labelledBy ?? "-", default: RefineCounts()] += counts
+        }
         if let counts = verdict.verifyRefine { verifyRefine += counts }
     }
 

@@ -29,6 +29,10 @@ struct JSONLineEncoder {
             encoder.integer(index)
         }
         encoder.raw("]")
+        if let labelledBy = record.labelledBy {
+            encoder.raw(",\"labelled_by\":")
+            encoder.string(labelledBy)
+        }
         if let majority = record.majority {
             encoder.raw(",\"majority\":")
             encoder.string(majority)

@@ -28,6 +28,7 @@ extension SinkRecord {
             record.method = wire.method
             record.rightAt = wire.method == "refine" ? wire.rightAt : nil
             record.reference = wire.hasReferencePath ? Int(wire.referencePath) : nil
+            record.labelledBy = wire.labelledBy.isEmpty ? nil : wire.labelledBy
             record.refinements = wire.refinements.map { attempt in
                 VoteRecord.Refinement(
                     path: Int(attempt.pathIndex), critique: attempt.critique, outcome: attempt.outcome,

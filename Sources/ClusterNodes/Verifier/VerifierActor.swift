@@ -21,6 +21,7 @@ public distributed actor VerifierActor: ClusterCallable {
     ]
 
     private let chain: VerifierChain
+    private let nodeName: String
     private let finished: @Sendable () -> Void
     private let groups = Atomic<UInt64>(0)
 
@@ -30,6 +31,7 @@ public distributed actor VerifierActor: ClusterCallable {
     public init(chain: VerifierChain, actorSystem: ClusterSystem, onFinish: @escaping @Sendable () -> Void = {}) {
         self.actorSystem = actorSystem
         self.chain = chain
+        self.nodeName = actorSystem.configuration.nodeName
         self.finished = onFinish
     }
 
@@ -37,7 +39,9 @@ public distributed actor VerifierActor: ClusterCallable {
     /// empty path (given up) scores 0.
     public distributed func scoreGroups(_ batch: Selfimprove_V1_ScoreBatch) async throws -> Selfimprove_V1_ScoreBatchReply {
         groups.add(UInt64(batch.groups.count), ordering: .relaxed)
-        return try await Self.score(batch, with: chain)
+        var reply = try await Self.score(batch, with: chain)
+        reply.verifier = nodeName
+        return reply
     }
 
     /// The scoring itself, off the actor in one piece: the chain's verifiers are async, and

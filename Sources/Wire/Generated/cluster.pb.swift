@@ -330,6 +330,9 @@ public nonisolated struct Selfimprove_V1_ScoreBatchReply: Sendable {
 
   public var groups: [Selfimprove_V1_ScoreReply] = []
 
+  /// The verifier node's name (which verifier labelled what).
+  public var verifier: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -448,6 +451,9 @@ public nonisolated struct Selfimprove_V1_TrainingRecord: Sendable {
 
   /// refine: each wrong path's critique and refinement, then the rebalanced right paths.
   public var refinements: [Selfimprove_V1_RefineAttempt] = []
+
+  /// refine, verify_refine: the verifier node that labelled the paths.
+  public var labelledBy: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1126,7 +1132,7 @@ nonisolated extension Selfimprove_V1_ScoreBatch: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Selfimprove_V1_ScoreBatchReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ScoreBatchReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}groups\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}groups\0\u{1}verifier\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1135,6 +1141,7 @@ nonisolated extension Selfimprove_V1_ScoreBatchReply: SwiftProtobuf.Message, Swi
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.groups) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.verifier) }()
       default: break
       }
     }
@@ -1144,11 +1151,15 @@ nonisolated extension Selfimprove_V1_ScoreBatchReply: SwiftProtobuf.Message, Swi
     if !self.groups.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.groups, fieldNumber: 1)
     }
+    if !self.verifier.isEmpty {
+      try visitor.visitSingularStringField(value: self.verifier, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Selfimprove_V1_ScoreBatchReply, rhs: Selfimprove_V1_ScoreBatchReply) -> Bool {
     if lhs.groups != rhs.groups {return false}
+    if lhs.verifier != rhs.verifier {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1225,7 +1236,7 @@ nonisolated extension Selfimprove_V1_RecordPath: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Selfimprove_V1_TrainingRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TrainingRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}question_id\0\u{1}question\0\u{1}paths\0\u{1}majority\0\u{1}confidence\0\u{1}accepted\0\u{3}kept_paths\0\u{1}gold\0\u{3}majority_correct\0\u{1}vote\0\u{1}method\0\u{3}right_at\0\u{3}reference_path\0\u{1}refinements\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}question_id\0\u{1}question\0\u{1}paths\0\u{1}majority\0\u{1}confidence\0\u{1}accepted\0\u{3}kept_paths\0\u{1}gold\0\u{3}majority_correct\0\u{1}vote\0\u{1}method\0\u{3}right_at\0\u{3}reference_path\0\u{1}refinements\0\u{3}labelled_by\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1248,6 +1259,7 @@ nonisolated extension Selfimprove_V1_TrainingRecord: SwiftProtobuf.Message, Swif
       case 13: try { try decoder.decodeSingularDoubleField(value: &self.rightAt) }()
       case 14: try { try decoder.decodeSingularUInt32Field(value: &self._referencePath) }()
       case 15: try { try decoder.decodeRepeatedMessageField(value: &self.refinements) }()
+      case 16: try { try decoder.decodeSingularStringField(value: &self.labelledBy) }()
       default: break
       }
     }
@@ -1303,6 +1315,9 @@ nonisolated extension Selfimprove_V1_TrainingRecord: SwiftProtobuf.Message, Swif
     if !self.refinements.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.refinements, fieldNumber: 15)
     }
+    if !self.labelledBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.labelledBy, fieldNumber: 16)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1322,6 +1337,7 @@ nonisolated extension Selfimprove_V1_TrainingRecord: SwiftProtobuf.Message, Swif
     if lhs.rightAt != rhs.rightAt {return false}
     if lhs._referencePath != rhs._referencePath {return false}
     if lhs.refinements != rhs.refinements {return false}
+    if lhs.labelledBy != rhs.labelledBy {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

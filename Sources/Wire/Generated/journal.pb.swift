@@ -220,36 +220,35 @@ public nonisolated struct Selfimprove_V1_JournalAdmitted: Sendable {
 
 /// A question's group was voted: its record (with its sequence number) joins the trainer stream.
 /// Written and synced before the record is first sent.
-public nonisolated struct Selfimprove_V1_JournalCompleted: Sendable {
+public nonisolated struct Selfimprove_V1_JournalCompleted: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var record: Selfimprove_V1_TrainingRecord {
-    get {_record ?? Selfimprove_V1_TrainingRecord()}
-    set {_record = newValue}
+    get {_storage._record ?? Selfimprove_V1_TrainingRecord()}
+    set {_uniqueStorage()._record = newValue}
   }
   /// Returns true if `record` has been explicitly set.
-  public var hasRecord: Bool {self._record != nil}
+  public var hasRecord: Bool {_storage._record != nil}
   /// Clears the value of `record`. Subsequent reads from it will return its default value.
-  public mutating func clearRecord() {self._record = nil}
+  public mutating func clearRecord() {_uniqueStorage()._record = nil}
 
   /// The run's vote counters including this record.
   public var votes: Selfimprove_V1_JournalVoteCounters {
-    get {_votes ?? Selfimprove_V1_JournalVoteCounters()}
-    set {_votes = newValue}
+    get {_storage._votes ?? Selfimprove_V1_JournalVoteCounters()}
+    set {_uniqueStorage()._votes = newValue}
   }
   /// Returns true if `votes` has been explicitly set.
-  public var hasVotes: Bool {self._votes != nil}
+  public var hasVotes: Bool {_storage._votes != nil}
   /// Clears the value of `votes`. Subsequent reads from it will return its default value.
-  public mutating func clearVotes() {self._votes = nil}
+  public mutating func clearVotes() {_uniqueStorage()._votes = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _record: Selfimprove_V1_TrainingRecord? = nil
-  fileprivate var _votes: Selfimprove_V1_JournalVoteCounters? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// What the coordinator writes for a completed entry: a JournalEntry holding JournalCompleted,
@@ -423,40 +422,14 @@ public nonisolated struct Selfimprove_V1_JournalVoteCounters: @unchecked Sendabl
   }
 
   /// refine: how the paths went through the stages (see RefineCounts).
-  public var refineSolutions: UInt64 {
-    get {_storage._refineSolutions}
-    set {_uniqueStorage()._refineSolutions = newValue}
+  public var refine: Selfimprove_V1_JournalRefineCounts {
+    get {_storage._refine ?? Selfimprove_V1_JournalRefineCounts()}
+    set {_uniqueStorage()._refine = newValue}
   }
-
-  public var refineJudgedWrong: UInt64 {
-    get {_storage._refineJudgedWrong}
-    set {_uniqueStorage()._refineJudgedWrong = newValue}
-  }
-
-  public var refineCritiqued: UInt64 {
-    get {_storage._refineCritiqued}
-    set {_uniqueStorage()._refineCritiqued = newValue}
-  }
-
-  public var refinePassedFilters: UInt64 {
-    get {_storage._refinePassedFilters}
-    set {_uniqueStorage()._refinePassedFilters = newValue}
-  }
-
-  public var refineRefinedRight: UInt64 {
-    get {_storage._refineRefinedRight}
-    set {_uniqueStorage()._refineRefinedRight = newValue}
-  }
-
-  public var refineRebalanced: UInt64 {
-    get {_storage._refineRebalanced}
-    set {_uniqueStorage()._refineRebalanced = newValue}
-  }
-
-  public var refineFiltered: Dictionary<String,UInt64> {
-    get {_storage._refineFiltered}
-    set {_uniqueStorage()._refineFiltered = newValue}
-  }
+  /// Returns true if `refine` has been explicitly set.
+  public var hasRefine: Bool {_storage._refine != nil}
+  /// Clears the value of `refine`. Subsequent reads from it will return its default value.
+  public mutating func clearRefine() {_uniqueStorage()._refine = nil}
 
   /// verify_refine: answers refined and, with labels, right before and after.
   public var verifyQuestions: UInt64 {
@@ -494,11 +467,42 @@ public nonisolated struct Selfimprove_V1_JournalVoteCounters: @unchecked Sendabl
     set {_uniqueStorage()._verifyWrongToRight = newValue}
   }
 
+  /// refine: the stage counts by the verifier node that labelled the solutions.
+  public var refineByVerifier: Dictionary<String,Selfimprove_V1_JournalRefineCounts> {
+    get {_storage._refineByVerifier}
+    set {_uniqueStorage()._refineByVerifier = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// refine's stage counts of one verifier node.
+public nonisolated struct Selfimprove_V1_JournalRefineCounts: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var solutions: UInt64 = 0
+
+  public var judgedWrong: UInt64 = 0
+
+  public var critiqued: UInt64 = 0
+
+  public var passedFilters: UInt64 = 0
+
+  public var refinedRight: UInt64 = 0
+
+  public var rebalanced: UInt64 = 0
+
+  public var filtered: Dictionary<String,UInt64> = [:]
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// Counters of what the trainer holds (records acknowledged as durable).
@@ -834,36 +838,74 @@ nonisolated extension Selfimprove_V1_JournalCompleted: SwiftProtobuf.Message, Sw
   public static let protoMessageName: String = _protobuf_package + ".JournalCompleted"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}record\0\u{1}votes\0")
 
+  fileprivate class _StorageClass {
+    var _record: Selfimprove_V1_TrainingRecord? = nil
+    var _votes: Selfimprove_V1_JournalVoteCounters? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _record = source._record
+      _votes = source._votes
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._record) }()
-      case 2: try { try decoder.decodeSingularMessageField(value: &self._votes) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._record) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._votes) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._record {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try { if let v = self._votes {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-    } }()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._record {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._votes {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Selfimprove_V1_JournalCompleted, rhs: Selfimprove_V1_JournalCompleted) -> Bool {
-    if lhs._record != rhs._record {return false}
-    if lhs._votes != rhs._votes {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._record != rhs_storage._record {return false}
+        if _storage._votes != rhs_storage._votes {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -983,7 +1025,7 @@ nonisolated extension Selfimprove_V1_JournalAcknowledged: SwiftProtobuf.Message,
 
 nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JournalVoteCounters"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}voted\0\u{3}accepted_votes\0\u{3}confidence_sum\0\u{3}paths_received\0\u{3}paths_dropped\0\u{3}paths_given_up\0\u{3}completion_tokens\0\u{3}leases_granted\0\u{3}leases_expired\0\u{3}leases_failed\0\u{3}samplers_lost\0\u{1}evaluated\0\u{1}labelled\0\u{3}first_path_correct\0\u{3}majority_correct\0\u{3}any_path_correct\0\u{3}bucket_questions\0\u{3}bucket_majority_correct\0\u{3}refine_solutions\0\u{3}refine_judged_wrong\0\u{3}refine_critiqued\0\u{3}refine_passed_filters\0\u{3}refine_refined_right\0\u{3}refine_rebalanced\0\u{3}refine_filtered\0\u{3}verify_questions\0\u{3}verify_refined\0\u{3}verify_labelled\0\u{3}verify_right_before\0\u{3}verify_right_after\0\u{3}verify_right_to_wrong\0\u{3}verify_wrong_to_right\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}voted\0\u{3}accepted_votes\0\u{3}confidence_sum\0\u{3}paths_received\0\u{3}paths_dropped\0\u{3}paths_given_up\0\u{3}completion_tokens\0\u{3}leases_granted\0\u{3}leases_expired\0\u{3}leases_failed\0\u{3}samplers_lost\0\u{1}evaluated\0\u{1}labelled\0\u{3}first_path_correct\0\u{3}majority_correct\0\u{3}any_path_correct\0\u{3}bucket_questions\0\u{3}bucket_majority_correct\0\u{1}refine\0\u{4}\u{7}verify_questions\0\u{3}verify_refined\0\u{3}verify_labelled\0\u{3}verify_right_before\0\u{3}verify_right_after\0\u{3}verify_right_to_wrong\0\u{3}verify_wrong_to_right\0\u{3}refine_by_verifier\0")
 
   fileprivate class _StorageClass {
     var _voted: UInt64 = 0
@@ -1004,13 +1046,7 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
     var _anyPathCorrect: UInt64 = 0
     var _bucketQuestions: [UInt64] = []
     var _bucketMajorityCorrect: [UInt64] = []
-    var _refineSolutions: UInt64 = 0
-    var _refineJudgedWrong: UInt64 = 0
-    var _refineCritiqued: UInt64 = 0
-    var _refinePassedFilters: UInt64 = 0
-    var _refineRefinedRight: UInt64 = 0
-    var _refineRebalanced: UInt64 = 0
-    var _refineFiltered: Dictionary<String,UInt64> = [:]
+    var _refine: Selfimprove_V1_JournalRefineCounts? = nil
     var _verifyQuestions: UInt64 = 0
     var _verifyRefined: UInt64 = 0
     var _verifyLabelled: UInt64 = 0
@@ -1018,6 +1054,7 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
     var _verifyRightAfter: UInt64 = 0
     var _verifyRightToWrong: UInt64 = 0
     var _verifyWrongToRight: UInt64 = 0
+    var _refineByVerifier: Dictionary<String,Selfimprove_V1_JournalRefineCounts> = [:]
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1046,13 +1083,7 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
       _anyPathCorrect = source._anyPathCorrect
       _bucketQuestions = source._bucketQuestions
       _bucketMajorityCorrect = source._bucketMajorityCorrect
-      _refineSolutions = source._refineSolutions
-      _refineJudgedWrong = source._refineJudgedWrong
-      _refineCritiqued = source._refineCritiqued
-      _refinePassedFilters = source._refinePassedFilters
-      _refineRefinedRight = source._refineRefinedRight
-      _refineRebalanced = source._refineRebalanced
-      _refineFiltered = source._refineFiltered
+      _refine = source._refine
       _verifyQuestions = source._verifyQuestions
       _verifyRefined = source._verifyRefined
       _verifyLabelled = source._verifyLabelled
@@ -1060,6 +1091,7 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
       _verifyRightAfter = source._verifyRightAfter
       _verifyRightToWrong = source._verifyRightToWrong
       _verifyWrongToRight = source._verifyWrongToRight
+      _refineByVerifier = source._refineByVerifier
     }
   }
 
@@ -1096,13 +1128,7 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
         case 16: try { try decoder.decodeSingularUInt64Field(value: &_storage._anyPathCorrect) }()
         case 17: try { try decoder.decodeRepeatedUInt64Field(value: &_storage._bucketQuestions) }()
         case 18: try { try decoder.decodeRepeatedUInt64Field(value: &_storage._bucketMajorityCorrect) }()
-        case 19: try { try decoder.decodeSingularUInt64Field(value: &_storage._refineSolutions) }()
-        case 20: try { try decoder.decodeSingularUInt64Field(value: &_storage._refineJudgedWrong) }()
-        case 21: try { try decoder.decodeSingularUInt64Field(value: &_storage._refineCritiqued) }()
-        case 22: try { try decoder.decodeSingularUInt64Field(value: &_storage._refinePassedFilters) }()
-        case 23: try { try decoder.decodeSingularUInt64Field(value: &_storage._refineRefinedRight) }()
-        case 24: try { try decoder.decodeSingularUInt64Field(value: &_storage._refineRebalanced) }()
-        case 25: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &_storage._refineFiltered) }()
+        case 19: try { try decoder.decodeSingularMessageField(value: &_storage._refine) }()
         case 26: try { try decoder.decodeSingularUInt64Field(value: &_storage._verifyQuestions) }()
         case 27: try { try decoder.decodeSingularUInt64Field(value: &_storage._verifyRefined) }()
         case 28: try { try decoder.decodeSingularUInt64Field(value: &_storage._verifyLabelled) }()
@@ -1110,6 +1136,7 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
         case 30: try { try decoder.decodeSingularUInt64Field(value: &_storage._verifyRightAfter) }()
         case 31: try { try decoder.decodeSingularUInt64Field(value: &_storage._verifyRightToWrong) }()
         case 32: try { try decoder.decodeSingularUInt64Field(value: &_storage._verifyWrongToRight) }()
+        case 33: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Selfimprove_V1_JournalRefineCounts>.self, value: &_storage._refineByVerifier) }()
         default: break
         }
       }
@@ -1118,6 +1145,10 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
       if _storage._voted != 0 {
         try visitor.visitSingularUInt64Field(value: _storage._voted, fieldNumber: 1)
       }
@@ -1172,27 +1203,9 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
       if !_storage._bucketMajorityCorrect.isEmpty {
         try visitor.visitPackedUInt64Field(value: _storage._bucketMajorityCorrect, fieldNumber: 18)
       }
-      if _storage._refineSolutions != 0 {
-        try visitor.visitSingularUInt64Field(value: _storage._refineSolutions, fieldNumber: 19)
-      }
-      if _storage._refineJudgedWrong != 0 {
-        try visitor.visitSingularUInt64Field(value: _storage._refineJudgedWrong, fieldNumber: 20)
-      }
-      if _storage._refineCritiqued != 0 {
-        try visitor.visitSingularUInt64Field(value: _storage._refineCritiqued, fieldNumber: 21)
-      }
-      if _storage._refinePassedFilters != 0 {
-        try visitor.visitSingularUInt64Field(value: _storage._refinePassedFilters, fieldNumber: 22)
-      }
-      if _storage._refineRefinedRight != 0 {
-        try visitor.visitSingularUInt64Field(value: _storage._refineRefinedRight, fieldNumber: 23)
-      }
-      if _storage._refineRebalanced != 0 {
-        try visitor.visitSingularUInt64Field(value: _storage._refineRebalanced, fieldNumber: 24)
-      }
-      if !_storage._refineFiltered.isEmpty {
-        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: _storage._refineFiltered, fieldNumber: 25)
-      }
+      try { if let v = _storage._refine {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+      } }()
       if _storage._verifyQuestions != 0 {
         try visitor.visitSingularUInt64Field(value: _storage._verifyQuestions, fieldNumber: 26)
       }
@@ -1213,6 +1226,9 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
       }
       if _storage._verifyWrongToRight != 0 {
         try visitor.visitSingularUInt64Field(value: _storage._verifyWrongToRight, fieldNumber: 32)
+      }
+      if !_storage._refineByVerifier.isEmpty {
+        try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Selfimprove_V1_JournalRefineCounts>.self, value: _storage._refineByVerifier, fieldNumber: 33)
       }
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -1241,13 +1257,7 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
         if _storage._anyPathCorrect != rhs_storage._anyPathCorrect {return false}
         if _storage._bucketQuestions != rhs_storage._bucketQuestions {return false}
         if _storage._bucketMajorityCorrect != rhs_storage._bucketMajorityCorrect {return false}
-        if _storage._refineSolutions != rhs_storage._refineSolutions {return false}
-        if _storage._refineJudgedWrong != rhs_storage._refineJudgedWrong {return false}
-        if _storage._refineCritiqued != rhs_storage._refineCritiqued {return false}
-        if _storage._refinePassedFilters != rhs_storage._refinePassedFilters {return false}
-        if _storage._refineRefinedRight != rhs_storage._refineRefinedRight {return false}
-        if _storage._refineRebalanced != rhs_storage._refineRebalanced {return false}
-        if _storage._refineFiltered != rhs_storage._refineFiltered {return false}
+        if _storage._refine != rhs_storage._refine {return false}
         if _storage._verifyQuestions != rhs_storage._verifyQuestions {return false}
         if _storage._verifyRefined != rhs_storage._verifyRefined {return false}
         if _storage._verifyLabelled != rhs_storage._verifyLabelled {return false}
@@ -1255,10 +1265,71 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
         if _storage._verifyRightAfter != rhs_storage._verifyRightAfter {return false}
         if _storage._verifyRightToWrong != rhs_storage._verifyRightToWrong {return false}
         if _storage._verifyWrongToRight != rhs_storage._verifyWrongToRight {return false}
+        if _storage._refineByVerifier != rhs_storage._refineByVerifier {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Selfimprove_V1_JournalRefineCounts: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".JournalRefineCounts"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}solutions\0\u{3}judged_wrong\0\u{1}critiqued\0\u{3}passed_filters\0\u{3}refined_right\0\u{1}rebalanced\0\u{1}filtered\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.solutions) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.judgedWrong) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.critiqued) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.passedFilters) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.refinedRight) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.rebalanced) }()
+      case 7: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.filtered) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.solutions != 0 {
+      try visitor.visitSingularUInt64Field(value: self.solutions, fieldNumber: 1)
+    }
+    if self.judgedWrong != 0 {
+      try visitor.visitSingularUInt64Field(value: self.judgedWrong, fieldNumber: 2)
+    }
+    if self.critiqued != 0 {
+      try visitor.visitSingularUInt64Field(value: self.critiqued, fieldNumber: 3)
+    }
+    if self.passedFilters != 0 {
+      try visitor.visitSingularUInt64Field(value: self.passedFilters, fieldNumber: 4)
+    }
+    if self.refinedRight != 0 {
+      try visitor.visitSingularUInt64Field(value: self.refinedRight, fieldNumber: 5)
+    }
+    if self.rebalanced != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rebalanced, fieldNumber: 6)
+    }
+    if !self.filtered.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: self.filtered, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Selfimprove_V1_JournalRefineCounts, rhs: Selfimprove_V1_JournalRefineCounts) -> Bool {
+    if lhs.solutions != rhs.solutions {return false}
+    if lhs.judgedWrong != rhs.judgedWrong {return false}
+    if lhs.critiqued != rhs.critiqued {return false}
+    if lhs.passedFilters != rhs.passedFilters {return false}
+    if lhs.refinedRight != rhs.refinedRight {return false}
+    if lhs.rebalanced != rhs.rebalanced {return false}
+    if lhs.filtered != rhs.filtered {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

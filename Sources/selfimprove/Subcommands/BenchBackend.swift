@@ -28,6 +28,8 @@ struct BenchBackend: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var modelServer: ModelServerOptions
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -40,14 +42,8 @@ struct BenchBackend: AsyncParsableCommand {
     @Option(help: "Repetitions, each measuring both sides (alternating which goes first).")
     var reps = 4
 
-    @Option(help: "The server's parallel slots (requests ask for at most this many paths).")
-    var slots = 4
-
     @Option(help: "Questions (leases) in flight at once, for both clients.")
     var capacity = 2
-
-    @Option(help: "The server's CPU threads.")
-    var threads = 2
 
     @Option(help: "Most tokens per path.")
     var maxTokens = 64
@@ -58,14 +54,8 @@ struct BenchBackend: AsyncParsableCommand {
     @Option(help: "Seconds between the progress lines on stderr.")
     var progressEvery = 15
 
-    @Option(help: "The GGUF model (default: the packaged SmolLM2-135M-Instruct).")
-    var model: String?
-
-    @Option(help: "The llama-cpp-server entry point (default: the one cluster/setup-model installs).")
-    var server: String?
-
     func validate() throws {
-        guard questions >= 1, m >= 1, reps >= 1, slots >= 1, capacity >= 1, threads >= 1, maxTokens >= 1, progressEvery >= 1 else {
+        guard questions >= 1, m >= 1, reps >= 1, capacity >= 1, maxTokens >= 1, progressEvery >= 1 else {
             throw ValidationError("every count must be at least 1")
         }
     }
@@ -75,13 +65,8 @@ struct BenchBackend: AsyncParsableCommand {
         BenchEnvironment.warnIfDebug(logger)
         let folder = try BenchEnvironment.folder(keep: keep)
         defer { BenchEnvironment.discard(folder, keep: keep) }
-        var serverConfiguration = ManagedLlamaServer.Configuration(command: server ?? PackagedModel.serverCommand,
-                                                                   modelPath: model ?? PackagedModel.modelPath)
-        serverConfiguration.slots = slots
-        serverConfiguration.threads = threads
-        serverConfiguration.contextPerSlot = 1024
-        serverConfiguration.logFile = folder.appendingPathComponent("llama-server.log").path
-        let llama = ManagedLlamaServer(configuration: serverConfiguration, logger: logger)
+        let llama = ManagedLlamaServer(configuration: modelServer.configuration(logFile: folder.appendingPathComponent("llama-server.log").path),
+                                       logger: logger)
         logger.notice("bench backend: starting llama-server (waiting for it to load the model)")
         try await llama.start()
         let result: [String: Any]
@@ -110,8 +95,8 @@ struct BenchBackend: AsyncParsableCommand {
     private func measure(_ workload: BackendWorkload, server: ManagedLlamaServer, folder: URL, logger: Logger) async throws -> [String: Any] {
         let baseURL = await server.baseURL
         let serverGroup = await server.processGroup
-        let direct = DirectSide(workload: workload, baseURL: baseURL, slots: slots, capacity: capacity)
-        let cluster = ClusterSide(workload: workload, baseURL: baseURL, slots: slots, capacity: capacity)
+        let direct = DirectSide(workload: workload, baseURL: baseURL, slots: modelServer.slots, capacity: capacity)
+        let cluster = ClusterSide(workload: workload, baseURL: baseURL, slots: modelServer.slots, capacity: capacity)
         // One question first, untimed: the first requests of a fresh server are slower.
         logger.notice("bench backend: warming the server up with one question")
         _ = try await direct.run(questions: 1, log: nil, progress: BenchProgress(total: m))
@@ -156,7 +141,7 @@ struct BenchBackend: AsyncParsableCommand {
             "benchmark": "backend",
             "environment": BenchEnvironment.description,
             "settings": [
-                "questions": questions, "m": m, "reps": reps, "slots": slots, "capacity": capacity, "threads": threads,
+                "questions": questions, "m": m, "reps": reps, "slots": modelServer.slots, "capacity": capacity, "threads": modelServer.threads,
                 "max_tokens": maxTokens, "temperature": workload.temperature, "seed": workload.seed,
                 "order": "alternating: direct first in odd repetitions, cluster first in even ones",
                 "window": "steady state: first request to last path; start-up and tail reported per run",

@@ -28,6 +28,8 @@ struct BenchRefine: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var modelServer: ModelServerOptions
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -43,12 +45,6 @@ struct BenchRefine: AsyncParsableCommand {
     @Option(help: "Comma-separated verifiers: judge, arithmetic, oracle.")
     var verifiers = "judge,arithmetic,oracle"
 
-    @Option(help: "The server's parallel slots.")
-    var slots = 4
-
-    @Option(help: "The server's CPU threads.")
-    var threads = 2
-
     @Option(help: "Most tokens of an answer and of a refinement.")
     var maxTokens = 96
 
@@ -58,18 +54,12 @@ struct BenchRefine: AsyncParsableCommand {
     @Option(help: "Keep the evidence here (every run's folder, llama-server's log, bench.json).")
     var keep: String?
 
-    @Option(help: "The GGUF model (default: the packaged SmolLM2-135M-Instruct).")
-    var model: String?
-
-    @Option(help: "The llama-cpp-server entry point (default: the one cluster/setup-model installs).")
-    var server: String?
-
     static let chains = ["judge": "[judge]", "arithmetic": "[answer_format, arithmetic_steps]", "oracle": "[gold]"]
 
     var verifierList: [String] { verifiers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
 
     func validate() throws {
-        guard dev >= 1, test >= 1, slots >= 1, threads >= 1, maxTokens >= 1, critiqueMaxTokens >= 1 else {
+        guard dev >= 1, test >= 1, maxTokens >= 1, critiqueMaxTokens >= 1 else {
             throw ValidationError("every count must be at least 1")
         }
         guard !verifierList.isEmpty, verifierList.allSatisfy({ Self.chains[$0] != nil }) else {
@@ -90,13 +80,8 @@ struct BenchRefine: AsyncParsableCommand {
         try (lines[..<dev].joined(separator: "\n") + "\n").write(to: devFile, atomically: true, encoding: .utf8)
         try (lines[dev ..< dev + test].joined(separator: "\n") + "\n").write(to: testFile, atomically: true, encoding: .utf8)
 
-        var serverConfiguration = ManagedLlamaServer.Configuration(command: server ?? PackagedModel.serverCommand,
-                                                                   modelPath: model ?? PackagedModel.modelPath)
-        serverConfiguration.slots = slots
-        serverConfiguration.threads = threads
-        serverConfiguration.contextPerSlot = 1024
-        serverConfiguration.logFile = folder.appendingPathComponent("llama-server.log").path
-        let llama = ManagedLlamaServer(configuration: serverConfiguration, logger: logger)
+        let llama = ManagedLlamaServer(configuration: modelServer.configuration(logFile: folder.appendingPathComponent("llama-server.log").path),
+                                       logger: logger)
         logger.notice("bench refine: starting llama-server (waiting for it to load the model)")
         try await llama.start()
         let baseURL = await llama.baseURL
@@ -132,7 +117,7 @@ struct BenchRefine: AsyncParsableCommand {
         let result: [String: Any] = [
             "benchmark": "refine",
             "environment": BenchEnvironment.description,
-            "settings": ["data": data, "dev": dev, "test": test, "slots": slots, "threads": threads, "max_tokens": maxTokens,
+            "settings": ["data": data, "dev": dev, "test": test, "slots": modelServer.slots, "threads": modelServer.threads, "max_tokens": maxTokens,
                          "critique_max_tokens": critiqueMaxTokens, "temperature": 0] as [String: Any],
             "results": results,
             "minutes": (ContinuousClock.now - started).seconds / 60,
@@ -157,7 +142,7 @@ struct BenchRefine: AsyncParsableCommand {
                          folder: URL, logger: Logger) async throws -> URL {
         let runFolder = folder.appendingPathComponent("\(verifier)-\(split)")
         try FileManager.default.createDirectory(at: runFolder, withIntermediateDirectories: true)
-        let backend = "{kind: openai, url: \"\(baseURL)\", concurrency: \(slots), max_choices: \(slots)}"
+        let backend = "{kind: openai, url: \"\(baseURL)\", concurrency: \(modelServer.slots), max_choices: \(modelServer.slots)}"
         let judge = verifier == "judge" ? ", judge_backend: {kind: openai, url: \"\(baseURL)\", concurrency: 2}" : ""
         let configFile = runFolder.appendingPathComponent("bench.yaml")
         try """
@@ -167,7 +152,7 @@ struct BenchRefine: AsyncParsableCommand {
         dataset: {path: "\(dataset.path)", format: gsm8k}
         method: {name: verify_refine, temperature: 0, max_tokens: \(maxTokens), stop: ["\\n\\n", "\\nQ:"], threshold: \(threshold), critique_max_tokens: \(critiqueMaxTokens)}
         samplers:
-          - {name: sampler, capacity: \(slots), backend: \(backend)}
+          - {name: sampler, capacity: \(modelServer.slots), backend: \(backend)}
         verifiers:
           - {name: verifier, chain: \(Self.chains[verifier]!)\(judge)}
         trainer: {name: trainer, formats: []}

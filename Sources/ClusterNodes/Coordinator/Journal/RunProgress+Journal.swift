@@ -1,6 +1,27 @@
 import SelfImproveCore
 import Wire
 
+extension RefineCounts {
+    /// As the journal stores one verifier's counts.
+    var journal: Selfimprove_V1_JournalRefineCounts {
+        var counts = Selfimprove_V1_JournalRefineCounts()
+        counts.solutions = UInt64(solutions)
+        counts.judgedWrong = UInt64(judgedWrong)
+        counts.critiqued = UInt64(critiqued)
+        counts.passedFilters = UInt64(passedFilters)
+        counts.refinedRight = UInt64(refinedRight)
+        counts.rebalanced = UInt64(rebalanced)
+        counts.filtered = filtered.mapValues { UInt64($0) }
+        return counts
+    }
+
+    init(journal: Selfimprove_V1_JournalRefineCounts) {
+        self.init(solutions: Int(journal.solutions), judgedWrong: Int(journal.judgedWrong), critiqued: Int(journal.critiqued),
+                  passedFilters: Int(journal.passedFilters), refinedRight: Int(journal.refinedRight), rebalanced: Int(journal.rebalanced),
+                  filtered: journal.filtered.mapValues { Int($0) })
+    }
+}
+
 /// The run's counters as the journal stores them, so a resumed coordinator reports the whole
 /// run, not only the part since its restart.
 extension RunProgress {
@@ -25,13 +46,7 @@ extension RunProgress {
         counters.anyPathCorrect = UInt64(evaluation.anyPathCorrect)
         counters.bucketQuestions = evaluation.calibration.map { UInt64($0.questions) }
         counters.bucketMajorityCorrect = evaluation.calibration.map { UInt64($0.majorityCorrect) }
-        counters.refineSolutions = UInt64(refine.solutions)
-        counters.refineJudgedWrong = UInt64(refine.judgedWrong)
-        counters.refineCritiqued = UInt64(refine.critiqued)
-        counters.refinePassedFilters = UInt64(refine.passedFilters)
-        counters.refineRefinedRight = UInt64(refine.refinedRight)
-        counters.refineRebalanced = UInt64(refine.rebalanced)
-        counters.refineFiltered = refine.filtered.mapValues { UInt64($0) }
+        counters.refine = refine.journal
         counters.verifyQuestions = UInt64(verifyRefine.questions)
         counters.verifyRefined = UInt64(verifyRefine.refined)
         counters.verifyLabelled = UInt64(verifyRefine.labelled)
@@ -39,6 +54,7 @@ extension RunProgress {
         counters.verifyRightAfter = UInt64(verifyRefine.rightAfter)
         counters.verifyRightToWrong = UInt64(verifyRefine.rightToWrong)
         counters.verifyWrongToRight = UInt64(verifyRefine.wrongToRight)
+        counters.refineByVerifier = refineByVerifier.mapValues(\.journal)
         return counters
     }
 
@@ -76,14 +92,12 @@ extension RunProgress {
                 evaluation.calibration[index].majorityCorrect = Int(votes.bucketMajorityCorrect[index])
             }
         }
-        refine = RefineCounts(solutions: Int(votes.refineSolutions), judgedWrong: Int(votes.refineJudgedWrong),
-                              critiqued: Int(votes.refineCritiqued), passedFilters: Int(votes.refinePassedFilters),
-                              refinedRight: Int(votes.refineRefinedRight), rebalanced: Int(votes.refineRebalanced),
-                              filtered: votes.refineFiltered.mapValues { Int($0) })
+        refine = RefineCounts(journal: votes.refine)
         verifyRefine = VerifyRefineCounts(questions: Int(votes.verifyQuestions), refined: Int(votes.verifyRefined),
                                           labelled: Int(votes.verifyLabelled), rightBefore: Int(votes.verifyRightBefore),
                                           rightAfter: Int(votes.verifyRightAfter), rightToWrong: Int(votes.verifyRightToWrong),
                                           wrongToRight: Int(votes.verifyWrongToRight))
+        refineByVerifier = votes.refineByVerifier.mapValues(RefineCounts.init(journal:))
         done = Int(stored.records)
         accepted = Int(stored.accepted)
         pathsStored = Int(stored.paths)
