@@ -1,3 +1,4 @@
+import Backends
 import Foundation
 import ProcessSupervision
 import Testing
@@ -33,9 +34,10 @@ struct RefineRunTests {
     /// Checks every record's stages against its paths and labels, the training data against the
     /// records, and the manifest's stage counts against both. Returns the records.
     @discardableResult
-    private func checkRefineOutput(_ output: URL, questions: Int, refinementsAlwaysRight: Bool) throws -> [[String: Any]] {
-        let ids = try RunOutputChecks.datasetIDs(RunTestSupport.repository.appendingPathComponent("cluster/data/arithmetic-200.jsonl"), limit: questions)
-        let manifest = try RunOutputChecks.verifyOutput(output, m: 6, questions: ids)
+    private func checkRefineOutput(_ output: URL, questions: Int, refinementsAlwaysRight: Bool, m: Int = 6, maxCritiques: Int = 6,
+                                   dataset: String = "cluster/data/arithmetic-200.jsonl") throws -> [[String: Any]] {
+        let ids = try RunOutputChecks.datasetIDs(RunTestSupport.repository.appendingPathComponent(dataset), limit: questions)
+        let manifest = try RunOutputChecks.verifyOutput(output, m: m, questions: ids)
         let records = try RunOutputChecks.lines(output.appendingPathComponent("records.jsonl")).map { try #require($0["record"] as? [String: Any]) }
         var totals = (judgedWrong: 0, critiqued: 0, passed: 0, right: 0, rebalanced: 0, kept: 0, scoredPaths: 0)
         for record in records {
@@ -50,7 +52,7 @@ struct RefineRunTests {
             // One attempt per wrong path, then one rebalanced entry per right path (when asked).
             let attempts = refinements.filter { $0["outcome"] as? String != "rebalanced" }
             let rebalanced = refinements.filter { $0["outcome"] as? String == "rebalanced" }
-            #expect(attempts.compactMap { $0["path"] as? Int } == wrong, "\(record["id"] ?? "-")")
+            #expect(attempts.compactMap { $0["path"] as? Int } == Array(wrong.prefix(maxCritiques)), "\(record["id"] ?? "-")")
             #expect(rebalanced.isEmpty || rebalanced.compactMap { $0["path"] as? Int } == right)
             // The reference is the best right path.
             if let best = right.max(by: { scores[$0]! != scores[$1]! ? scores[$0]! < scores[$1]! : $0 > $1 }) {
@@ -249,6 +251,35 @@ struct RefineRunTests {
         }
         #expect(byVerifier["oracle"]?["chain"] as? [String] == ["gold"])
         #expect(byVerifier["checker"]?["chain"] as? [String] == ["answer_format", "arithmetic_steps"])
+    }
+
+    @Test(.timeLimit(.minutes(4)))
+    func theShippedRealModelConfigRunsEveryStage() async throws {
+        try #require(FileManager.default.fileExists(atPath: PackagedModel.modelPath),
+                     "the packaged model is missing: run cluster/setup-model (cluster/test does)")
+        let folder = try RunTestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // Small: two questions, four solutions, one short critique each.
+        let launch = try ChildProcess(executable: RunTestSupport.executable(), arguments: [
+            "launch", RunTestSupport.repository.appendingPathComponent("cluster/refine.yaml").path, "--output", folder.path,
+            "--set", "dataset.limit=2", "--set", "samplers.0.replicas=1", "--set", "method.m=4", "--set", "method.paths_per_request=4",
+            "--set", "method.max_critiques=1", "--set", "method.critique_max_tokens=48",
+        ])
+        #expect(await launch.waitForExit() == 0, "launch failed: \(launch.standardErrorTail.suffix(3000))")
+        let records = try checkRefineOutput(folder, questions: 2, refinementsAlwaysRight: false, m: 4, maxCritiques: 1,
+                                            dataset: "cluster/data/arithmetic-1step-30.jsonl")
+        for record in records {
+            let paths = record["paths"] as? [[String: Any]] ?? []
+            #expect(paths.allSatisfy { ($0["model_version"] as? String)?.hasPrefix("SmolLM2-135M-Instruct.Q4_1.gguf@fnv1a64:") == true })
+            // Every wrong solution up to max_critiques got a critique written by the model.
+            let wrong = paths.filter { (($0["score"] as? Double) ?? Double($0["score"] as? Int ?? 0)) < 1 && $0["given_up"] as? Bool != true }
+            let attempts = record["refinements"] as? [[String: Any]] ?? []
+            #expect(attempts.count == min(1, wrong.count))
+            for attempt in attempts {
+                #expect((attempt["critique"] as? String)?.hasPrefix("Step 1:") == true)
+                #expect((attempt["sampler"] as? String)?.hasPrefix("sampler") == true)
+            }
+        }
     }
 
     @Test(.timeLimit(.minutes(4)))
