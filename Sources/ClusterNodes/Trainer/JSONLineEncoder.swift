@@ -104,42 +104,38 @@ struct JSONLineEncoder {
 
     private mutating func path(_ path: VoteRecord.Path) {
         var first = true
-        func key(_ name: StaticString) {
-            raw(first ? "{\"" : ",\"")
-            first = false
-            raw(name)
-            raw("\":")
-        }
-        if let answer = path.answer { key("answer"); string(answer) }
-        if let tokens = path.completionTokens { key("completion_tokens"); integer(tokens) }
-        if let givenUp = path.givenUp { key("given_up"); bool(givenUp) }
-        key("index"); integer(path.index)
-        if let version = path.modelVersion { key("model_version"); string(version) }
-        if let sampler = path.sampler { key("sampler"); string(sampler) }
-        if let score = path.score { key("score"); number(score) }
-        key("text"); string(path.text)
+        if let answer = path.answer { key("answer", &first); string(answer) }
+        if let tokens = path.completionTokens { key("completion_tokens", &first); integer(tokens) }
+        if let givenUp = path.givenUp { key("given_up", &first); bool(givenUp) }
+        key("index", &first); integer(path.index)
+        if let version = path.modelVersion { key("model_version", &first); string(version) }
+        if let sampler = path.sampler { key("sampler", &first); string(sampler) }
+        if let score = path.score { key("score", &first); number(score) }
+        key("text", &first); string(path.text)
         raw("}")
     }
 
     private mutating func refinement(_ refinement: VoteRecord.Refinement) {
         var first = true
-        func key(_ name: StaticString) {
-            raw(first ? "{\"" : ",\"")
-            first = false
-            raw(name)
-            raw("\":")
-        }
-        if let tokens = refinement.completionTokens { key("completion_tokens"); integer(tokens) }
-        key("critique"); string(refinement.critique)
-        key("kept"); bool(refinement.kept)
-        if let version = refinement.modelVersion { key("model_version"); string(version) }
-        key("outcome"); string(refinement.outcome)
-        key("path"); integer(refinement.path)
-        if let text = refinement.refinement { key("refinement"); string(text) }
-        if let answer = refinement.refinementAnswer { key("refinement_answer"); string(answer) }
-        if let score = refinement.refinementScore { key("refinement_score"); number(score) }
-        if let sampler = refinement.sampler { key("sampler"); string(sampler) }
+        if let tokens = refinement.completionTokens { key("completion_tokens", &first); integer(tokens) }
+        key("critique", &first); string(refinement.critique)
+        key("kept", &first); bool(refinement.kept)
+        if let version = refinement.modelVersion { key("model_version", &first); string(version) }
+        key("outcome", &first); string(refinement.outcome)
+        key("path", &first); integer(refinement.path)
+        if let text = refinement.refinement { key("refinement", &first); string(text) }
+        if let answer = refinement.refinementAnswer { key("refinement_answer", &first); string(answer) }
+        if let score = refinement.refinementScore { key("refinement_score", &first); number(score) }
+        if let sampler = refinement.sampler { key("sampler", &first); string(sampler) }
         raw("}")
+    }
+
+    /// `"name":` of an object's member, opening the object before its first one.
+    private mutating func key(_ name: StaticString, _ first: inout Bool) {
+        raw(first ? "{\"" : ",\"")
+        first = false
+        raw(name)
+        raw("\":")
     }
 
     mutating func newline() { bytes.append(0x0A) }
