@@ -65,14 +65,28 @@ public struct SyntheticBackend: ModelBackend {
                 paths.append(judgement(of: solution, problem: problem, random: &random))
                 continue
             }
-            let (text, words): (String, Int)
+            if case .none = task, request.prompt.hasSuffix(StepJudgePrompts.verdictMarker) {
+                paths.append(stepVerdict(prompt: request.prompt, random: &random))
+                continue
+            }
+            var (text, words): (String, Int)
             switch task {
             case let .critique(_, solution)?:
                 (text, words) = critique(of: solution, problem: problem, random: &random)
             case .refinement?, .judgement?:
                 (text, words) = problem.map { solve($0, errorRate: configuration.refinementStepErrorRate, random: &random) } ?? guess(random: &random)
             case nil:
-                (text, words) = problem.map { solve($0, errorRate: configuration.stepErrorRate, random: &random) } ?? guess(random: &random)
+                let partial = Self.partialAnswer(in: request.prompt)
+                if !partial.isEmpty, let problem, let rest = continuation(of: partial, problem: problem, errorRate: configuration.stepErrorRate, random: &random) {
+                    (text, words) = (rest, Self.wordCount(rest))
+                } else {
+                    (text, words) = problem.map { solve($0, errorRate: configuration.stepErrorRate, random: &random) } ?? guess(random: &random)
+                }
+            }
+            // The simulator writes no line breaks: only stop strings without one can match.
+            let stops = request.stop.filter { !$0.contains("\n") }
+            if !stops.isEmpty, case (let cut, true) = Self.applyStop(text, stop: stops) {
+                (text, words) = (cut, Self.wordCount(cut))
             }
             let tokens = max(1, words * 4 / 3)
             paths.append(SampledPath(text: text, completionTokens: min(tokens, request.maxTokens), finishReason: "stop"))

@@ -14,6 +14,17 @@ public struct Vote: Sendable, Hashable, Codable {
     public var majorityPaths: [Int]
     /// Whether the vote clears the threshold it was taken with (always true without one).
     public var accepted: Bool
+
+    public init(majority: Answer?, counts: [Answer: Double], pathCount: Int, answeredCount: Int, confidence: Double,
+                majorityPaths: [Int], accepted: Bool) {
+        self.majority = majority
+        self.counts = counts
+        self.pathCount = pathCount
+        self.answeredCount = answeredCount
+        self.confidence = confidence
+        self.majorityPaths = majorityPaths
+        self.accepted = accepted
+    }
 }
 
 /// Self-consistency voting (Wang et al.; LMSI's step 3).

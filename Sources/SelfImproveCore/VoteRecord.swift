@@ -100,6 +100,8 @@ public struct VoteRecord: Sendable, Hashable, Codable {
     public var refinements: [Refinement]?
     /// refine, verify_refine: the verifier node that labelled the paths.
     public var labelledBy: String?
+    /// search: the tree.
+    public var search: SearchTreeRecord?
 
     public init(id: String, question: String, paths: [Path], majority: String?, confidence: Double, accepted: Bool,
                 keptPaths: [Int], gold: String?, majorityCorrect: Bool?, vote: String? = nil)
@@ -117,7 +119,7 @@ public struct VoteRecord: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, question, paths, majority, confidence, accepted, gold, vote, method, reference, refinements
+        case id, question, paths, majority, confidence, accepted, gold, vote, method, reference, refinements, search
         case keptPaths = "kept_paths"
         case majorityCorrect = "majority_correct"
         case rightAt = "right_at"

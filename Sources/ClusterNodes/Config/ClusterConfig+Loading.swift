@@ -65,7 +65,8 @@ extension ClusterConfig {
         if method.vote == .weighted, verifiers.isEmpty {
             throw ConfigError(file: document.file, key: "method.vote", line: nil, message: "'weighted' needs at least one verifier under 'verifiers'")
         }
-        if method.name != "lmsi", verifiers.isEmpty {
+        try checkSearch(method: method, samplers: samplers, verifiers: verifiers, file: document.file)
+        if method.name != "lmsi", method.name != "search", verifiers.isEmpty {
             throw ConfigError(file: document.file, key: "method.name", line: nil, message: "'\(method.name)' needs at least one verifier under 'verifiers' (they label solutions right or wrong)")
         }
         if method.name != "lmsi", method.vote == .weighted {
@@ -144,9 +145,9 @@ extension ClusterConfig {
     }
 
     private static func parseMethod(_ map: ConfigMapping?) throws(ConfigError) -> MethodSettings {
-        let name = try map?.optional("name")?.choice(["lmsi", "refine", "verify_refine"]) ?? "lmsi"
+        let name = try map?.optional("name")?.choice(["lmsi", "refine", "verify_refine", "search"]) ?? "lmsi"
         let mValue = map?.optional("m")
-        let m = try mValue?.int() ?? (name == "refine" ? 10 : name == "verify_refine" ? 1 : 32)
+        let m = try mValue?.int() ?? (name == "refine" ? 10 : name == "verify_refine" ? 1 : name == "search" ? 16 : 32)
         if name == "verify_refine", m != 1 { throw mValue!.error("must be 1 for verify_refine (it answers once, then refines)") }
         if m < 1 { throw mValue!.error("must be at least 1, got \(m)") }
         let pprValue = map?.optional("paths_per_request")
@@ -188,9 +189,16 @@ extension ClusterConfig {
         } else {
             for key in RefineSettings.keys { if let value = map?.optional(key) { throw value.error("applies to methods 'refine' and 'verify_refine' only") } }
         }
+        var search: SearchSettings?
+        if let searchValue = map?.optional("search") {
+            if name != "search" { throw searchValue.error("applies to method 'search' only") }
+            search = try parseSearch(try searchValue.mapping())
+        } else if name == "search" {
+            search = SearchSettings()
+        }
         try map?.finish()
         return MethodSettings(name: name, m: m, pathsPerRequest: ppr, temperature: temperature, topP: topP, maxTokens: maxTokens,
-                              stop: stop, vote: vote, minConfidence: minConfidence, minPathScore: minPathScore, refine: refine)
+                              stop: stop, vote: vote, minConfidence: minConfidence, minPathScore: minPathScore, refine: refine, search: search)
     }
 
     /// SCORE's settings under `method` (``RefineSettings``).
@@ -291,7 +299,7 @@ extension ClusterConfig {
             if capacity < 1 { throw capacityValue!.error("must be at least 1, got \(capacity)") }
             let backend = try parseBackend(try map.required("backend").mapping(), seed: seed, resolve: resolve)
             for replica in try replicated(map, address) {
-                samplers.append(SamplerSettings(address: replica, capacity: capacity, backend: backend))
+                samplers.append(SamplerSettings(address: replica, capacity: capacity, backend: backend, pool: address.name))
             }
             try map.finish()
         }
@@ -461,9 +469,6 @@ extension ClusterConfig {
             }
             if chain.contains(where: { $0.kind == .judge }), judgeBackend == nil {
                 throw (map.optional("chain") ?? item).error("has a judge but the verifier has no judge_backend (the model it asks)")
-            }
-            if judgeBackend != nil, !chain.contains(where: { $0.kind == .judge }), let judgeValue = map.optional("judge_backend") {
-                throw judgeValue.error("is set but the chain has no judge")
             }
             for replica in try replicated(map, address) {
                 verifiers.append(VerifierSettings(address: replica, chain: chain, judgeBackend: judgeBackend))

@@ -6,6 +6,9 @@ extension ClusterConfig.MethodSettings {
     ///   - scoresPaths: Whether the run has a verifier tier to score paths.
     ///   - exemplars: The few-shot exemplars of the run's prompts.
     func factory(scoresPaths: Bool, exemplars: [Exemplar]) -> any QuestionMethodFactory {
+        if let search {
+            return SearchMethodFactory(settings: search, prompts: PromptBuilder(exemplars: exemplars), answerStop: stop)
+        }
         if let refine, name == "verify_refine" {
             return VerifyRefineMethodFactory(settings: VerifyRefineMethod.Settings(
                 prompts: PromptBuilder(exemplars: exemplars), threshold: refine.threshold, critiqueTemperature: refine.critiqueTemperature,

@@ -89,6 +89,8 @@ public struct ClusterConfig: Sendable {
         public var minPathScore: Double
         /// `refine`'s settings (nil for `lmsi`).
         public var refine: RefineSettings?
+        /// `search`'s settings (nil for the other methods).
+        public var search: SearchSettings?
     }
 
     /// SCORE's settings (`method.name: refine`); `m` is the solutions per question.
@@ -141,6 +143,9 @@ public struct ClusterConfig: Sendable {
         /// Backend requests in flight at once.
         public var capacity: Int
         public var backend: BackendSettings
+        /// The `samplers` entry's name (before `replicas` numbers it): work sent to a pool
+        /// (a search's `rollout_pool`) goes to its samplers only.
+        public var pool: String
     }
 
     public enum VerifierKind: String, Sendable, Hashable, CaseIterable {

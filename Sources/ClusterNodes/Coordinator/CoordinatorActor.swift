@@ -98,6 +98,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
         self.ledger = WorkLedger(m: config.method.m, pathsPerRequest: config.method.pathsPerRequest,
                                  leaseDuration: config.coordinator.leaseTimeout, maxAttempts: config.coordinator.maxAttempts,
                                  firstLeaseID: UInt64(recovered.resumptions) << 40 + 1)
+        if let pool = config.method.search?.rolloutPool { ledger.reservedPools = [pool] }
         self.feed = try QuestionFeed(config.dataset)
         self.methodFactory = config.method.factory(scoresPaths: !config.verifiers.isEmpty, exemplars: config.prompt.exemplars)
         var sampling = Selfimprove_V1_SamplingSettings()
@@ -141,18 +142,18 @@ public distributed actor CoordinatorActor: ClusterCallable {
             log(.notice, "sampler joined", ["sampler": "\(request.sampler)", "node": "\(request.node)"])
         }
         for submission in request.submissions { take(submission) }
-        return grant(to: request.sampler, credits: request.credits)
+        return grant(to: request.sampler, pool: request.pool, credits: request.credits)
     }
 
     /// Up to `credits` leases for a sampler (empty: when to ask again; finished: the run is over).
-    private func grant(to sampler: String, credits: UInt32) -> Selfimprove_V1_WorkGrant {
+    private func grant(to sampler: String, pool: String, credits: UInt32) -> Selfimprove_V1_WorkGrant {
         var grant = Selfimprove_V1_WorkGrant()
         guard outcome == nil else {
             grant.finished = true
             return grant
         }
         refill()
-        let leases = ledger.lease(to: sampler, credits: Int(min(credits, 4096)), now: .now)
+        let leases = ledger.lease(to: sampler, pool: pool, credits: Int(min(credits, 4096)), now: .now)
         progress.leasesGranted += leases.count
         if progress.firstLease == nil, !leases.isEmpty { progress.firstLease = .now }
         grant.sampling = sampling
@@ -321,6 +322,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
         if let temperature = work.temperature { settings.temperature = temperature }
         if let maxTokens = work.maxTokens { settings.maxTokens = UInt32(clamping: maxTokens) }
         if let stop = work.stop { settings.stop = stop }
+        if let seed = work.seed { settings.seed = sampling.seed &+ seed &* 0x9E37_79B9_7F4A_7C15 }
         return settings
     }
 
@@ -344,6 +346,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
 
     private func emitProgress() {
         lastProgress = .now
+        progress.treesOpen = methodFactory.name == "search" ? admitted.count : 0
         let line = progress.line(samplers: actorSystem.receptionist.lookup(SamplerActor.key).count,
                                  verifiers: actorSystem.receptionist.lookup(VerifierActor.key).count,
                                  trainerLag: pending.count)
@@ -416,6 +419,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
 
     /// A unit's every path is settled: its paths go to the question's method.
     private func unitDone(_ group: WorkLedger.Group) {
+        if let purpose = group.purpose { progress.pathsByPurpose[purpose, default: 0] += group.paths.count { $0 != nil } }
         post(.sampled(group))
     }
 
@@ -516,6 +520,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
         }
         for work in output.scores {
             toScore.append(ScoreJob(question: output.question, work: work))
+            if work.critic != .verifiers || methodFactory.name == "search" { progress.criticTexts += work.texts.count }
         }
         if !output.scores.isEmpty { dispatchScoring() }
         if var verdict = output.verdict {
@@ -575,6 +580,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
             wire.question = job.question.text
             wire.answerKind = job.question.kind.rawValue
             wire.paths = job.work.texts
+            wire.critic = job.work.critic.rawValue
             if sendsGold, let gold = job.question.gold { wire.gold = gold.canonical }
             return wire
         }

@@ -16,6 +16,8 @@ struct GroupVerdict: Sendable {
     var verifyRefine: VerifyRefineCounts?
     /// The verifier node that labelled its paths (refine, verify_refine).
     var labelledBy: String?
+    /// search: what its tree did.
+    var search: SearchCounts?
 }
 
 /// SCORE at inference, counted over questions: answers refined, and with gold labels, right
@@ -73,6 +75,7 @@ enum MethodRecords {
         case let .selfConsistency(result): verdict(for: result, vote: vote)
         case let .refine(result): verdict(for: result)
         case let .verifyRefine(result): verdict(for: result)
+        case let .search(result): verdict(for: result)
         }
     }
 

@@ -90,6 +90,18 @@ struct RunManifest {
             })
             object["refine"] = refine
         }
+        if let settings = config.method.search {
+            let counts = progress.search, totals = counts.totals
+            object["search"] = [
+                "trees": counts.trees, "simulations": totals.simulations, "nodes": totals.expansions, "steps_drawn": totals.stepsDrawn,
+                "merged": totals.merged, "empty_steps": totals.emptySteps, "rollouts": totals.rollouts, "critic_calls": totals.criticCalls,
+                "completion_tokens": totals.completionTokens, "kept": counts.kept,
+                "mean_depth": counts.trees > 0 ? Double(counts.depthSum) / Double(counts.trees) : 0,
+                "budget": ["simulations": settings.simulations, "tokens": settings.tokenBudget.map { $0 as Any } ?? NSNull()] as [String: Any],
+                "critics": ["value": settings.value.rawValue, "outcome": settings.outcome.rawValue,
+                            "weights": ["value": settings.weights.value, "process": settings.weights.process, "outcome": settings.weights.outcome]] as [String: Any],
+            ] as [String: Any]
+        }
         let evaluation = progress.evaluation
         if evaluation.labelled > 0 {
             object["accuracy"] = [

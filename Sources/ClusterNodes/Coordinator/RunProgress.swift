@@ -37,6 +37,14 @@ struct RunProgress: Sendable {
     var refineByVerifier: [String: RefineCounts] = [:]
     /// verify_refine: answers refined, right before and after.
     var verifyRefine = VerifyRefineCounts()
+    /// search: what the finished questions' trees did (journaled).
+    var search = SearchCounts()
+    /// Paths received by what they were for (a search's `expansion`s and `rollout`s), and texts
+    /// sent to the critics, since this coordinator started: for the live rates.
+    var pathsByPurpose: [String: Int] = [:]
+    var criticTexts = 0
+    /// Trees open now (questions admitted and not finished), set before each progress line.
+    var treesOpen = 0
     let started = ContinuousClock.now
     /// When this coordinator granted its first lease: work flows from then on (before it, the
     /// other nodes start and connect).
@@ -53,7 +61,7 @@ struct RunProgress: Sendable {
     var resumptions = 0
 
     /// Counters at the previous progress line, for rates.
-    private var mark = (time: ContinuousClock.now, paths: 0, tokens: 0, done: 0)
+    private var mark = (time: ContinuousClock.now, paths: 0, tokens: 0, done: 0, expansions: 0)
     private var recentQuestionRate = 0.0
 
     init(total: Int) { self.total = total }
@@ -69,6 +77,7 @@ struct RunProgress: Sendable {
             refineByVerifier[verdict.labelledBy ?? "-", default: RefineCounts()] += counts
         }
         if let counts = verdict.verifyRefine { verifyRefine += counts }
+        if let counts = verdict.search { search += counts }
     }
 
     /// A record the trainer acknowledged as durable.
@@ -87,7 +96,7 @@ struct RunProgress: Sendable {
     /// Rates start from the current counters (after restoring a journal's).
     mutating func startRates() {
         baseline = (pathsReceived, completionTokens)
-        mark = (.now, pathsReceived, completionTokens, done)
+        mark = (.now, pathsReceived, completionTokens, done, 0)
     }
 
     /// One progress report: the numbers since the last one.
@@ -103,7 +112,9 @@ struct RunProgress: Sendable {
         let tokensPerSecond = Double(completionTokens - mark.tokens) / seconds
         let questionRate = Double(done - mark.done) / seconds
         recentQuestionRate = recentQuestionRate == 0 ? questionRate : 0.7 * recentQuestionRate + 0.3 * questionRate
-        mark = (now, pathsReceived, completionTokens, done)
+        let expansions = pathsByPurpose["expansion", default: 0]
+        let expansionsPerSecond = Double(expansions - mark.expansions) / seconds
+        mark = (now, pathsReceived, completionTokens, done, expansions)
         let agreement = voted > 0 ? confidenceSum / Double(voted) : 0
         let acceptance = voted > 0 ? Double(acceptedVotes) / Double(voted) : 0
         let remaining = max(0, total - done)
@@ -125,6 +136,21 @@ struct RunProgress: Sendable {
             metadata["refine.critiqued"] = "\(refine.critiqued)"
             metadata["refine.passed_filters"] = "\(refine.passedFilters)"
             metadata["refine.refined_right"] = "\(refine.refinedRight)"
+        }
+        if search.trees > 0 || expansions > 0 {
+            let meanDepth = search.trees > 0 ? Double(search.depthSum) / Double(search.trees) : 0
+            let simulationsPerTree = search.trees > 0 ? Double(search.totals.simulations) / Double(search.trees) : 0
+            let tokensPerTree = search.trees > 0 ? search.totals.completionTokens / search.trees : 0
+            text += " | search: \(treesOpen) trees open, \(String(format: "%.1f", expansionsPerSecond)) steps/s, "
+                + "\(pathsByPurpose["rollout", default: 0]) rollouts, \(criticTexts) critic calls, "
+                + "finished trees: mean depth \(String(format: "%.1f", meanDepth)), budget spent \(String(format: "%.1f", simulationsPerTree)) simulations and \(tokensPerTree) tokens per tree"
+            metadata["search.trees_open"] = "\(treesOpen)"
+            metadata["search.steps_per_s"] = "\(String(format: "%.1f", expansionsPerSecond))"
+            metadata["search.rollouts"] = "\(pathsByPurpose["rollout", default: 0])"
+            metadata["search.critic_calls"] = "\(criticTexts)"
+            metadata["search.mean_depth"] = "\(String(format: "%.2f", meanDepth))"
+            metadata["search.simulations_per_tree"] = "\(String(format: "%.2f", simulationsPerTree))"
+            metadata["search.tokens_per_tree"] = "\(tokensPerTree)"
         }
         return Line(metadata: metadata, text: text)
     }
@@ -160,6 +186,16 @@ struct RunProgress: Sendable {
                     + "\(verifyRefine.wrongToRight) wrong→right, \(verifyRefine.rightToWrong) right→wrong"
             }
             metadata["verify.refined"] = "\(verifyRefine.refined)"
+        }
+        if search.trees > 0 {
+            let totals = search.totals
+            text += "; search: \(search.trees) trees, \(totals.simulations) simulations, \(totals.expansions) nodes "
+                + "(\(totals.merged) merged, \(totals.emptySteps) empty steps), \(totals.rollouts) rollouts, \(totals.criticCalls) critic calls, "
+                + "\(totals.completionTokens) tokens, mean depth \(String(format: "%.2f", Double(search.depthSum) / Double(search.trees))), "
+                + "\(search.kept) best trajectories kept"
+            metadata["search.trees"] = "\(search.trees)"
+            metadata["search.nodes"] = "\(totals.expansions)"
+            metadata["search.kept"] = "\(search.kept)"
         }
         if resumptions > 0 { text += "; resumed \(resumptions) times from its journal"; metadata["resumptions"] = "\(resumptions)" }
         if pathsGivenUp > 0 { text += "; \(pathsGivenUp) paths given up"; metadata["paths_given_up"] = "\(pathsGivenUp)" }

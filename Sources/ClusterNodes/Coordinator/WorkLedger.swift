@@ -55,6 +55,8 @@ public struct WorkLedger: Sendable {
         /// Who produced each path (nil where given up).
         public var samplers: [String?]
         public var modelVersions: [String?]
+        /// What the request was for (``SampleWork/purpose``).
+        public var purpose: String?
         /// Indices given up after `maxAttempts` failures.
         public var failedIndices: [Int] { paths.indices.filter { paths[$0] == nil } }
     }
@@ -135,13 +137,30 @@ public struct WorkLedger: Sendable {
         return true
     }
 
-    /// Leases up to `credits` requests of work to `sampler`.
-    public mutating func lease(to sampler: String, credits: Int, now: ContinuousClock.Instant) -> [Lease] {
+    /// Pools whose samplers serve only the work sent to them (``SampleWork/pool``); samplers
+    /// of other pools serve only work sent to no pool.
+    public var reservedPools: Set<String> = []
+
+    /// Leases up to `credits` requests of work to `sampler` of `pool` (its `samplers` entry):
+    /// work sent to a reserved pool goes to that pool's samplers only, and they take nothing
+    /// else.
+    public mutating func lease(to sampler: String, pool: String = "", credits: Int, now: ContinuousClock.Instant) -> [Lease] {
         var granted: [Lease] = []
-        while granted.count < credits, let id = queue.first, var state = units[id] {
+        let wanted: String? = reservedPools.contains(pool) ? pool : nil
+        var position = 0
+        while granted.count < credits, position < queue.count {
+            let id = queue[position]
+            guard var state = units[id] else {
+                queue.remove(at: position)
+                continue
+            }
+            if !reservedPools.isEmpty, state.work.pool != wanted {
+                position += 1
+                continue
+            }
             let indices = Array(state.waiting.prefix(pathsPerRequest))
             state.waiting.removeFirst(indices.count)
-            if state.waiting.isEmpty { queue.removeFirst() }
+            if state.waiting.isEmpty { queue.remove(at: position) }
             units[id] = state
             let lease = Lease(id: LeaseID(rawValue: nextLease), question: state.question, work: state.work, indices: indices,
                               sampler: sampler, deadline: now + leaseDuration)
@@ -231,7 +250,7 @@ public struct WorkLedger: Sendable {
             units[id] = nil
             queue.removeAll { $0 == id }
             outcome.completed.append(Group(question: state.question, key: state.work.key, paths: state.paths, samplers: state.samplers,
-                                           modelVersions: state.modelVersions))
+                                           modelVersions: state.modelVersions, purpose: state.work.purpose))
         } else {
             units[id] = state
         }

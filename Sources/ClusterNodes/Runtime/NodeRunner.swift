@@ -4,6 +4,7 @@ import Distributed
 import Foundation
 import Logging
 import SelfImproveCore
+import Verifiers
 import Synchronization
 
 /// Runs one node of a cluster (any role) in this process until the run ends or a stop is
@@ -98,7 +99,7 @@ public enum NodeRunner {
                 status = ExitStatus.failed
                 break
             }
-            let worker = SamplerWorker(name: name, capacity: settings.capacity, backend: backend,
+            let worker = SamplerWorker(name: name, pool: settings.pool, capacity: settings.capacity, backend: backend,
                                        system: system, counters: counters, logger: logger)
             let work = Task { await worker.run() }
             let canceller = Task {
@@ -127,7 +128,8 @@ public enum NodeRunner {
                 }
             }
             onReady(system.identity.endpoint)
-            let actor = VerifierActor(chain: settings.makeChain(judge: judge), actorSystem: system, onFinish: { stop.fire(finished: true) })
+            let actor = VerifierActor(chain: settings.makeChain(judge: judge), stepJudge: judge.map { StepJudge(backend: $0) }, actorSystem: system,
+                                      onFinish: { stop.fire(finished: true) })
             try system.receptionist.checkIn(actor, with: VerifierActor.key)
             if await join(system, config: config, coordinatorEndpoint: coordinatorEndpoint, logger: logger, stop: stop) {
                 await stop.wait()

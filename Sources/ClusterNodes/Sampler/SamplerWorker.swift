@@ -18,14 +18,17 @@ import Wire
 /// one stops asking (its leases expire on the coordinator).
 public struct SamplerWorker: Sendable {
     public let name: String
+    /// The sampler's pool (its `samplers` entry's name).
+    public let pool: String
     public let capacity: Int
     public let backend: any ModelBackend
     public let system: ClusterSystem
     public let counters: SamplerCounters
     public let logger: Logger
 
-    public init(name: String, capacity: Int, backend: any ModelBackend, system: ClusterSystem, counters: SamplerCounters, logger: Logger) {
+    public init(name: String, pool: String = "", capacity: Int, backend: any ModelBackend, system: ClusterSystem, counters: SamplerCounters, logger: Logger) {
         self.name = name
+        self.pool = pool
         self.capacity = capacity
         self.backend = backend
         self.system = system
@@ -56,6 +59,7 @@ public struct SamplerWorker: Sendable {
                 if Task.isCancelled { break }
                 var request = Selfimprove_V1_WorkRequest()
                 request.sampler = name
+                request.pool = pool
                 request.credits = UInt32(credits)
                 request.node = system.identity.description
                 request.submissions = submissions

@@ -5,7 +5,7 @@ import SelfImproveCore
 /// `.sortedKeys` output: Foundation's encoder took three quarters of the trainer's time in the
 /// pipeline benchmark. Decoding (on open) still goes through `Codable`.
 struct JSONLineEncoder {
-    private(set) var bytes: [UInt8] = []
+    var bytes: [UInt8] = []
 
     init(capacity: Int = 4096) { bytes.reserveCapacity(capacity) }
 
@@ -67,6 +67,10 @@ struct JSONLineEncoder {
         if let rightAt = record.rightAt {
             encoder.raw(",\"right_at\":")
             encoder.number(rightAt)
+        }
+        if let search = record.search {
+            encoder.raw(",\"search\":")
+            encoder.bytes.append(contentsOf: SearchExportLine.tree(search))
         }
         if let vote = record.vote {
             encoder.raw(",\"vote\":")

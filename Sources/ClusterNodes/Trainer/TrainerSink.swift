@@ -8,22 +8,30 @@ public struct SinkRecord: Sendable, Codable, Hashable {
     public var record: VoteRecord
     /// The LMSI examples of the record's kept paths.
     public var examples: [TrainingExample]
+    /// search: sibling preference pairs (`preferences.jsonl`) and step labels (`step_labels.jsonl`).
+    public var preferences: [SearchExport.PreferencePair]
+    public var stepLabels: [SearchExport.StepLabels]
 
-    public init(sequence: UInt64, record: VoteRecord, examples: [TrainingExample]) {
+    public init(sequence: UInt64, record: VoteRecord, examples: [TrainingExample], preferences: [SearchExport.PreferencePair] = [],
+                stepLabels: [SearchExport.StepLabels] = []) {
         self.sequence = sequence
         self.record = record
         self.examples = examples
+        self.preferences = preferences
+        self.stepLabels = stepLabels
     }
 }
 
-/// The trainer's output folder: `records.jsonl` and `sft.jsonl`, written so that a crash at any
-/// point loses nothing acknowledged and doubles nothing.
+/// The trainer's output folder: `records.jsonl` and `sft.jsonl` (and, for a search,
+/// `preferences.jsonl` and `step_labels.jsonl`), written so that a crash at any point loses
+/// nothing acknowledged and doubles nothing.
 ///
-/// - ``append(_:)`` writes the training examples, fsyncs them, then the records, fsyncs them,
-///   and only then reports the new durable sequence number (which the trainer acknowledges).
-/// - A record line is the commit mark of its sequence. On open, a torn last line in either file
-///   is cut, and `sft.jsonl` lines of sequences beyond the last record are cut too (they belong
-///   to a record that never became durable and will be sent again).
+/// - ``append(_:)`` writes the training data files, fsyncs them, then the records, fsyncs
+///   them, and only then reports the new durable sequence number (which the trainer
+///   acknowledges).
+/// - A record line is the commit mark of its sequence. On open, a torn last line in any file
+///   is cut, and data lines of sequences beyond the last record are cut too (they belong to a
+///   record that never became durable and will be sent again).
 /// - Records at or below the durable sequence, or for a question already stored, are skipped.
 ///
 /// Not thread-safe: one trainer owns it.
@@ -34,11 +42,17 @@ public final class TrainerSink {
     /// Records stored, and training examples stored.
     public private(set) var recordCount = 0
     public private(set) var exampleCount = 0
+    /// search: preference pairs and step-labelled trajectories stored.
+    public private(set) var preferenceCount = 0
+    public private(set) var stepLabelCount = 0
     /// What opening found and repaired, for the log.
     public private(set) var repairs: [String] = []
 
     private let records: FileHandle
     private let sft: FileHandle
+    /// Created when the first search record arrives (or opened when they exist).
+    private var preferences: FileHandle?
+    private var stepLabels: FileHandle?
     private var questionIDs: Set<String> = []
 
     /// Opens (creating if needed) the folder's files and repairs them.
@@ -54,21 +68,24 @@ public final class TrainerSink {
             }
         }
         records = try FileHandle(forUpdating: recordsURL)
-        sft = try FileHandle(forUpdating: sftURL)
 
         // Records: learn the durable sequence and the stored questions; cut a torn tail.
         var recordLines = 0
         var corrupt: Int?
+        var durable: UInt64 = 0
+        var stored = Set<String>()
         let recordScan = try LineScanner.scan(records) { line, _ in
-            guard let stored = try? JSONDecoder().decode(StoredRecord.self, from: line) else {
+            guard let record = try? JSONDecoder().decode(StoredRecord.self, from: line) else {
                 corrupt = recordLines + 1
                 return false
             }
-            durableSequence = max(durableSequence, stored.sequence)
-            questionIDs.insert(stored.id)
+            durable = max(durable, record.sequence)
+            stored.insert(record.id)
             recordLines += 1
             return true
         }
+        durableSequence = durable
+        questionIDs = stored
         if let corrupt {
             throw CocoaError(.fileReadCorruptFile, userInfo: [
                 NSFilePathErrorKey: recordsURL.path, NSLocalizedDescriptionKey: "records.jsonl line \(corrupt) is not a record",
@@ -82,32 +99,47 @@ public final class TrainerSink {
         }
         recordCount = recordLines
 
-        // Training examples: keep lines up to the durable sequence; cut the rest (lines of a
-        // record that never became durable, and a torn tail).
+        // Training data: keep lines up to the durable sequence; cut the rest (lines of a record
+        // that never became durable, and a torn tail).
+        var repaired = repairs
+        (sft, exampleCount) = try Self.openData(sftURL, through: durable, repairs: &repaired)
+        for (name, count) in [("preferences.jsonl", \TrainerSink.preferenceCount), ("step_labels.jsonl", \TrainerSink.stepLabelCount)] {
+            let url = folder.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: url.path) else { continue }
+            let (handle, lines) = try Self.openData(url, through: durable, repairs: &repaired)
+            if name == "preferences.jsonl" { preferences = handle } else { stepLabels = handle }
+            self[keyPath: count] = lines
+        }
+        repairs = repaired
+        try records.seekToEnd()
+    }
+
+    /// Opens a sequence-tagged data file, cutting lines beyond `durable` and a torn tail.
+    private static func openData(_ url: URL, through durable: UInt64, repairs: inout [String]) throws -> (FileHandle, Int) {
+        let handle = try FileHandle(forUpdating: url)
         var kept = 0
-        let sftScan = try LineScanner.scan(sft) { line, _ in
-            guard let stored = try? JSONDecoder().decode(StoredExample.self, from: line), stored.sequence <= durableSequence else {
-                return false
-            }
+        let scan = try LineScanner.scan(handle) { line, _ in
+            guard let stored = try? JSONDecoder().decode(StoredExample.self, from: line), stored.sequence <= durable else { return false }
             kept += 1
             return true
         }
-        let sftSize = try sft.seekToEnd()
-        if sftScan.acceptedEnd < sftSize {
-            repairs.append(sftScan.reachedEnd
-                ? "sft.jsonl: cut a torn last line of \(sftSize - sftScan.acceptedEnd) bytes"
-                : "sft.jsonl: cut \(sftSize - sftScan.acceptedEnd) bytes beyond sequence \(durableSequence)")
-            try sft.truncate(atOffset: sftScan.acceptedEnd)
-            try sft.synchronize()
+        let size = try handle.seekToEnd()
+        if scan.acceptedEnd < size {
+            repairs.append(scan.reachedEnd
+                ? "\(url.lastPathComponent): cut a torn last line of \(size - scan.acceptedEnd) bytes"
+                : "\(url.lastPathComponent): cut \(size - scan.acceptedEnd) bytes beyond sequence \(durable)")
+            try handle.truncate(atOffset: scan.acceptedEnd)
+            try handle.synchronize()
         }
-        exampleCount = kept
-        try records.seekToEnd()
-        try sft.seekToEnd()
+        try handle.seekToEnd()
+        return (handle, kept)
     }
 
     deinit {
         try? records.close()
         try? sft.close()
+        try? preferences?.close()
+        try? stepLabels?.close()
     }
 
     /// Stores records durably.
@@ -116,6 +148,8 @@ public final class TrainerSink {
     @discardableResult
     public func append(_ batch: [SinkRecord]) throws -> UInt64 {
         var recordData = JSONLineEncoder(), sftData = JSONLineEncoder(capacity: 16384)
+        var preferenceData: [UInt8] = [], stepLabelData: [UInt8] = []
+        var newPreferences = 0, newStepLabels = 0
         var newest = durableSequence
         var added: [String] = []
         var newExamples = 0
@@ -125,6 +159,14 @@ public final class TrainerSink {
                 JSONLineEncoder.example(example, id: item.record.id, sequence: item.sequence, into: &sftData)
                 sftData.newline()
             }
+            for pair in item.preferences {
+                preferenceData += SearchExportLine.encode(pair, id: item.record.id, sequence: item.sequence)
+            }
+            for labels in item.stepLabels {
+                stepLabelData += SearchExportLine.encode(labels, id: item.record.id, sequence: item.sequence)
+            }
+            newPreferences += item.preferences.count
+            newStepLabels += item.stepLabels.count
             JSONLineEncoder.record(item.record, sequence: item.sequence, into: &recordData)
             recordData.newline()
             newest = item.sequence
@@ -134,13 +176,34 @@ public final class TrainerSink {
         guard !added.isEmpty else { return durableSequence }
         try sft.write(contentsOf: sftData.bytes)
         try sft.synchronize()
+        if !preferenceData.isEmpty {
+            let handle = try preferences ?? Self.create(folder.appendingPathComponent("preferences.jsonl"))
+            preferences = handle
+            try handle.write(contentsOf: preferenceData)
+            try handle.synchronize()
+        }
+        if !stepLabelData.isEmpty {
+            let handle = try stepLabels ?? Self.create(folder.appendingPathComponent("step_labels.jsonl"))
+            stepLabels = handle
+            try handle.write(contentsOf: stepLabelData)
+            try handle.synchronize()
+        }
         try records.write(contentsOf: recordData.bytes)
         try records.synchronize()
         durableSequence = newest
         questionIDs.formUnion(added)
         recordCount += added.count
         exampleCount += newExamples
+        preferenceCount += newPreferences
+        stepLabelCount += newStepLabels
         return durableSequence
+    }
+
+    private static func create(_ url: URL) throws -> FileHandle {
+        guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: url.path])
+        }
+        return try FileHandle(forUpdating: url)
     }
 
     /// Whether a question is already stored.

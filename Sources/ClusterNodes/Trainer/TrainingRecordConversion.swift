@@ -40,13 +40,22 @@ extension SinkRecord {
             }
             // verify_refine evaluates: it makes no training data.
             examples = wire.method == "refine" ? Self.refineExamples(wire, formats: formats) : []
-        } else if wire.accepted, wire.hasMajority, !formats.isEmpty {
-            for index in record.keptPaths where paths.indices.contains(index) {
-                examples += MixedFormats.examples(question: wire.question, path: paths[index].text, answer: wire.majority, prompts: prompts)
-                    .filter { formats.contains($0.format) }
+        } else {
+            if wire.method == "search" {
+                record.method = wire.method
+                record.search = SearchTreeRecord(wire: wire.search)
+            }
+            // LMSI's kept paths; a search's best trajectory when it was kept.
+            if wire.accepted, wire.hasMajority, !formats.isEmpty {
+                for index in record.keptPaths where paths.indices.contains(index) {
+                    examples += MixedFormats.examples(question: wire.question, path: paths[index].text, answer: wire.majority, prompts: prompts)
+                        .filter { formats.contains($0.format) }
+                }
             }
         }
-        self.init(sequence: wire.sequence, record: record, examples: examples)
+        self.init(sequence: wire.sequence, record: record, examples: examples,
+                  preferences: record.search?.preferencePairs(question: wire.question) ?? [],
+                  stepLabels: record.search?.stepLabels(question: wire.question) ?? [])
     }
 
     /// SCORE's data from a refine record: per path, the verifier's label example and, where the
@@ -61,5 +70,29 @@ extension SinkRecord {
                                                critique: attempt?.critique, refinement: refinement)
         }
         return examples.filter { formats.contains($0.format) }
+    }
+}
+
+extension SearchTreeRecord {
+    /// The tree as the coordinator sent it.
+    init(wire: Selfimprove_V1_SearchSummary) {
+        var counters = SearchCounters()
+        counters.simulations = Int(wire.simulations)
+        counters.expansions = Int(wire.expansions)
+        counters.stepsDrawn = Int(wire.stepsDrawn)
+        counters.merged = Int(wire.merged)
+        counters.emptySteps = Int(wire.emptySteps)
+        counters.rollouts = Int(wire.rollouts)
+        counters.criticCalls = Int(wire.criticCalls)
+        counters.completionTokens = Int(wire.completionTokens)
+        self.init(
+            nodes: wire.nodes.map { node in
+                Node(parent: node.hasParent ? Int(node.parent) : nil, text: node.text, depth: Int(node.depth), visits: Int(node.visits),
+                     value: node.value, terminal: node.terminal, answer: node.hasAnswer ? node.answer : nil,
+                     process: node.hasProcess ? node.process : nil, outcome: node.hasOutcome ? node.outcome : nil,
+                     estimate: node.hasEstimate ? node.estimate : nil, reward: node.hasReward ? node.reward : nil,
+                     completionTokens: Int(node.completionTokens), path: node.hasPath ? Int(node.path) : nil, rollouts: node.rollouts.map { Int($0) })
+            },
+            bestPath: wire.hasBestPath ? Int(wire.bestPath) : nil, counters: counters, labelThreshold: wire.labelThreshold, pairMargin: wire.pairMargin)
     }
 }

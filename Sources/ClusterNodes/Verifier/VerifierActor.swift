@@ -21,6 +21,8 @@ public distributed actor VerifierActor: ClusterCallable {
     ]
 
     private let chain: VerifierChain
+    /// The judge critics (`process`, `value`) of a search, when the node has a judge backend.
+    private let stepJudge: StepJudge?
     private let nodeName: String
     private let finished: @Sendable () -> Void
     private let groups = Atomic<UInt64>(0)
@@ -28,9 +30,10 @@ public distributed actor VerifierActor: ClusterCallable {
     /// - Parameters:
     ///   - chain: The verifiers and their weights.
     ///   - onFinish: Called when the coordinator says the run is over.
-    public init(chain: VerifierChain, actorSystem: ClusterSystem, onFinish: @escaping @Sendable () -> Void = {}) {
+    public init(chain: VerifierChain, stepJudge: StepJudge? = nil, actorSystem: ClusterSystem, onFinish: @escaping @Sendable () -> Void = {}) {
         self.actorSystem = actorSystem
         self.chain = chain
+        self.stepJudge = stepJudge
         self.nodeName = actorSystem.configuration.nodeName
         self.finished = onFinish
     }
@@ -39,18 +42,41 @@ public distributed actor VerifierActor: ClusterCallable {
     /// empty path (given up) scores 0.
     public distributed func scoreGroups(_ batch: Selfimprove_V1_ScoreBatch) async throws -> Selfimprove_V1_ScoreBatchReply {
         groups.add(UInt64(batch.groups.count), ordering: .relaxed)
-        var reply = try await Self.score(batch, with: chain)
+        var reply = try await Self.score(batch, with: chain, stepJudge: stepJudge)
         reply.verifier = nodeName
         return reply
     }
 
     /// The scoring itself, off the actor in one piece: the chain's verifiers are async, and
     /// awaiting them from the actor would hop between executors twice per path and verifier.
-    private nonisolated static func score(_ batch: Selfimprove_V1_ScoreBatch, with chain: VerifierChain) async throws -> Selfimprove_V1_ScoreBatchReply {
+    private nonisolated static func score(_ batch: Selfimprove_V1_ScoreBatch, with chain: VerifierChain, stepJudge: StepJudge?) async throws
+        -> Selfimprove_V1_ScoreBatchReply
+    {
         var reply = Selfimprove_V1_ScoreBatchReply()
         reply.groups.reserveCapacity(batch.groups.count)
         for group in batch.groups {
-            reply.groups.append(try await score(group, with: chain))
+            if group.critic.isEmpty {
+                reply.groups.append(try await score(group, with: chain))
+            } else {
+                reply.groups.append(try await judge(group, with: stepJudge))
+            }
+        }
+        return reply
+    }
+
+    /// A search's judge critic (`process` or `value`) on partial answers.
+    private nonisolated static func judge(_ request: Selfimprove_V1_ScoreRequest, with stepJudge: StepJudge?) async throws -> Selfimprove_V1_ScoreReply {
+        guard let critic = ScoreWork.Critic(rawValue: request.critic), critic != .verifiers else {
+            throw VerifierError("unknown critic '\(request.critic)' (known: process, value)")
+        }
+        guard let stepJudge else { throw VerifierError("critic '\(request.critic)' needs a judge_backend on this verifier") }
+        let kind = AnswerKind(rawValue: request.answerKind) ?? .text
+        let question = Question(id: request.questionID, text: request.question, kind: kind)
+        var reply = Selfimprove_V1_ScoreReply()
+        for path in request.paths {
+            var score = Selfimprove_V1_PathScore()
+            if !path.isEmpty { score.combined = try await stepJudge.score(path, critic: critic, for: question) }
+            reply.scores.append(score)
         }
         return reply
     }
@@ -97,4 +123,10 @@ extension ClusterConfig.VerifierSettings {
             }
         })
     }
+}
+
+/// A score request this verifier node cannot serve (the coordinator tries another node).
+struct VerifierError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }

@@ -55,29 +55,54 @@ public struct SampleWork: Sendable, Hashable {
     public var temperature: Double?
     public var maxTokens: Int?
     public var stop: [String]?
+    /// Varies the draw (added to the run's seed): two requests of one question with the same
+    /// prompt, such as a search expanding a node again, must not draw the same paths.
+    public var seed: UInt64?
+    /// The sampler pool (a `samplers` entry's name) that must serve it; nil: the run's main
+    /// samplers. A search's fast rollouts may go to a smaller model this way.
+    public var pool: String?
+    /// What the request is for, for the run's counters (`expansion`, `rollout`, ...; nil: the
+    /// method's main paths).
+    public var purpose: String?
 
-    public init(key: Int, prompt: String, n: Int, temperature: Double? = nil, maxTokens: Int? = nil, stop: [String]? = nil) {
+    public init(key: Int, prompt: String, n: Int, temperature: Double? = nil, maxTokens: Int? = nil, stop: [String]? = nil,
+                seed: UInt64? = nil, pool: String? = nil, purpose: String? = nil) {
         self.key = key
         self.prompt = prompt
         self.n = n
         self.temperature = temperature
         self.maxTokens = maxTokens
         self.stop = stop
+        self.seed = seed
+        self.pool = pool
+        self.purpose = purpose
     }
 
     /// Whether the request uses the run's sampling settings unchanged.
-    public var usesRunSettings: Bool { temperature == nil && maxTokens == nil && stop == nil }
+    public var usesRunSettings: Bool { temperature == nil && maxTokens == nil && stop == nil && seed == nil }
 }
 
 /// Texts a method wants the verifier tier to score (each against the method's question).
 public struct ScoreWork: Sendable, Hashable {
+    /// Which critic of the verifier tier scores the texts.
+    public enum Critic: String, Sendable, Hashable {
+        /// The verifier node's configured chain (checker, oracle, judge): labels and outcome rewards.
+        case verifiers = ""
+        /// A judge's P(True) that the last step of a partial solution is right (a process reward).
+        case process
+        /// A judge's P(True) that a partial solution will reach the right answer (a value estimate).
+        case value
+    }
+
     public var key: Int
     /// The texts; an empty one stands for a path that does not exist (scored, then ignored).
     public var texts: [String]
+    public var critic: Critic
 
-    public init(key: Int, texts: [String]) {
+    public init(key: Int, texts: [String], critic: Critic = .verifiers) {
         self.key = key
         self.texts = texts
+        self.critic = critic
     }
 }
 
@@ -112,4 +137,6 @@ public enum MethodResult: Sendable {
     case refine(RefineResult)
     /// SCORE at inference: an answer, its verification and perhaps its refinement.
     case verifyRefine(VerifyRefineResult)
+    /// AlphaLLM: a search tree, its best trajectory and what it exports.
+    case search(SearchResult)
 }

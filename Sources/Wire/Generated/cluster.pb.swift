@@ -83,6 +83,10 @@ public nonisolated struct Selfimprove_V1_WorkRequest: Sendable {
 
   public var submissions: [Selfimprove_V1_PathSubmission] = []
 
+  /// The sampler's pool (its `samplers` entry's name): work a method sends to a pool (a
+  /// search's fast rollouts) goes only to that pool's samplers, which take nothing else.
+  public var pool: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -258,6 +262,11 @@ public nonisolated struct Selfimprove_V1_ScoreRequest: Sendable {
   /// Clears the value of `gold`. Subsequent reads from it will return its default value.
   public mutating func clearGold() {self._gold = nil}
 
+  /// Which critic scores the paths: empty for the node's configured chain (labels, outcome
+  /// rewards); "process" (is the last step of a partial answer right?) or "value" (will it
+  /// reach the right answer?) for a judge's P(True), on nodes with a judge backend.
+  public var critic: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -384,85 +393,277 @@ public nonisolated struct Selfimprove_V1_RecordPath: Sendable {
 }
 
 /// One question's record: its paths, the vote and what is kept.
-public nonisolated struct Selfimprove_V1_TrainingRecord: Sendable {
+public nonisolated struct Selfimprove_V1_TrainingRecord: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var sequence: UInt64 = 0
+  public var sequence: UInt64 {
+    get {_storage._sequence}
+    set {_uniqueStorage()._sequence = newValue}
+  }
 
-  public var questionID: String = String()
+  public var questionID: String {
+    get {_storage._questionID}
+    set {_uniqueStorage()._questionID = newValue}
+  }
 
-  public var question: String = String()
+  public var question: String {
+    get {_storage._question}
+    set {_uniqueStorage()._question = newValue}
+  }
 
-  public var paths: [Selfimprove_V1_RecordPath] = []
+  public var paths: [Selfimprove_V1_RecordPath] {
+    get {_storage._paths}
+    set {_uniqueStorage()._paths = newValue}
+  }
 
   public var majority: String {
-    get {_majority ?? String()}
-    set {_majority = newValue}
+    get {_storage._majority ?? String()}
+    set {_uniqueStorage()._majority = newValue}
   }
   /// Returns true if `majority` has been explicitly set.
-  public var hasMajority: Bool {self._majority != nil}
+  public var hasMajority: Bool {_storage._majority != nil}
   /// Clears the value of `majority`. Subsequent reads from it will return its default value.
-  public mutating func clearMajority() {self._majority = nil}
+  public mutating func clearMajority() {_uniqueStorage()._majority = nil}
 
-  public var confidence: Double = 0
+  public var confidence: Double {
+    get {_storage._confidence}
+    set {_uniqueStorage()._confidence = newValue}
+  }
 
-  public var accepted: Bool = false
+  public var accepted: Bool {
+    get {_storage._accepted}
+    set {_uniqueStorage()._accepted = newValue}
+  }
 
-  public var keptPaths: [UInt32] = []
+  public var keptPaths: [UInt32] {
+    get {_storage._keptPaths}
+    set {_uniqueStorage()._keptPaths = newValue}
+  }
 
   public var gold: String {
-    get {_gold ?? String()}
-    set {_gold = newValue}
+    get {_storage._gold ?? String()}
+    set {_uniqueStorage()._gold = newValue}
   }
   /// Returns true if `gold` has been explicitly set.
-  public var hasGold: Bool {self._gold != nil}
+  public var hasGold: Bool {_storage._gold != nil}
   /// Clears the value of `gold`. Subsequent reads from it will return its default value.
-  public mutating func clearGold() {self._gold = nil}
+  public mutating func clearGold() {_uniqueStorage()._gold = nil}
 
   public var majorityCorrect: Bool {
-    get {_majorityCorrect ?? false}
-    set {_majorityCorrect = newValue}
+    get {_storage._majorityCorrect ?? false}
+    set {_uniqueStorage()._majorityCorrect = newValue}
   }
   /// Returns true if `majorityCorrect` has been explicitly set.
-  public var hasMajorityCorrect: Bool {self._majorityCorrect != nil}
+  public var hasMajorityCorrect: Bool {_storage._majorityCorrect != nil}
   /// Clears the value of `majorityCorrect`. Subsequent reads from it will return its default value.
-  public mutating func clearMajorityCorrect() {self._majorityCorrect = nil}
+  public mutating func clearMajorityCorrect() {_uniqueStorage()._majorityCorrect = nil}
 
   /// How the vote was taken: "majority" or "weighted".
-  public var vote: String = String()
+  public var vote: String {
+    get {_storage._vote}
+    set {_uniqueStorage()._vote = newValue}
+  }
 
   /// The method that made the record: "refine", or empty for LMSI (older records have none).
-  public var method: String = String()
+  public var method: String {
+    get {_storage._method}
+    set {_uniqueStorage()._method = newValue}
+  }
 
   /// refine: a verifier score at or above this labels a text right (paths' `score`).
-  public var rightAt: Double = 0
+  public var rightAt: Double {
+    get {_storage._rightAt}
+    set {_uniqueStorage()._rightAt = newValue}
+  }
 
   /// refine: the right path used as the critiques' reference, if any.
   public var referencePath: UInt32 {
-    get {_referencePath ?? 0}
-    set {_referencePath = newValue}
+    get {_storage._referencePath ?? 0}
+    set {_uniqueStorage()._referencePath = newValue}
   }
   /// Returns true if `referencePath` has been explicitly set.
-  public var hasReferencePath: Bool {self._referencePath != nil}
+  public var hasReferencePath: Bool {_storage._referencePath != nil}
   /// Clears the value of `referencePath`. Subsequent reads from it will return its default value.
-  public mutating func clearReferencePath() {self._referencePath = nil}
+  public mutating func clearReferencePath() {_uniqueStorage()._referencePath = nil}
 
   /// refine: each wrong path's critique and refinement, then the rebalanced right paths.
-  public var refinements: [Selfimprove_V1_RefineAttempt] = []
+  public var refinements: [Selfimprove_V1_RefineAttempt] {
+    get {_storage._refinements}
+    set {_uniqueStorage()._refinements = newValue}
+  }
 
   /// refine, verify_refine: the verifier node that labelled the paths.
-  public var labelledBy: String = String()
+  public var labelledBy: String {
+    get {_storage._labelledBy}
+    set {_uniqueStorage()._labelledBy = newValue}
+  }
+
+  /// search: the tree. The paths are the finished trajectories and the rollouts; `majority`
+  /// is the best trajectory's answer and `kept_paths` the best trajectory when it is kept.
+  public var search: Selfimprove_V1_SearchSummary {
+    get {_storage._search ?? Selfimprove_V1_SearchSummary()}
+    set {_uniqueStorage()._search = newValue}
+  }
+  /// Returns true if `search` has been explicitly set.
+  public var hasSearch: Bool {_storage._search != nil}
+  /// Clears the value of `search`. Subsequent reads from it will return its default value.
+  public mutating func clearSearch() {_uniqueStorage()._search = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _majority: String? = nil
-  fileprivate var _gold: String? = nil
-  fileprivate var _majorityCorrect: Bool? = nil
-  fileprivate var _referencePath: UInt32? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A search tree as the record keeps it (node 0 is the root).
+public nonisolated struct Selfimprove_V1_SearchSummary: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var nodes: [Selfimprove_V1_SearchNode] = []
+
+  /// The best trajectory's path index.
+  public var bestPath: UInt32 {
+    get {_bestPath ?? 0}
+    set {_bestPath = newValue}
+  }
+  /// Returns true if `bestPath` has been explicitly set.
+  public var hasBestPath: Bool {self._bestPath != nil}
+  /// Clears the value of `bestPath`. Subsequent reads from it will return its default value.
+  public mutating func clearBestPath() {self._bestPath = nil}
+
+  public var simulations: UInt32 = 0
+
+  /// Nodes added; steps drawn (added, merged or empty); merged; empty.
+  public var expansions: UInt32 = 0
+
+  public var stepsDrawn: UInt32 = 0
+
+  public var merged: UInt32 = 0
+
+  public var emptySteps: UInt32 = 0
+
+  public var rollouts: UInt32 = 0
+
+  /// Texts the critics scored.
+  public var criticCalls: UInt32 = 0
+
+  /// Completion tokens of expansions and rollouts.
+  public var completionTokens: UInt64 = 0
+
+  /// The thresholds the exports used.
+  public var labelThreshold: Double = 0
+
+  public var pairMargin: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _bestPath: UInt32? = nil
+}
+
+public nonisolated struct Selfimprove_V1_SearchNode: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Absent for the root.
+  public var parent: UInt32 {
+    get {_parent ?? 0}
+    set {_parent = newValue}
+  }
+  /// Returns true if `parent` has been explicitly set.
+  public var hasParent: Bool {self._parent != nil}
+  /// Clears the value of `parent`. Subsequent reads from it will return its default value.
+  public mutating func clearParent() {self._parent = nil}
+
+  public var text: String = String()
+
+  public var depth: UInt32 = 0
+
+  public var visits: UInt32 = 0
+
+  /// Mean backed-up reward.
+  public var value: Double = 0
+
+  public var terminal: Bool = false
+
+  public var answer: String {
+    get {_answer ?? String()}
+    set {_answer = newValue}
+  }
+  /// Returns true if `answer` has been explicitly set.
+  public var hasAnswer: Bool {self._answer != nil}
+  /// Clears the value of `answer`. Subsequent reads from it will return its default value.
+  public mutating func clearAnswer() {self._answer = nil}
+
+  public var process: Double {
+    get {_process ?? 0}
+    set {_process = newValue}
+  }
+  /// Returns true if `process` has been explicitly set.
+  public var hasProcess: Bool {self._process != nil}
+  /// Clears the value of `process`. Subsequent reads from it will return its default value.
+  public mutating func clearProcess() {self._process = nil}
+
+  public var outcome: Double {
+    get {_outcome ?? 0}
+    set {_outcome = newValue}
+  }
+  /// Returns true if `outcome` has been explicitly set.
+  public var hasOutcome: Bool {self._outcome != nil}
+  /// Clears the value of `outcome`. Subsequent reads from it will return its default value.
+  public mutating func clearOutcome() {self._outcome = nil}
+
+  public var estimate: Double {
+    get {_estimate ?? 0}
+    set {_estimate = newValue}
+  }
+  /// Returns true if `estimate` has been explicitly set.
+  public var hasEstimate: Bool {self._estimate != nil}
+  /// Clears the value of `estimate`. Subsequent reads from it will return its default value.
+  public mutating func clearEstimate() {self._estimate = nil}
+
+  public var reward: Double {
+    get {_reward ?? 0}
+    set {_reward = newValue}
+  }
+  /// Returns true if `reward` has been explicitly set.
+  public var hasReward: Bool {self._reward != nil}
+  /// Clears the value of `reward`. Subsequent reads from it will return its default value.
+  public mutating func clearReward() {self._reward = nil}
+
+  public var completionTokens: UInt32 = 0
+
+  /// A finished trajectory's path index.
+  public var path: UInt32 {
+    get {_path ?? 0}
+    set {_path = newValue}
+  }
+  /// Returns true if `path` has been explicitly set.
+  public var hasPath: Bool {self._path != nil}
+  /// Clears the value of `path`. Subsequent reads from it will return its default value.
+  public mutating func clearPath() {self._path = nil}
+
+  /// The node's rollouts' path indices.
+  public var rollouts: [UInt32] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _parent: UInt32? = nil
+  fileprivate var _answer: String? = nil
+  fileprivate var _process: Double? = nil
+  fileprivate var _outcome: Double? = nil
+  fileprivate var _estimate: Double? = nil
+  fileprivate var _reward: Double? = nil
+  fileprivate var _path: UInt32? = nil
 }
 
 /// SCORE: one path's critique and the refinement written from it.
@@ -642,7 +843,7 @@ nonisolated extension Selfimprove_V1_SamplingSettings: SwiftProtobuf.Message, Sw
 
 nonisolated extension Selfimprove_V1_WorkRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sampler\0\u{1}credits\0\u{1}node\0\u{1}submissions\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sampler\0\u{1}credits\0\u{1}node\0\u{1}submissions\0\u{1}pool\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -654,6 +855,7 @@ nonisolated extension Selfimprove_V1_WorkRequest: SwiftProtobuf.Message, SwiftPr
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.credits) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.node) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.submissions) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.pool) }()
       default: break
       }
     }
@@ -672,6 +874,9 @@ nonisolated extension Selfimprove_V1_WorkRequest: SwiftProtobuf.Message, SwiftPr
     if !self.submissions.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.submissions, fieldNumber: 4)
     }
+    if !self.pool.isEmpty {
+      try visitor.visitSingularStringField(value: self.pool, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -680,6 +885,7 @@ nonisolated extension Selfimprove_V1_WorkRequest: SwiftProtobuf.Message, SwiftPr
     if lhs.credits != rhs.credits {return false}
     if lhs.node != rhs.node {return false}
     if lhs.submissions != rhs.submissions {return false}
+    if lhs.pool != rhs.pool {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -969,7 +1175,7 @@ nonisolated extension Selfimprove_V1_LeaseFailure: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Selfimprove_V1_ScoreRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ScoreRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}question_id\0\u{1}question\0\u{3}answer_kind\0\u{1}paths\0\u{1}gold\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}question_id\0\u{1}question\0\u{3}answer_kind\0\u{1}paths\0\u{1}gold\0\u{1}critic\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -982,6 +1188,7 @@ nonisolated extension Selfimprove_V1_ScoreRequest: SwiftProtobuf.Message, SwiftP
       case 3: try { try decoder.decodeSingularStringField(value: &self.answerKind) }()
       case 4: try { try decoder.decodeRepeatedStringField(value: &self.paths) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self._gold) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.critic) }()
       default: break
       }
     }
@@ -1007,6 +1214,9 @@ nonisolated extension Selfimprove_V1_ScoreRequest: SwiftProtobuf.Message, SwiftP
     try { if let v = self._gold {
       try visitor.visitSingularStringField(value: v, fieldNumber: 5)
     } }()
+    if !self.critic.isEmpty {
+      try visitor.visitSingularStringField(value: self.critic, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1016,6 +1226,7 @@ nonisolated extension Selfimprove_V1_ScoreRequest: SwiftProtobuf.Message, SwiftP
     if lhs.answerKind != rhs.answerKind {return false}
     if lhs.paths != rhs.paths {return false}
     if lhs._gold != rhs._gold {return false}
+    if lhs.critic != rhs.critic {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1236,7 +1447,189 @@ nonisolated extension Selfimprove_V1_RecordPath: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Selfimprove_V1_TrainingRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TrainingRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}question_id\0\u{1}question\0\u{1}paths\0\u{1}majority\0\u{1}confidence\0\u{1}accepted\0\u{3}kept_paths\0\u{1}gold\0\u{3}majority_correct\0\u{1}vote\0\u{1}method\0\u{3}right_at\0\u{3}reference_path\0\u{1}refinements\0\u{3}labelled_by\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}question_id\0\u{1}question\0\u{1}paths\0\u{1}majority\0\u{1}confidence\0\u{1}accepted\0\u{3}kept_paths\0\u{1}gold\0\u{3}majority_correct\0\u{1}vote\0\u{1}method\0\u{3}right_at\0\u{3}reference_path\0\u{1}refinements\0\u{3}labelled_by\0\u{1}search\0")
+
+  fileprivate class _StorageClass {
+    var _sequence: UInt64 = 0
+    var _questionID: String = String()
+    var _question: String = String()
+    var _paths: [Selfimprove_V1_RecordPath] = []
+    var _majority: String? = nil
+    var _confidence: Double = 0
+    var _accepted: Bool = false
+    var _keptPaths: [UInt32] = []
+    var _gold: String? = nil
+    var _majorityCorrect: Bool? = nil
+    var _vote: String = String()
+    var _method: String = String()
+    var _rightAt: Double = 0
+    var _referencePath: UInt32? = nil
+    var _refinements: [Selfimprove_V1_RefineAttempt] = []
+    var _labelledBy: String = String()
+    var _search: Selfimprove_V1_SearchSummary? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _sequence = source._sequence
+      _questionID = source._questionID
+      _question = source._question
+      _paths = source._paths
+      _majority = source._majority
+      _confidence = source._confidence
+      _accepted = source._accepted
+      _keptPaths = source._keptPaths
+      _gold = source._gold
+      _majorityCorrect = source._majorityCorrect
+      _vote = source._vote
+      _method = source._method
+      _rightAt = source._rightAt
+      _referencePath = source._referencePath
+      _refinements = source._refinements
+      _labelledBy = source._labelledBy
+      _search = source._search
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt64Field(value: &_storage._sequence) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._questionID) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._question) }()
+        case 4: try { try decoder.decodeRepeatedMessageField(value: &_storage._paths) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._majority) }()
+        case 6: try { try decoder.decodeSingularDoubleField(value: &_storage._confidence) }()
+        case 7: try { try decoder.decodeSingularBoolField(value: &_storage._accepted) }()
+        case 8: try { try decoder.decodeRepeatedUInt32Field(value: &_storage._keptPaths) }()
+        case 9: try { try decoder.decodeSingularStringField(value: &_storage._gold) }()
+        case 10: try { try decoder.decodeSingularBoolField(value: &_storage._majorityCorrect) }()
+        case 11: try { try decoder.decodeSingularStringField(value: &_storage._vote) }()
+        case 12: try { try decoder.decodeSingularStringField(value: &_storage._method) }()
+        case 13: try { try decoder.decodeSingularDoubleField(value: &_storage._rightAt) }()
+        case 14: try { try decoder.decodeSingularUInt32Field(value: &_storage._referencePath) }()
+        case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._refinements) }()
+        case 16: try { try decoder.decodeSingularStringField(value: &_storage._labelledBy) }()
+        case 17: try { try decoder.decodeSingularMessageField(value: &_storage._search) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._sequence != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._sequence, fieldNumber: 1)
+      }
+      if !_storage._questionID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._questionID, fieldNumber: 2)
+      }
+      if !_storage._question.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._question, fieldNumber: 3)
+      }
+      if !_storage._paths.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._paths, fieldNumber: 4)
+      }
+      try { if let v = _storage._majority {
+        try visitor.visitSingularStringField(value: v, fieldNumber: 5)
+      } }()
+      if _storage._confidence.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._confidence, fieldNumber: 6)
+      }
+      if _storage._accepted != false {
+        try visitor.visitSingularBoolField(value: _storage._accepted, fieldNumber: 7)
+      }
+      if !_storage._keptPaths.isEmpty {
+        try visitor.visitPackedUInt32Field(value: _storage._keptPaths, fieldNumber: 8)
+      }
+      try { if let v = _storage._gold {
+        try visitor.visitSingularStringField(value: v, fieldNumber: 9)
+      } }()
+      try { if let v = _storage._majorityCorrect {
+        try visitor.visitSingularBoolField(value: v, fieldNumber: 10)
+      } }()
+      if !_storage._vote.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._vote, fieldNumber: 11)
+      }
+      if !_storage._method.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._method, fieldNumber: 12)
+      }
+      if _storage._rightAt.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._rightAt, fieldNumber: 13)
+      }
+      try { if let v = _storage._referencePath {
+        try visitor.visitSingularUInt32Field(value: v, fieldNumber: 14)
+      } }()
+      if !_storage._refinements.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._refinements, fieldNumber: 15)
+      }
+      if !_storage._labelledBy.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._labelledBy, fieldNumber: 16)
+      }
+      try { if let v = _storage._search {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Selfimprove_V1_TrainingRecord, rhs: Selfimprove_V1_TrainingRecord) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._sequence != rhs_storage._sequence {return false}
+        if _storage._questionID != rhs_storage._questionID {return false}
+        if _storage._question != rhs_storage._question {return false}
+        if _storage._paths != rhs_storage._paths {return false}
+        if _storage._majority != rhs_storage._majority {return false}
+        if _storage._confidence != rhs_storage._confidence {return false}
+        if _storage._accepted != rhs_storage._accepted {return false}
+        if _storage._keptPaths != rhs_storage._keptPaths {return false}
+        if _storage._gold != rhs_storage._gold {return false}
+        if _storage._majorityCorrect != rhs_storage._majorityCorrect {return false}
+        if _storage._vote != rhs_storage._vote {return false}
+        if _storage._method != rhs_storage._method {return false}
+        if _storage._rightAt != rhs_storage._rightAt {return false}
+        if _storage._referencePath != rhs_storage._referencePath {return false}
+        if _storage._refinements != rhs_storage._refinements {return false}
+        if _storage._labelledBy != rhs_storage._labelledBy {return false}
+        if _storage._search != rhs_storage._search {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Selfimprove_V1_SearchSummary: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SearchSummary"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nodes\0\u{3}best_path\0\u{1}simulations\0\u{1}expansions\0\u{3}steps_drawn\0\u{1}merged\0\u{3}empty_steps\0\u{1}rollouts\0\u{3}critic_calls\0\u{3}completion_tokens\0\u{3}label_threshold\0\u{3}pair_margin\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1244,22 +1637,18 @@ nonisolated extension Selfimprove_V1_TrainingRecord: SwiftProtobuf.Message, Swif
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.questionID) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.question) }()
-      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.paths) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self._majority) }()
-      case 6: try { try decoder.decodeSingularDoubleField(value: &self.confidence) }()
-      case 7: try { try decoder.decodeSingularBoolField(value: &self.accepted) }()
-      case 8: try { try decoder.decodeRepeatedUInt32Field(value: &self.keptPaths) }()
-      case 9: try { try decoder.decodeSingularStringField(value: &self._gold) }()
-      case 10: try { try decoder.decodeSingularBoolField(value: &self._majorityCorrect) }()
-      case 11: try { try decoder.decodeSingularStringField(value: &self.vote) }()
-      case 12: try { try decoder.decodeSingularStringField(value: &self.method) }()
-      case 13: try { try decoder.decodeSingularDoubleField(value: &self.rightAt) }()
-      case 14: try { try decoder.decodeSingularUInt32Field(value: &self._referencePath) }()
-      case 15: try { try decoder.decodeRepeatedMessageField(value: &self.refinements) }()
-      case 16: try { try decoder.decodeSingularStringField(value: &self.labelledBy) }()
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.nodes) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self._bestPath) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.simulations) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.expansions) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.stepsDrawn) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.merged) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.emptySteps) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.rollouts) }()
+      case 9: try { try decoder.decodeSingularUInt32Field(value: &self.criticCalls) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.completionTokens) }()
+      case 11: try { try decoder.decodeSingularDoubleField(value: &self.labelThreshold) }()
+      case 12: try { try decoder.decodeSingularDoubleField(value: &self.pairMargin) }()
       default: break
       }
     }
@@ -1270,74 +1659,157 @@ nonisolated extension Selfimprove_V1_TrainingRecord: SwiftProtobuf.Message, Swif
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
     // https://github.com/apple/swift-protobuf/issues/1182
-    if self.sequence != 0 {
-      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 1)
+    if !self.nodes.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.nodes, fieldNumber: 1)
     }
-    if !self.questionID.isEmpty {
-      try visitor.visitSingularStringField(value: self.questionID, fieldNumber: 2)
-    }
-    if !self.question.isEmpty {
-      try visitor.visitSingularStringField(value: self.question, fieldNumber: 3)
-    }
-    if !self.paths.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.paths, fieldNumber: 4)
-    }
-    try { if let v = self._majority {
-      try visitor.visitSingularStringField(value: v, fieldNumber: 5)
+    try { if let v = self._bestPath {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 2)
     } }()
-    if self.confidence.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.confidence, fieldNumber: 6)
+    if self.simulations != 0 {
+      try visitor.visitSingularUInt32Field(value: self.simulations, fieldNumber: 3)
     }
-    if self.accepted != false {
-      try visitor.visitSingularBoolField(value: self.accepted, fieldNumber: 7)
+    if self.expansions != 0 {
+      try visitor.visitSingularUInt32Field(value: self.expansions, fieldNumber: 4)
     }
-    if !self.keptPaths.isEmpty {
-      try visitor.visitPackedUInt32Field(value: self.keptPaths, fieldNumber: 8)
+    if self.stepsDrawn != 0 {
+      try visitor.visitSingularUInt32Field(value: self.stepsDrawn, fieldNumber: 5)
     }
-    try { if let v = self._gold {
-      try visitor.visitSingularStringField(value: v, fieldNumber: 9)
-    } }()
-    try { if let v = self._majorityCorrect {
-      try visitor.visitSingularBoolField(value: v, fieldNumber: 10)
-    } }()
-    if !self.vote.isEmpty {
-      try visitor.visitSingularStringField(value: self.vote, fieldNumber: 11)
+    if self.merged != 0 {
+      try visitor.visitSingularUInt32Field(value: self.merged, fieldNumber: 6)
     }
-    if !self.method.isEmpty {
-      try visitor.visitSingularStringField(value: self.method, fieldNumber: 12)
+    if self.emptySteps != 0 {
+      try visitor.visitSingularUInt32Field(value: self.emptySteps, fieldNumber: 7)
     }
-    if self.rightAt.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.rightAt, fieldNumber: 13)
+    if self.rollouts != 0 {
+      try visitor.visitSingularUInt32Field(value: self.rollouts, fieldNumber: 8)
     }
-    try { if let v = self._referencePath {
-      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 14)
-    } }()
-    if !self.refinements.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.refinements, fieldNumber: 15)
+    if self.criticCalls != 0 {
+      try visitor.visitSingularUInt32Field(value: self.criticCalls, fieldNumber: 9)
     }
-    if !self.labelledBy.isEmpty {
-      try visitor.visitSingularStringField(value: self.labelledBy, fieldNumber: 16)
+    if self.completionTokens != 0 {
+      try visitor.visitSingularUInt64Field(value: self.completionTokens, fieldNumber: 10)
+    }
+    if self.labelThreshold.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.labelThreshold, fieldNumber: 11)
+    }
+    if self.pairMargin.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.pairMargin, fieldNumber: 12)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Selfimprove_V1_TrainingRecord, rhs: Selfimprove_V1_TrainingRecord) -> Bool {
-    if lhs.sequence != rhs.sequence {return false}
-    if lhs.questionID != rhs.questionID {return false}
-    if lhs.question != rhs.question {return false}
-    if lhs.paths != rhs.paths {return false}
-    if lhs._majority != rhs._majority {return false}
-    if lhs.confidence != rhs.confidence {return false}
-    if lhs.accepted != rhs.accepted {return false}
-    if lhs.keptPaths != rhs.keptPaths {return false}
-    if lhs._gold != rhs._gold {return false}
-    if lhs._majorityCorrect != rhs._majorityCorrect {return false}
-    if lhs.vote != rhs.vote {return false}
-    if lhs.method != rhs.method {return false}
-    if lhs.rightAt != rhs.rightAt {return false}
-    if lhs._referencePath != rhs._referencePath {return false}
-    if lhs.refinements != rhs.refinements {return false}
-    if lhs.labelledBy != rhs.labelledBy {return false}
+  public static func ==(lhs: Selfimprove_V1_SearchSummary, rhs: Selfimprove_V1_SearchSummary) -> Bool {
+    if lhs.nodes != rhs.nodes {return false}
+    if lhs._bestPath != rhs._bestPath {return false}
+    if lhs.simulations != rhs.simulations {return false}
+    if lhs.expansions != rhs.expansions {return false}
+    if lhs.stepsDrawn != rhs.stepsDrawn {return false}
+    if lhs.merged != rhs.merged {return false}
+    if lhs.emptySteps != rhs.emptySteps {return false}
+    if lhs.rollouts != rhs.rollouts {return false}
+    if lhs.criticCalls != rhs.criticCalls {return false}
+    if lhs.completionTokens != rhs.completionTokens {return false}
+    if lhs.labelThreshold != rhs.labelThreshold {return false}
+    if lhs.pairMargin != rhs.pairMargin {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Selfimprove_V1_SearchNode: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SearchNode"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}parent\0\u{1}text\0\u{1}depth\0\u{1}visits\0\u{1}value\0\u{1}terminal\0\u{1}answer\0\u{1}process\0\u{1}outcome\0\u{1}estimate\0\u{1}reward\0\u{3}completion_tokens\0\u{1}path\0\u{1}rollouts\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self._parent) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.text) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.depth) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.visits) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.value) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.terminal) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self._answer) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self._process) }()
+      case 9: try { try decoder.decodeSingularDoubleField(value: &self._outcome) }()
+      case 10: try { try decoder.decodeSingularDoubleField(value: &self._estimate) }()
+      case 11: try { try decoder.decodeSingularDoubleField(value: &self._reward) }()
+      case 12: try { try decoder.decodeSingularUInt32Field(value: &self.completionTokens) }()
+      case 13: try { try decoder.decodeSingularUInt32Field(value: &self._path) }()
+      case 14: try { try decoder.decodeRepeatedUInt32Field(value: &self.rollouts) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._parent {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 1)
+    } }()
+    if !self.text.isEmpty {
+      try visitor.visitSingularStringField(value: self.text, fieldNumber: 2)
+    }
+    if self.depth != 0 {
+      try visitor.visitSingularUInt32Field(value: self.depth, fieldNumber: 3)
+    }
+    if self.visits != 0 {
+      try visitor.visitSingularUInt32Field(value: self.visits, fieldNumber: 4)
+    }
+    if self.value.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.value, fieldNumber: 5)
+    }
+    if self.terminal != false {
+      try visitor.visitSingularBoolField(value: self.terminal, fieldNumber: 6)
+    }
+    try { if let v = self._answer {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 7)
+    } }()
+    try { if let v = self._process {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 8)
+    } }()
+    try { if let v = self._outcome {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 9)
+    } }()
+    try { if let v = self._estimate {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 10)
+    } }()
+    try { if let v = self._reward {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 11)
+    } }()
+    if self.completionTokens != 0 {
+      try visitor.visitSingularUInt32Field(value: self.completionTokens, fieldNumber: 12)
+    }
+    try { if let v = self._path {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 13)
+    } }()
+    if !self.rollouts.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.rollouts, fieldNumber: 14)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Selfimprove_V1_SearchNode, rhs: Selfimprove_V1_SearchNode) -> Bool {
+    if lhs._parent != rhs._parent {return false}
+    if lhs.text != rhs.text {return false}
+    if lhs.depth != rhs.depth {return false}
+    if lhs.visits != rhs.visits {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.terminal != rhs.terminal {return false}
+    if lhs._answer != rhs._answer {return false}
+    if lhs._process != rhs._process {return false}
+    if lhs._outcome != rhs._outcome {return false}
+    if lhs._estimate != rhs._estimate {return false}
+    if lhs._reward != rhs._reward {return false}
+    if lhs.completionTokens != rhs.completionTokens {return false}
+    if lhs._path != rhs._path {return false}
+    if lhs.rollouts != rhs.rollouts {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -220,35 +220,36 @@ public nonisolated struct Selfimprove_V1_JournalAdmitted: Sendable {
 
 /// A question's group was voted: its record (with its sequence number) joins the trainer stream.
 /// Written and synced before the record is first sent.
-public nonisolated struct Selfimprove_V1_JournalCompleted: @unchecked Sendable {
+public nonisolated struct Selfimprove_V1_JournalCompleted: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var record: Selfimprove_V1_TrainingRecord {
-    get {_storage._record ?? Selfimprove_V1_TrainingRecord()}
-    set {_uniqueStorage()._record = newValue}
+    get {_record ?? Selfimprove_V1_TrainingRecord()}
+    set {_record = newValue}
   }
   /// Returns true if `record` has been explicitly set.
-  public var hasRecord: Bool {_storage._record != nil}
+  public var hasRecord: Bool {self._record != nil}
   /// Clears the value of `record`. Subsequent reads from it will return its default value.
-  public mutating func clearRecord() {_uniqueStorage()._record = nil}
+  public mutating func clearRecord() {self._record = nil}
 
   /// The run's vote counters including this record.
   public var votes: Selfimprove_V1_JournalVoteCounters {
-    get {_storage._votes ?? Selfimprove_V1_JournalVoteCounters()}
-    set {_uniqueStorage()._votes = newValue}
+    get {_votes ?? Selfimprove_V1_JournalVoteCounters()}
+    set {_votes = newValue}
   }
   /// Returns true if `votes` has been explicitly set.
-  public var hasVotes: Bool {_storage._votes != nil}
+  public var hasVotes: Bool {self._votes != nil}
   /// Clears the value of `votes`. Subsequent reads from it will return its default value.
-  public mutating func clearVotes() {_uniqueStorage()._votes = nil}
+  public mutating func clearVotes() {self._votes = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _storage = _StorageClass.defaultInstance
+  fileprivate var _record: Selfimprove_V1_TrainingRecord? = nil
+  fileprivate var _votes: Selfimprove_V1_JournalVoteCounters? = nil
 }
 
 /// What the coordinator writes for a completed entry: a JournalEntry holding JournalCompleted,
@@ -473,11 +474,55 @@ public nonisolated struct Selfimprove_V1_JournalVoteCounters: @unchecked Sendabl
     set {_uniqueStorage()._refineByVerifier = newValue}
   }
 
+  /// search: what the trees did (see SearchCounters).
+  public var search: Selfimprove_V1_JournalSearchCounts {
+    get {_storage._search ?? Selfimprove_V1_JournalSearchCounts()}
+    set {_uniqueStorage()._search = newValue}
+  }
+  /// Returns true if `search` has been explicitly set.
+  public var hasSearch: Bool {_storage._search != nil}
+  /// Clears the value of `search`. Subsequent reads from it will return its default value.
+  public mutating func clearSearch() {_uniqueStorage()._search = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// search's totals over finished questions.
+public nonisolated struct Selfimprove_V1_JournalSearchCounts: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var trees: UInt64 = 0
+
+  public var simulations: UInt64 = 0
+
+  public var expansions: UInt64 = 0
+
+  public var stepsDrawn: UInt64 = 0
+
+  public var merged: UInt64 = 0
+
+  public var emptySteps: UInt64 = 0
+
+  public var rollouts: UInt64 = 0
+
+  public var criticCalls: UInt64 = 0
+
+  public var completionTokens: UInt64 = 0
+
+  /// Sum of the trees' depths (mean depth = this / trees) and best trajectories kept.
+  public var depthSum: UInt64 = 0
+
+  public var kept: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// refine's stage counts of one verifier node.
@@ -838,74 +883,36 @@ nonisolated extension Selfimprove_V1_JournalCompleted: SwiftProtobuf.Message, Sw
   public static let protoMessageName: String = _protobuf_package + ".JournalCompleted"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}record\0\u{1}votes\0")
 
-  fileprivate class _StorageClass {
-    var _record: Selfimprove_V1_TrainingRecord? = nil
-    var _votes: Selfimprove_V1_JournalVoteCounters? = nil
-
-      // This property is used as the initial default value for new instances of the type.
-      // The type itself is protecting the reference to its storage via CoW semantics.
-      // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
-
-    private init() {}
-
-    init(copying source: _StorageClass) {
-      _record = source._record
-      _votes = source._votes
-    }
-  }
-
-  fileprivate mutating func _uniqueStorage() -> _StorageClass {
-    if !isKnownUniquelyReferenced(&_storage) {
-      _storage = _StorageClass(copying: _storage)
-    }
-    return _storage
-  }
-
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    _ = _uniqueStorage()
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      while let fieldNumber = try decoder.nextFieldNumber() {
-        // The use of inline closures is to circumvent an issue where the compiler
-        // allocates stack space for every case branch when no optimizations are
-        // enabled. https://github.com/apple/swift-protobuf/issues/1034
-        switch fieldNumber {
-        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._record) }()
-        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._votes) }()
-        default: break
-        }
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._record) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._votes) }()
+      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
-      try { if let v = _storage._record {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-      } }()
-      try { if let v = _storage._votes {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-      } }()
-    }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._record {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._votes {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Selfimprove_V1_JournalCompleted, rhs: Selfimprove_V1_JournalCompleted) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._record != rhs_storage._record {return false}
-        if _storage._votes != rhs_storage._votes {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs._record != rhs._record {return false}
+    if lhs._votes != rhs._votes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1025,7 +1032,7 @@ nonisolated extension Selfimprove_V1_JournalAcknowledged: SwiftProtobuf.Message,
 
 nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JournalVoteCounters"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}voted\0\u{3}accepted_votes\0\u{3}confidence_sum\0\u{3}paths_received\0\u{3}paths_dropped\0\u{3}paths_given_up\0\u{3}completion_tokens\0\u{3}leases_granted\0\u{3}leases_expired\0\u{3}leases_failed\0\u{3}samplers_lost\0\u{1}evaluated\0\u{1}labelled\0\u{3}first_path_correct\0\u{3}majority_correct\0\u{3}any_path_correct\0\u{3}bucket_questions\0\u{3}bucket_majority_correct\0\u{1}refine\0\u{4}\u{7}verify_questions\0\u{3}verify_refined\0\u{3}verify_labelled\0\u{3}verify_right_before\0\u{3}verify_right_after\0\u{3}verify_right_to_wrong\0\u{3}verify_wrong_to_right\0\u{3}refine_by_verifier\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}voted\0\u{3}accepted_votes\0\u{3}confidence_sum\0\u{3}paths_received\0\u{3}paths_dropped\0\u{3}paths_given_up\0\u{3}completion_tokens\0\u{3}leases_granted\0\u{3}leases_expired\0\u{3}leases_failed\0\u{3}samplers_lost\0\u{1}evaluated\0\u{1}labelled\0\u{3}first_path_correct\0\u{3}majority_correct\0\u{3}any_path_correct\0\u{3}bucket_questions\0\u{3}bucket_majority_correct\0\u{1}refine\0\u{4}\u{7}verify_questions\0\u{3}verify_refined\0\u{3}verify_labelled\0\u{3}verify_right_before\0\u{3}verify_right_after\0\u{3}verify_right_to_wrong\0\u{3}verify_wrong_to_right\0\u{3}refine_by_verifier\0\u{1}search\0")
 
   fileprivate class _StorageClass {
     var _voted: UInt64 = 0
@@ -1055,6 +1062,7 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
     var _verifyRightToWrong: UInt64 = 0
     var _verifyWrongToRight: UInt64 = 0
     var _refineByVerifier: Dictionary<String,Selfimprove_V1_JournalRefineCounts> = [:]
+    var _search: Selfimprove_V1_JournalSearchCounts? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1092,6 +1100,7 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
       _verifyRightToWrong = source._verifyRightToWrong
       _verifyWrongToRight = source._verifyWrongToRight
       _refineByVerifier = source._refineByVerifier
+      _search = source._search
     }
   }
 
@@ -1137,6 +1146,7 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
         case 31: try { try decoder.decodeSingularUInt64Field(value: &_storage._verifyRightToWrong) }()
         case 32: try { try decoder.decodeSingularUInt64Field(value: &_storage._verifyWrongToRight) }()
         case 33: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Selfimprove_V1_JournalRefineCounts>.self, value: &_storage._refineByVerifier) }()
+        case 34: try { try decoder.decodeSingularMessageField(value: &_storage._search) }()
         default: break
         }
       }
@@ -1230,6 +1240,9 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
       if !_storage._refineByVerifier.isEmpty {
         try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Selfimprove_V1_JournalRefineCounts>.self, value: _storage._refineByVerifier, fieldNumber: 33)
       }
+      try { if let v = _storage._search {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1266,10 +1279,91 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
         if _storage._verifyRightToWrong != rhs_storage._verifyRightToWrong {return false}
         if _storage._verifyWrongToRight != rhs_storage._verifyWrongToRight {return false}
         if _storage._refineByVerifier != rhs_storage._refineByVerifier {return false}
+        if _storage._search != rhs_storage._search {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Selfimprove_V1_JournalSearchCounts: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".JournalSearchCounts"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}trees\0\u{1}simulations\0\u{1}expansions\0\u{3}steps_drawn\0\u{1}merged\0\u{3}empty_steps\0\u{1}rollouts\0\u{3}critic_calls\0\u{3}completion_tokens\0\u{3}depth_sum\0\u{1}kept\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.trees) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.simulations) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.expansions) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.stepsDrawn) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.merged) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.emptySteps) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.rollouts) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.criticCalls) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.completionTokens) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.depthSum) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.kept) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.trees != 0 {
+      try visitor.visitSingularUInt64Field(value: self.trees, fieldNumber: 1)
+    }
+    if self.simulations != 0 {
+      try visitor.visitSingularUInt64Field(value: self.simulations, fieldNumber: 2)
+    }
+    if self.expansions != 0 {
+      try visitor.visitSingularUInt64Field(value: self.expansions, fieldNumber: 3)
+    }
+    if self.stepsDrawn != 0 {
+      try visitor.visitSingularUInt64Field(value: self.stepsDrawn, fieldNumber: 4)
+    }
+    if self.merged != 0 {
+      try visitor.visitSingularUInt64Field(value: self.merged, fieldNumber: 5)
+    }
+    if self.emptySteps != 0 {
+      try visitor.visitSingularUInt64Field(value: self.emptySteps, fieldNumber: 6)
+    }
+    if self.rollouts != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rollouts, fieldNumber: 7)
+    }
+    if self.criticCalls != 0 {
+      try visitor.visitSingularUInt64Field(value: self.criticCalls, fieldNumber: 8)
+    }
+    if self.completionTokens != 0 {
+      try visitor.visitSingularUInt64Field(value: self.completionTokens, fieldNumber: 9)
+    }
+    if self.depthSum != 0 {
+      try visitor.visitSingularUInt64Field(value: self.depthSum, fieldNumber: 10)
+    }
+    if self.kept != 0 {
+      try visitor.visitSingularUInt64Field(value: self.kept, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Selfimprove_V1_JournalSearchCounts, rhs: Selfimprove_V1_JournalSearchCounts) -> Bool {
+    if lhs.trees != rhs.trees {return false}
+    if lhs.simulations != rhs.simulations {return false}
+    if lhs.expansions != rhs.expansions {return false}
+    if lhs.stepsDrawn != rhs.stepsDrawn {return false}
+    if lhs.merged != rhs.merged {return false}
+    if lhs.emptySteps != rhs.emptySteps {return false}
+    if lhs.rollouts != rhs.rollouts {return false}
+    if lhs.criticCalls != rhs.criticCalls {return false}
+    if lhs.completionTokens != rhs.completionTokens {return false}
+    if lhs.depthSum != rhs.depthSum {return false}
+    if lhs.kept != rhs.kept {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

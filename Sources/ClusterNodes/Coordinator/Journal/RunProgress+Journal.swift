@@ -55,6 +55,7 @@ extension RunProgress {
         counters.verifyRightToWrong = UInt64(verifyRefine.rightToWrong)
         counters.verifyWrongToRight = UInt64(verifyRefine.wrongToRight)
         counters.refineByVerifier = refineByVerifier.mapValues(\.journal)
+        counters.search = search.journal
         return counters
     }
 
@@ -98,6 +99,7 @@ extension RunProgress {
                                           rightAfter: Int(votes.verifyRightAfter), rightToWrong: Int(votes.verifyRightToWrong),
                                           wrongToRight: Int(votes.verifyWrongToRight))
         refineByVerifier = votes.refineByVerifier.mapValues(RefineCounts.init(journal:))
+        search = SearchCounts(journal: votes.search)
         done = Int(stored.records)
         accepted = Int(stored.accepted)
         pathsStored = Int(stored.paths)

@@ -413,7 +413,7 @@ final class RoundsRunner: Sendable {
         let m = pass == .greedy ? 1 : settings.m
         // Every method is evaluated the same way: LMSI's sampling of m paths, so that rounds of
         // different methods compare (the refine settings are cleared with it).
-        let method = config.method.name == "lmsi" ? [] : ["method.name=lmsi"] + ClusterConfig.RefineSettings.keys.map { "method.\($0)=" }
+        let method = config.method.name == "lmsi" ? [] : ["method.name=lmsi", "method.search="] + ClusterConfig.RefineSettings.keys.map { "method.\($0)=" }
         return method + [
             "dataset=\(settings.dataset.overrideValue)",
             "method.m=\(m)",
