@@ -56,7 +56,7 @@ struct ClusterConfigTests {
         }
     }
 
-    @Test(arguments: ["local.yaml", "synthetic.yaml", "example.yaml", "refine-synthetic.yaml", "refine.yaml"])
+    @Test(arguments: ["local.yaml", "synthetic.yaml", "example.yaml", "refine-synthetic.yaml", "refine.yaml", "search.yaml", "search-synthetic.yaml"])
     func shippedConfigsAreValid(_ name: String) throws {
         let config = try ClusterConfig.load(file: Self.clusterFolder.appendingPathComponent(name).path)
         #expect(config.samplers.count >= 2)
@@ -128,7 +128,77 @@ struct ClusterConfigTests {
         #expect(missing?.description.contains("no judge_backend") == true, "\(String(describing: missing))")
         let unused = configError(Self.validText().replacingOccurrences(of: "verifiers:\n  - name: verifier\n",
                                                                        with: "verifiers:\n  - name: verifier\n    judge_backend: {kind: synthetic}\n"))
-        #expect(unused?.description.contains("the chain has no judge") == true, "\(String(describing: unused))")
+        #expect(unused?.description.contains("neither its chain nor a search's critics use a judge") == true, "\(String(describing: unused))")
+    }
+
+    @Test func searchIsReadWithEveryKeyAndItsDefaults() throws {
+        let plain = try load(Self.validText(), overrides: ["method.name=search", "method.m=16"])
+        #expect(plain.method.search == SearchSettings())
+        let text = Self.validText().replacingOccurrences(of: "method:\n  m: 8\n", with: """
+            method:
+              name: search
+              search:
+                exploration: 1.5
+                simulations: 30
+                token_budget: 5000
+                max_depth: 6
+                branching: {root_min: 3, root_max: 12, below_min: 1, below_max: 5, alpha: 2}
+                merge_distance: 20
+                step_stop: ["\\n"]
+                step_max_tokens: 64
+                expansion_temperature: 0.9
+                greedy_first: false
+                rollouts: 2
+                rollout_temperature: 0.8
+                rollout_max_tokens: 100
+                rollout_pool: fast
+                value: judge
+                outcome: majority
+                weights: {value: 2, process: 0.5, outcome: 0}
+                keep_threshold: 0.9
+                label_threshold: 0.4
+                pair_margin: 0.3
+
+            """).replacingOccurrences(of: Self.samplersSection, with: Self.samplersSection + "\n  - {name: fast, backend: {kind: synthetic}}")
+            .replacingOccurrences(of: "verifiers:\n  - name: verifier\n", with: "verifiers:\n  - name: verifier\n    judge_backend: {kind: synthetic}\n")
+        let config = try load(text)
+        let search = try #require(config.method.search)
+        #expect(config.method.m == 16, "search's own default m (the most paths one request asks for)")
+        #expect(search.exploration == 1.5 && search.simulations == 30 && search.tokenBudget == 5000 && search.maxDepth == 6)
+        #expect(search.branching == Branching(rootMinimum: 3, rootMaximum: 12, belowMinimum: 1, belowMaximum: 5, alpha: 2))
+        #expect(search.mergeDistance == 20 && search.stepStop == ["\n"] && search.stepMaxTokens == 64 && search.expansionTemperature == 0.9)
+        #expect(!search.greedyFirst && search.rollouts == 2 && search.rolloutTemperature == 0.8 && search.rolloutMaxTokens == 100)
+        #expect(search.rolloutPool == "fast" && search.value == .judge && search.outcome == .majority)
+        #expect(search.weights == SearchSettings.Weights(value: 2, process: 0.5, outcome: 0))
+        #expect(search.keepThreshold == 0.9 && search.labelThreshold == 0.4 && search.pairMargin == 0.3)
+        #expect(config.samplers.map(\.pool) == ["sampler", "sampler", "fast"])
+    }
+
+    @Test(arguments: [
+        (["method.search.simulations=5"], "applies to method 'search' only"),
+        (["method.name=search", "method.search.simulations=0"], "must be at least 1"),
+        (["method.name=search", "method.search.weights.process=1"], "has no judge_backend"),
+        (["method.name=search", "method.search.value=judge"], "has no judge_backend"),
+        (["method.name=search", "method.search.rollout_pool=fast"], "no samplers entry is named 'fast'"),
+        (["method.name=search", "method.search.rollout_pool=sampler"], "every sampler is in pool 'sampler'"),
+        (["method.name=search", "method.search.weights={value: 0, process: 0, outcome: 0}"], "at least one weight"),
+        (["method.name=search", "method.search.outcome=best"], "method.search.outcome"),
+        (["method.name=search", "method.search.step_stop=[]"], "at least one non-empty stop string"),
+        (["method.name=search", "method.max_tokens=32"], "must not exceed method.max_tokens"),
+        (["method.name=search", "method.search.branching.root_max=1", "method.search.branching.root_min=2"], "must be at least 2"),
+        (["method.name=search", "method.search.depth=3"], "unknown key"),
+    ])
+    func searchSettingsAreValidated(overrides: [String], message: String) {
+        let error = configError(Self.validText(), overrides: overrides)
+        #expect(error?.description.contains(message) == true, "\(overrides): \(String(describing: error))")
+    }
+
+    @Test func aLabelFreeSearchNeedsNoVerifier() throws {
+        let text = Self.validText().replacingOccurrences(of: "verifiers:\n  - name: verifier\n", with: "verifiers: []\n")
+        let config = try load(text, overrides: ["method.name=search", "method.search.outcome=majority"])
+        #expect(config.verifiers.isEmpty)
+        let error = configError(text, overrides: ["method.name=search"])
+        #expect(error?.description.contains("at least one verifier is needed") == true, "\(String(describing: error))")
     }
 
     @Test func refineRoundsTrainOnTheRefinersDataByDefaultAndVerifyRefineHasNoRounds() throws {

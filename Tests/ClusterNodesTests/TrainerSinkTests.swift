@@ -86,6 +86,60 @@ struct TrainerSinkTests {
         #expect(try lines(url.appendingPathComponent("sft.jsonl")).count == 3 * 2 * 4)
     }
 
+    /// A search record: its tree in the record line, its pairs and step labels in their files,
+    /// each repaired like `sft.jsonl` after a crash.
+    @Test func searchExportsAreWrittenBeforeTheRecordAndCutBeyondItOnOpen() throws {
+        let url = try folder()
+        defer { try? FileManager.default.removeItem(at: url) }
+        func searchItem(_ sequence: UInt64) -> SinkRecord {
+            var base = item(sequence)
+            let nodes = [
+                SearchTreeRecord.Node(parent: nil, text: "", depth: 0, visits: 3, value: 0.6, terminal: false, answer: nil, process: nil, outcome: nil,
+                                      estimate: nil, reward: nil, completionTokens: 0, path: nil, rollouts: []),
+                SearchTreeRecord.Node(parent: 0, text: " \(sequence) + 1 = \(sequence + 1). The answer is \(sequence + 1).", depth: 1, visits: 2,
+                                      value: 1, terminal: true, answer: "\(sequence + 1)", process: 1, outcome: 1, estimate: nil, reward: 1,
+                                      completionTokens: 9, path: 0, rollouts: []),
+                SearchTreeRecord.Node(parent: 0, text: " The answer is 0.", depth: 1, visits: 1, value: 0, terminal: true, answer: "0", process: 0,
+                                      outcome: 0, estimate: nil, reward: 0, completionTokens: 5, path: 1, rollouts: []),
+            ]
+            base.record.method = "search"
+            base.record.search = SearchTreeRecord(nodes: nodes, bestPath: 0, counters: SearchCounters(), labelThreshold: 0.5, pairMargin: 0.2)
+            base.preferences = base.record.search!.preferencePairs(question: base.record.question)
+            base.stepLabels = base.record.search!.stepLabels(question: base.record.question)
+            return base
+        }
+        let first = searchItem(1)
+        #expect(first.preferences.count == 1 && first.stepLabels.count == 2)
+        do {
+            let sink = try TrainerSink(folder: url)
+            try sink.append([first, searchItem(2)])
+            #expect(sink.preferenceCount == 2 && sink.stepLabelCount == 4)
+        }
+        struct Pair: Decodable { var prompt: String; var chosen: String; var rejected: String; var id: String; var sequence: UInt64 }
+        struct Labels: Decodable { var prompt: String; var completions: [String]; var labels: [Bool]; var id: String; var sequence: UInt64 }
+        let pairs = try lines(url.appendingPathComponent("preferences.jsonl")).map { try JSONDecoder().decode(Pair.self, from: Data($0.utf8)) }
+        #expect(pairs.map(\.sequence) == [1, 2] && pairs[0].chosen == first.preferences[0].chosen && pairs[0].rejected == " The answer is 0.")
+        let labels = try lines(url.appendingPathComponent("step_labels.jsonl")).map { try JSONDecoder().decode(Labels.self, from: Data($0.utf8)) }
+        #expect(labels.map(\.labels) == [[true], [false], [true], [false]])
+        struct Line: Decodable { var record: VoteRecord }
+        let stored = try lines(url.appendingPathComponent("records.jsonl")).map { try JSONDecoder().decode(Line.self, from: Data($0.utf8)).record }
+        #expect(stored[0].search == first.record.search)
+
+        // A crash after the exports of sequence 3 but before its record.
+        for name in ["preferences.jsonl", "step_labels.jsonl"] {
+            let handle = try FileHandle(forWritingTo: url.appendingPathComponent(name))
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(#"{"id":"q3","prompt":"p","sequence":3}"#.utf8 + [0x0A]))
+            try handle.close()
+        }
+        let sink = try TrainerSink(folder: url)
+        #expect(sink.durableSequence == 2 && sink.preferenceCount == 2 && sink.stepLabelCount == 4)
+        #expect(sink.repairs.contains { $0.hasPrefix("preferences.jsonl: cut") } && sink.repairs.contains { $0.hasPrefix("step_labels.jsonl: cut") })
+        try sink.append([searchItem(3)])
+        #expect(try lines(url.appendingPathComponent("preferences.jsonl")).count == 3)
+        #expect(try lines(url.appendingPathComponent("step_labels.jsonl")).count == 6)
+    }
+
     /// The hand-written JSON lines decode to exactly what was stored, whatever the text holds.
     @Test func writtenLinesDecodeToTheSameRecord() throws {
         let url = try folder()

@@ -67,6 +67,23 @@ struct WorkLedgerTests {
         #expect(again)
     }
 
+    @Test func workSentToAReservedPoolGoesToItsSamplersOnlyAndTheyTakeNothingElse() {
+        var ledger = WorkLedger(m: 8, pathsPerRequest: 4, leaseDuration: .seconds(10))
+        ledger.reservedPools = ["fast"]
+        ledger.add(question(1), work: SampleWork(key: 1, prompt: "expand", n: 2, purpose: "expansion"))
+        ledger.add(question(1), work: SampleWork(key: 2, prompt: "rollout", n: 4, pool: "fast", purpose: "rollout"))
+        ledger.add(question(2), work: SampleWork(key: 1, prompt: "expand", n: 2, purpose: "expansion"))
+        let fast = ledger.lease(to: "fast-1", pool: "fast", credits: 10, now: start)
+        #expect(fast.map(\.work.key) == [2])
+        #expect(ledger.lease(to: "fast-1", pool: "fast", credits: 10, now: start).isEmpty, "nothing else for the pool")
+        let main = ledger.lease(to: "sampler-1", pool: "sampler", credits: 10, now: start)
+        #expect(main.map(\.question.id) == ["q1", "q2"] && main.allSatisfy { $0.work.pool == nil })
+        // A failed pool lease goes back to the pool.
+        _ = ledger.fail(fast[0].id)
+        #expect(ledger.lease(to: "sampler-1", pool: "sampler", credits: 10, now: start).isEmpty)
+        #expect(ledger.lease(to: "fast-2", pool: "fast", credits: 10, now: start).map(\.work.key) == [2])
+    }
+
     @Test func creditsBoundTheLeasesAndEverySamplerGetsWork() {
         var ledger = WorkLedger(m: 4, pathsPerRequest: 4, leaseDuration: .seconds(10))
         for id in 0 ..< 5 { ledger.add(question(id)) }

@@ -188,9 +188,11 @@ public struct SearchMethod: QuestionMethod {
                 counters.emptySteps += 1
                 continue
             }
-            // The stop string is part of the option (trailing spaces left to the next step).
+            // The stop string is part of the option (trailing spaces left to the next step);
+            // servers leave it out of the text, so it is put back unless already there.
             if answer == nil, path.finishReason == "stop", let stop = settings.stepStop.first {
-                step += String(stop.reversed().drop { $0 == " " }.reversed())
+                let kept = String(stop.reversed().drop { $0 == " " }.reversed())
+                if !step.hasSuffix(kept) { step += kept }
             }
             let depth = tree.nodes[node].depth + 1
             let (child, merged) = tree.add(step, under: node, terminal: answer != nil || depth >= settings.maxDepth,

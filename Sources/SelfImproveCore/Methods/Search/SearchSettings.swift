@@ -67,8 +67,9 @@ public struct SearchSettings: Sendable, Hashable {
     /// Completion tokens per question (expansions and rollouts); no new simulation starts
     /// once they are spent (the last one may go over by its own cost). nil: no token budget.
     public var tokenBudget: Int?
-    /// The best trajectory becomes training data when its outcome reward is at least this.
-    public var keepThreshold = 0.5
+    /// The best trajectory becomes training data when its outcome reward is at least this
+    /// (0.75: above the default chain's 0.5 for an answer with a wrong step).
+    public var keepThreshold = 0.75
     /// A step is labelled good (TRL stepwise labels) when its node's value is at least this.
     public var labelThreshold = 0.5
     /// Sibling preference pairs need values at least this far apart.
