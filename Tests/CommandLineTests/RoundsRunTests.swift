@@ -71,6 +71,36 @@ struct RoundsRunTests {
     }
 
     @Test(.timeLimit(.minutes(5)))
+    func aSearchRoundTrainsOnTheBestTrajectoriesAndIsEvaluatedLikeAnLMSIOne() async throws {
+        let folder = try RunTestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = try launch(folder, ["--set", "method.name=search", "--set", "method.m=16", "--set", "method.paths_per_request=16",
+                                      "--set", "method.search={simulations: 6, rollouts: 2}", "--set", "rounds.max=1",
+                                      "--set", "rounds.promotion.min_gain=-1"])
+        let status = await run.waitForExit()
+        #expect(status == 0, "launch failed: \(run.standardErrorTail.suffix(3000))")
+        #expect(try summary(folder)["phase"] as? String == "finished")
+        let round = try #require(try rounds(folder).first)
+        #expect((round["examples_trained"] as? Int ?? 0) > 0)
+        let roundFolder = folder.appendingPathComponent("round-1")
+        // Sampled by searching; trained on the kept best trajectories in the few-shot format.
+        let sampled = try RunOutputChecks.lines(roundFolder.appendingPathComponent("sample/records.jsonl")).map { try #require($0["record"] as? [String: Any]) }
+        #expect(sampled.count == 60)
+        #expect(sampled.allSatisfy { $0["method"] as? String == "search" && $0["search"] != nil })
+        let kept = Set(sampled.filter { $0["accepted"] as? Bool == true }.compactMap { $0["id"] as? String })
+        let trained = try RunOutputChecks.lines(roundFolder.appendingPathComponent("train.jsonl"))
+        #expect(!trained.isEmpty && trained.allSatisfy { $0["format"] as? String == "cot_fewshot" && kept.contains($0["id"] as? String ?? "") })
+        // Evaluated like every round: m paths of the few-shot prompt, no search.
+        let evaluated = try RunOutputChecks.lines(roundFolder.appendingPathComponent("eval/records.jsonl"))
+        #expect(evaluated.count == 60)
+        for line in evaluated {
+            let record = try #require(line["record"] as? [String: Any])
+            #expect(record["method"] == nil && record["search"] == nil)
+            #expect((record["paths"] as? [Any])?.count == 8)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(5)))
     func roundsRunPromoteAndStopAtTheLast() async throws {
         let folder = try RunTestSupport.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }

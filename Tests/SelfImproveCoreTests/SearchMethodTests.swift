@@ -90,9 +90,9 @@ struct SearchMethodTests {
 
     @Test func theSimulationBudgetIsExactAndEveryRequestIsNew() throws {
         for budget in [1, 3, 7, 20] {
-            let trace = Self.drive(method { $0.simulations = budget }, sample: Self.world, score: Self.critics)
+            let trace = Self.drive(method { $0.simulations = budget }, sample: Self.endless, score: Self.critics)
             let result = try #require(trace.result)
-            #expect(result.counters.simulations == budget)
+            #expect(result.counters.simulations == budget && !result.counters.exhausted)
             let keys = trace.samples.map(\.key) + trace.scores.map(\.key)
             #expect(Set(keys).count == keys.count, "a key was used twice")
             #expect(trace.samples.allSatisfy { $0.seed == UInt64($0.key) }, "each request draws with its own seed")
@@ -197,6 +197,14 @@ struct SearchMethodTests {
         #expect(result.nodes.filter(\.terminal).allSatisfy { $0.outcome == ($0.answer?.canonical == "8" ? 1 : 0) })
     }
 
+    @Test func aSmallTreeIsExhaustedBeforeALargeBudget() throws {
+        // This world has one right and one wrong branch: once both are finished nothing grows.
+        let trace = Self.drive(method { $0.simulations = 10_000 }, sample: Self.world, score: Self.critics)
+        let result = try #require(trace.result)
+        #expect(result.counters.exhausted && result.counters.simulations < 100)
+        #expect(result.bestAnswer?.canonical == "8")
+    }
+
     @Test func duplicateAndEmptyStepsAddNoNodesAndTheSearchStillEnds() throws {
         var drawn = 0
         let trace = Self.drive(method { $0.simulations = 50 }, sample: { work in
@@ -215,7 +223,8 @@ struct SearchMethodTests {
     @Test func givenUpRequestsEndTheSearchWithoutAResult() throws {
         let trace = Self.drive(method { $0.simulations = 6 }, sample: { Array(repeating: nil, count: $0.n) }, score: Self.critics)
         let result = try #require(trace.result)
-        #expect(result.counters.simulations == 6)
+        // Two barren expansions of the root, then nothing can grow: the tree is exhausted.
+        #expect(result.counters.simulations == 2 && result.counters.exhausted)
         #expect(result.nodes.count == 1)
         #expect(result.best == nil)
     }

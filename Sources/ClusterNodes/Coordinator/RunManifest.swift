@@ -95,7 +95,7 @@ struct RunManifest {
             object["search"] = [
                 "trees": counts.trees, "simulations": totals.simulations, "nodes": totals.expansions, "steps_drawn": totals.stepsDrawn,
                 "merged": totals.merged, "empty_steps": totals.emptySteps, "rollouts": totals.rollouts, "critic_calls": totals.criticCalls,
-                "completion_tokens": totals.completionTokens, "kept": counts.kept,
+                "completion_tokens": totals.completionTokens, "kept": counts.kept, "exhausted": counts.exhausted,
                 "mean_depth": counts.trees > 0 ? Double(counts.depthSum) / Double(counts.trees) : 0,
                 "budget": ["simulations": settings.simulations, "tokens": settings.tokenBudget.map { $0 as Any } ?? NSNull()] as [String: Any],
                 "critics": ["value": settings.value.rawValue, "outcome": settings.outcome.rawValue,

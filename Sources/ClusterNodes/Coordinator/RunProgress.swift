@@ -192,7 +192,7 @@ struct RunProgress: Sendable {
             text += "; search: \(search.trees) trees, \(totals.simulations) simulations, \(totals.expansions) nodes "
                 + "(\(totals.merged) merged, \(totals.emptySteps) empty steps), \(totals.rollouts) rollouts, \(totals.criticCalls) critic calls, "
                 + "\(totals.completionTokens) tokens, mean depth \(String(format: "%.2f", Double(search.depthSum) / Double(search.trees))), "
-                + "\(search.kept) best trajectories kept"
+                + "\(search.kept) best trajectories kept, \(search.exhausted) trees exhausted before their budget"
             metadata["search.trees"] = "\(search.trees)"
             metadata["search.nodes"] = "\(totals.expansions)"
             metadata["search.kept"] = "\(search.kept)"

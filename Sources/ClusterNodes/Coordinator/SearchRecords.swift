@@ -10,12 +10,15 @@ struct SearchCounts: Sendable, Hashable {
     var depthSum = 0
     /// Best trajectories kept as training data.
     var kept = 0
+    /// Trees that ended before their budget (nothing left to grow).
+    var exhausted = 0
 
     static func += (lhs: inout SearchCounts, rhs: SearchCounts) {
         lhs.trees += rhs.trees
         lhs.totals += rhs.totals
         lhs.depthSum += rhs.depthSum
         lhs.kept += rhs.kept
+        lhs.exhausted += rhs.exhausted
     }
 
     var journal: Selfimprove_V1_JournalSearchCounts {
@@ -31,6 +34,7 @@ struct SearchCounts: Sendable, Hashable {
         counts.completionTokens = UInt64(totals.completionTokens)
         counts.depthSum = UInt64(depthSum)
         counts.kept = UInt64(kept)
+        counts.exhausted = UInt64(exhausted)
         return counts
     }
 
@@ -48,6 +52,7 @@ struct SearchCounts: Sendable, Hashable {
         totals.completionTokens = Int(counts.completionTokens)
         depthSum = Int(counts.depthSum)
         kept = Int(counts.kept)
+        exhausted = Int(counts.exhausted)
     }
 }
 
@@ -105,6 +110,7 @@ extension MethodRecords {
         summary.completionTokens = UInt64(counters.completionTokens)
         summary.labelThreshold = result.labelThreshold
         summary.pairMargin = result.pairMargin
+        summary.exhausted = counters.exhausted
         record.search = summary
 
         let answered = result.answers.compactMap { $0 }
@@ -115,6 +121,7 @@ extension MethodRecords {
         counts.totals = counters
         counts.depthSum = result.nodes.map(\.depth).max() ?? 0
         counts.kept = result.kept ? 1 : 0
+        counts.exhausted = counters.exhausted ? 1 : 0
         return GroupVerdict(record: record, answers: result.answers, vote: vote, gold: result.question.gold,
                             completionTokens: counters.completionTokens, search: counts)
     }

@@ -85,6 +85,7 @@ extension SearchTreeRecord {
         counters.rollouts = Int(wire.rollouts)
         counters.criticCalls = Int(wire.criticCalls)
         counters.completionTokens = Int(wire.completionTokens)
+        counters.exhausted = wire.exhausted
         self.init(
             nodes: wire.nodes.map { node in
                 Node(parent: node.hasParent ? Int(node.parent) : nil, text: node.text, depth: Int(node.depth), visits: Int(node.visits),

@@ -560,6 +560,9 @@ public nonisolated struct Selfimprove_V1_SearchSummary: Sendable {
 
   public var pairMargin: Double = 0
 
+  /// The search ended before its budget: no node could grow any more.
+  public var exhausted: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1629,7 +1632,7 @@ nonisolated extension Selfimprove_V1_TrainingRecord: SwiftProtobuf.Message, Swif
 
 nonisolated extension Selfimprove_V1_SearchSummary: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SearchSummary"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nodes\0\u{3}best_path\0\u{1}simulations\0\u{1}expansions\0\u{3}steps_drawn\0\u{1}merged\0\u{3}empty_steps\0\u{1}rollouts\0\u{3}critic_calls\0\u{3}completion_tokens\0\u{3}label_threshold\0\u{3}pair_margin\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nodes\0\u{3}best_path\0\u{1}simulations\0\u{1}expansions\0\u{3}steps_drawn\0\u{1}merged\0\u{3}empty_steps\0\u{1}rollouts\0\u{3}critic_calls\0\u{3}completion_tokens\0\u{3}label_threshold\0\u{3}pair_margin\0\u{1}exhausted\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1649,6 +1652,7 @@ nonisolated extension Selfimprove_V1_SearchSummary: SwiftProtobuf.Message, Swift
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.completionTokens) }()
       case 11: try { try decoder.decodeSingularDoubleField(value: &self.labelThreshold) }()
       case 12: try { try decoder.decodeSingularDoubleField(value: &self.pairMargin) }()
+      case 13: try { try decoder.decodeSingularBoolField(value: &self.exhausted) }()
       default: break
       }
     }
@@ -1695,6 +1699,9 @@ nonisolated extension Selfimprove_V1_SearchSummary: SwiftProtobuf.Message, Swift
     if self.pairMargin.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.pairMargin, fieldNumber: 12)
     }
+    if self.exhausted != false {
+      try visitor.visitSingularBoolField(value: self.exhausted, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1711,6 +1718,7 @@ nonisolated extension Selfimprove_V1_SearchSummary: SwiftProtobuf.Message, Swift
     if lhs.completionTokens != rhs.completionTokens {return false}
     if lhs.labelThreshold != rhs.labelThreshold {return false}
     if lhs.pairMargin != rhs.pairMargin {return false}
+    if lhs.exhausted != rhs.exhausted {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

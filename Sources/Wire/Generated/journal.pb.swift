@@ -520,6 +520,9 @@ public nonisolated struct Selfimprove_V1_JournalSearchCounts: Sendable {
 
   public var kept: UInt64 = 0
 
+  /// Trees that ended before their budget, nothing left to grow.
+  public var exhausted: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1291,7 +1294,7 @@ nonisolated extension Selfimprove_V1_JournalVoteCounters: SwiftProtobuf.Message,
 
 nonisolated extension Selfimprove_V1_JournalSearchCounts: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JournalSearchCounts"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}trees\0\u{1}simulations\0\u{1}expansions\0\u{3}steps_drawn\0\u{1}merged\0\u{3}empty_steps\0\u{1}rollouts\0\u{3}critic_calls\0\u{3}completion_tokens\0\u{3}depth_sum\0\u{1}kept\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}trees\0\u{1}simulations\0\u{1}expansions\0\u{3}steps_drawn\0\u{1}merged\0\u{3}empty_steps\0\u{1}rollouts\0\u{3}critic_calls\0\u{3}completion_tokens\0\u{3}depth_sum\0\u{1}kept\0\u{1}exhausted\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1310,6 +1313,7 @@ nonisolated extension Selfimprove_V1_JournalSearchCounts: SwiftProtobuf.Message,
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.completionTokens) }()
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.depthSum) }()
       case 11: try { try decoder.decodeSingularUInt64Field(value: &self.kept) }()
+      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.exhausted) }()
       default: break
       }
     }
@@ -1349,6 +1353,9 @@ nonisolated extension Selfimprove_V1_JournalSearchCounts: SwiftProtobuf.Message,
     if self.kept != 0 {
       try visitor.visitSingularUInt64Field(value: self.kept, fieldNumber: 11)
     }
+    if self.exhausted != 0 {
+      try visitor.visitSingularUInt64Field(value: self.exhausted, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1364,6 +1371,7 @@ nonisolated extension Selfimprove_V1_JournalSearchCounts: SwiftProtobuf.Message,
     if lhs.completionTokens != rhs.completionTokens {return false}
     if lhs.depthSum != rhs.depthSum {return false}
     if lhs.kept != rhs.kept {return false}
+    if lhs.exhausted != rhs.exhausted {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -12,6 +12,9 @@ public struct SearchCounters: Sendable, Hashable, Codable {
     public var criticCalls = 0
     /// Completion tokens of expansions and rollouts.
     public var completionTokens = 0
+    /// The search ended before its budget because no node could grow any more (trees of a
+    /// run: how many ended so).
+    public var exhausted = false
 
     public init() {}
 
@@ -24,10 +27,11 @@ public struct SearchCounters: Sendable, Hashable, Codable {
         lhs.rollouts += rhs.rollouts
         lhs.criticCalls += rhs.criticCalls
         lhs.completionTokens += rhs.completionTokens
+        lhs.exhausted = lhs.exhausted || rhs.exhausted
     }
 
     enum CodingKeys: String, CodingKey {
-        case simulations, expansions, merged, rollouts
+        case simulations, expansions, merged, rollouts, exhausted
         case stepsDrawn = "steps_drawn"
         case emptySteps = "empty_steps"
         case criticCalls = "critic_calls"

@@ -26,6 +26,9 @@ public struct SearchMethod: QuestionMethod {
     struct NodeInfo: Sendable {
         var answer: Answer?
         var completionTokens = 0
+        /// Who drew the node's step.
+        var sampler = ""
+        var modelVersion = ""
         var process: Double?
         var valueJudge: Double?
         var outcome: Double?
@@ -132,13 +135,18 @@ public struct SearchMethod: QuestionMethod {
         return state.children.count < settings.branching.width(depth: state.depth, spread: tree.spread(of: node))
     }
 
-    /// Starts the next simulation, or finishes when the budget is spent. A selection that ends
-    /// on a node that cannot grow (finished, or barren) backs its reward up again and counts
-    /// as a simulation, as in MCTS.
+    /// Starts the next simulation, or finishes when the budget is spent or no node can grow
+    /// any more (the tree is exhausted: every leaf finished or barren). A selection that ends
+    /// on a node that cannot grow backs its reward up again and counts as a simulation, as in
+    /// MCTS.
     private mutating func nextSimulation() -> [MethodStep] {
         while !budgetSpent {
             let node = tree.select(exploration: settings.exploration) { wantsChildren($0) }
             guard wantsChildren(node) else {
+                if !tree.nodes.indices.contains(where: wantsChildren) {
+                    counters.exhausted = true
+                    break
+                }
                 tree.backpropagate(from: node, value: info[node].reward ?? 0)
                 counters.simulations += 1
                 continue
@@ -205,6 +213,8 @@ public struct SearchMethod: QuestionMethod {
             var added = NodeInfo()
             added.answer = answer
             added.completionTokens = path.completionTokens
+            added.sampler = path.sampler
+            added.modelVersion = path.modelVersion
             info.append(added)
             evaluating.append(child)
             counters.expansions += 1
@@ -317,8 +327,10 @@ public struct SearchMethod: QuestionMethod {
                                          completionTokens: known.completionTokens)
             if state.terminal, known.answer != nil {
                 node.path = paths.count
+                // A trajectory's tokens are its last step's (the rest are its ancestors'); its
+                // origin is the sampler and model that finished it.
                 paths.append(MethodPath(text: tree.text(to: index), completionTokens: known.completionTokens, finishReason: "stop",
-                                        sampler: "", modelVersion: ""))
+                                        sampler: known.sampler, modelVersion: known.modelVersion))
                 pathAnswers.append(known.answer)
                 pathOutcomes.append(known.outcome)
             }
