@@ -291,19 +291,7 @@ struct RefineRunTests {
         try config(folder: folder, backend: backend, rebalance: false).write(to: configURL, atomically: true, encoding: .utf8)
         let output = folder.appendingPathComponent("out")
         let launch = try ChildProcess(executable: RunTestSupport.executable(), arguments: ["launch", configURL.path, "--set", "dataset.limit=40"])
-        func kill9(_ name: String) throws {
-            let pid = try #require(try RunOutputChecks.processes(withArguments: [configURL.path, "--name\u{0}\(name)\u{0}"]).first, "\(name) not found")
-            kill(pid, SIGKILL)
-        }
-        do {
-            try await RunOutputChecks.waitForRecords(in: output, atLeast: 8)
-            try kill9("sampler-1")
-            try await RunOutputChecks.waitForRecords(in: output, atLeast: 16)
-            try kill9("coordinator")
-        } catch {
-            await launch.stop()
-            throw error
-        }
+        try await RunOutputChecks.killSamplerThenCoordinator(launch: launch, output: output, config: configURL, after: 8, 16)
         let status = await launch.waitForExit()
         #expect(status == 0, "launch failed: \(launch.standardErrorTail.suffix(3000))")
         try checkRefineOutput(output, questions: 40, refinementsAlwaysRight: false)

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessSupervision
 import Testing
 
 /// Checks of a run's output folder, shared by the tests that run clusters.
@@ -73,6 +74,25 @@ enum RunOutputChecks {
         #expect(counts["durable_sequence"] as? Int == lastSequence)
         #expect(manifest["config_hash"] is String)
         return manifest
+    }
+
+    /// Mid-run failures: kill -9 of `sampler-1` once `first` records are stored, then of the
+    /// coordinator once `second` are (its launcher restarts it, and it resumes from its
+    /// journal). Stops the launch when either cannot be done.
+    static func killSamplerThenCoordinator(launch: ChildProcess, output: URL, config: URL, after first: Int, _ second: Int) async throws {
+        func kill9(_ name: String) throws {
+            let pid = try #require(try processes(withArguments: [config.path, "--name\u{0}\(name)\u{0}"]).first, "\(name) not found")
+            kill(pid, SIGKILL)
+        }
+        do {
+            try await waitForRecords(in: output, atLeast: first)
+            try kill9("sampler-1")
+            try await waitForRecords(in: output, atLeast: second)
+            try kill9("coordinator")
+        } catch {
+            await launch.stop()
+            throw error
+        }
     }
 
     /// Waits (bounded: 30 s) until `records.jsonl` holds at least `count` lines; fails the test

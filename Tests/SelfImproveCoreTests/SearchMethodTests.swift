@@ -194,7 +194,7 @@ struct SearchMethodTests {
         #expect(trace.scores.isEmpty)
         let result = try #require(trace.result)
         #expect(result.bestAnswer?.canonical == "8")
-        #expect(result.nodes.filter(\.terminal).allSatisfy { $0.outcome == ($0.answer?.canonical == "8" ? 1 : 0) })
+        #expect(result.nodes.filter(\.terminal).allSatisfy { $0.outcome == ($0.answer == "8" ? 1 : 0) })
     }
 
     @Test func aSmallTreeIsExhaustedBeforeALargeBudget() throws {
@@ -245,8 +245,8 @@ struct SearchMethodTests {
         .init(parent: nil, text: "", depth: 0, visits: 6, value: 0.6, terminal: false),
         .init(parent: 0, text: " Sam starts with 5 apples.", depth: 1, visits: 4, value: 0.9, terminal: false),
         .init(parent: 0, text: " Sam has 5.", depth: 1, visits: 2, value: 0.3, terminal: false),
-        .init(parent: 1, text: " 5 + 3 = 8. The answer is 8.", depth: 2, visits: 3, value: 0.9, terminal: true, answer: Answer(kind: .number, canonical: "8")),
-        .init(parent: 1, text: " 5 + 3 = 9. The answer is 9.", depth: 2, visits: 1, value: 0.2, terminal: true, answer: Answer(kind: .number, canonical: "9")),
+        .init(parent: 1, text: " 5 + 3 = 8. The answer is 8.", depth: 2, visits: 3, value: 0.9, terminal: true, answer: "8"),
+        .init(parent: 1, text: " 5 + 3 = 9. The answer is 9.", depth: 2, visits: 1, value: 0.2, terminal: true, answer: "9"),
         .init(parent: 2, text: " unvisited", depth: 2, visits: 0, value: 0, terminal: false),
     ]
 

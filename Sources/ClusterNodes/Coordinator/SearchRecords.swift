@@ -88,7 +88,7 @@ extension MethodRecords {
             wire.visits = UInt32(clamping: node.visits)
             wire.value = node.value
             wire.terminal = node.terminal
-            if let answer = node.answer { wire.answer = answer.canonical }
+            if let answer = node.answer { wire.answer = answer }
             if let process = node.process { wire.process = process }
             if let outcome = node.outcome { wire.outcome = outcome }
             if let estimate = node.estimate { wire.estimate = estimate }

@@ -4,6 +4,6 @@ import ArgumentParser
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run benchmarks.",
-        subcommands: [BenchActors.self, BenchPipeline.self, BenchBackend.self, BenchRounds.self, BenchRefine.self]
+        subcommands: [BenchActors.self, BenchPipeline.self, BenchBackend.self, BenchRounds.self, BenchRefine.self, BenchSearch.self]
     )
 }

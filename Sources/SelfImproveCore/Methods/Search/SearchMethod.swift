@@ -322,7 +322,7 @@ public struct SearchMethod: QuestionMethod {
         for index in tree.nodes.indices {
             let state = tree.nodes[index], known = info[index]
             var node = SearchResult.Node(parent: state.parent, text: state.text, depth: state.depth, visits: state.visits, value: state.value,
-                                         terminal: state.terminal, answer: known.answer, process: known.process, outcome: known.outcome,
+                                         terminal: state.terminal, answer: known.answer?.canonical, process: known.process, outcome: known.outcome,
                                          estimate: state.terminal ? nil : known.estimate ?? known.valueJudge, reward: known.reward,
                                          completionTokens: known.completionTokens)
             if state.terminal, known.answer != nil {

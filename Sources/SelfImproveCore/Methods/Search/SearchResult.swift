@@ -1,48 +1,8 @@
 /// A search's result for one question: the tree, every finished text it produced (finished
 /// trajectories and rollouts, the record's paths), and the best trajectory.
 public struct SearchResult: Sendable {
-    /// One tree node as it ends up (index 0 is the root, the question).
-    public struct Node: Sendable, Hashable {
-        public var parent: Int?
-        /// The option (step) text; empty for the root.
-        public var text: String
-        public var depth: Int
-        public var visits: Int
-        /// Mean backed-up reward (Q / N).
-        public var value: Double
-        public var terminal: Bool
-        /// The answer the trajectory states (finished trajectories only).
-        public var answer: Answer?
-        /// Process reward of the node's step.
-        public var process: Double?
-        /// Outcome reward of a finished trajectory.
-        public var outcome: Double?
-        /// Value estimate of an open node (rollouts' mean outcome, or the value judge).
-        public var estimate: Double?
-        /// The reward the node was backed up with when it was evaluated.
-        public var reward: Double?
-        public var completionTokens: Int
-        /// Index in ``SearchResult/paths`` of a finished trajectory's full text.
-        public var path: Int?
-        /// Indices in ``SearchResult/paths`` of the node's rollouts.
-        public var rollouts: [Int] = []
-
-        public init(parent: Int?, text: String, depth: Int, visits: Int, value: Double, terminal: Bool, answer: Answer? = nil,
-                    process: Double? = nil, outcome: Double? = nil, estimate: Double? = nil, reward: Double? = nil, completionTokens: Int = 0) {
-            self.parent = parent
-            self.text = text
-            self.depth = depth
-            self.visits = visits
-            self.value = value
-            self.terminal = terminal
-            self.answer = answer
-            self.process = process
-            self.outcome = outcome
-            self.estimate = estimate
-            self.reward = reward
-            self.completionTokens = completionTokens
-        }
-    }
+    /// One tree node as it ends up (index 0 is the root, the question): the form records keep.
+    public typealias Node = SearchTreeRecord.Node
 
     public var question: Question
     public var nodes: [Node]

@@ -1,6 +1,7 @@
 /// A search tree as `records.jsonl` keeps it (the record's `search` member): compact, for
 /// inspection and for the exports (preference pairs, step labels).
 public struct SearchTreeRecord: Sendable, Hashable, Codable {
+    /// A node: its step, its counts and its critics' scores.
     public struct Node: Sendable, Hashable, Codable {
         public var parent: Int?
         public var text: String
@@ -8,10 +9,15 @@ public struct SearchTreeRecord: Sendable, Hashable, Codable {
         public var visits: Int
         public var value: Double
         public var terminal: Bool
+        /// The answer a finished trajectory states (canonical).
         public var answer: String?
+        /// Process reward of the node's step.
         public var process: Double?
+        /// Outcome reward of a finished trajectory.
         public var outcome: Double?
+        /// Value estimate of an open node (the rollouts' mean outcome, or the value judge).
         public var estimate: Double?
+        /// The reward the node was backed up with when it was evaluated.
         public var reward: Double?
         public var completionTokens: Int
         /// A finished trajectory's index among the record's paths.
@@ -19,8 +25,9 @@ public struct SearchTreeRecord: Sendable, Hashable, Codable {
         /// The node's rollouts' indices among the record's paths.
         public var rollouts: [Int]
 
-        public init(parent: Int?, text: String, depth: Int, visits: Int, value: Double, terminal: Bool, answer: String?, process: Double?,
-                    outcome: Double?, estimate: Double?, reward: Double?, completionTokens: Int, path: Int?, rollouts: [Int]) {
+        public init(parent: Int?, text: String, depth: Int, visits: Int, value: Double, terminal: Bool, answer: String? = nil, process: Double? = nil,
+                    outcome: Double? = nil, estimate: Double? = nil, reward: Double? = nil, completionTokens: Int = 0, path: Int? = nil,
+                    rollouts: [Int] = []) {
             self.parent = parent
             self.text = text
             self.depth = depth
@@ -64,22 +71,13 @@ public struct SearchTreeRecord: Sendable, Hashable, Codable {
         case pairMargin = "pair_margin"
     }
 
-    /// The nodes as the exports take them (answers as text).
-    public var resultNodes: [SearchResult.Node] {
-        nodes.map { node in
-            SearchResult.Node(parent: node.parent, text: node.text, depth: node.depth, visits: node.visits, value: node.value,
-                              terminal: node.terminal, answer: node.answer.map { Answer(kind: .text, canonical: $0) }, process: node.process,
-                              outcome: node.outcome, estimate: node.estimate, reward: node.reward, completionTokens: node.completionTokens)
-        }
-    }
-
     /// Sibling preference pairs (TRL's preference format).
     public func preferencePairs(question: String) -> [SearchExport.PreferencePair] {
-        SearchExport.preferencePairs(question: question, nodes: resultNodes, margin: pairMargin)
+        SearchExport.preferencePairs(question: question, nodes: nodes, margin: pairMargin)
     }
 
     /// Finished trajectories with step labels (TRL's stepwise-supervision format).
     public func stepLabels(question: String) -> [SearchExport.StepLabels] {
-        SearchExport.stepLabels(question: question, nodes: resultNodes, threshold: labelThreshold)
+        SearchExport.stepLabels(question: question, nodes: nodes, threshold: labelThreshold)
     }
 }
