@@ -19,12 +19,15 @@ struct Spread: Sendable {
     var max: Double { values.max() ?? .nan }
 
     /// `{"median", "min", "max", "values"}`: the values rounded to `digits` decimals, and the
-    /// median and range of those rounded values (so that the entry checks against itself).
+    /// median and range of those rounded values (so that the entry checks against itself; the
+    /// median of an even count, a mean of two, keeps one more decimal).
     func json(digits: Int = 3) -> [String: Any] {
-        let scale = pow(10, Double(digits))
-        func round(_ value: Double) -> Double { value.isFinite ? (value * scale).rounded() / scale : 0 }
-        let shown = Spread(values.map(round))
-        return ["median": round(shown.median), "min": shown.min, "max": shown.max, "values": shown.values]
+        func round(_ value: Double, _ digits: Int) -> Double {
+            let scale = pow(10, Double(digits))
+            return value.isFinite ? (value * scale).rounded() / scale : 0
+        }
+        let shown = Spread(values.map { round($0, digits) })
+        return ["median": round(shown.median, digits + 1), "min": shown.min, "max": shown.max, "values": shown.values]
     }
 
     /// "median (min-max, n runs)", for text output.
