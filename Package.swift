@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
     ],
     targets: [
         // glibc's <malloc.h> (mallopt), for node processes' arena cap.
@@ -90,6 +91,10 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
@@ -149,7 +154,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ClusterNodesTests",
-            dependencies: ["ClusterNodes", "SelfImproveCore", "Backends", "Verifiers", "ActorCluster", "Wire", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["ClusterNodes", "SelfImproveCore", "Backends", "Verifiers", "ActorCluster", "Wire", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                           .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -77,7 +77,7 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
         self.logger = logger
         self.loop = loop
         self.routerSocket = routerSocket
-        self.metrics = SystemMetrics(node: configuration.nodeName)
+        self.metrics = SystemMetrics(node: configuration.nodeName, labels: configuration.metricLabels)
     }
 
     /// Starts a node: binds its ROUTER and starts its event loop, receive task and timers.

@@ -4,6 +4,8 @@ import ZeroMQ
 public struct ClusterSystemConfiguration: Sendable, Hashable {
     /// A name for logs (for example `sampler-1`).
     public var nodeName: String = "node"
+    /// Labels on the system's metrics besides `node` (bounded ones, e.g. the node's role).
+    public var metricLabels: [String: String] = [:]
     /// Where the node's ROUTER listens; `*` as the port picks a free one.
     public var bindEndpoint: String = "tcp://127.0.0.1:*"
     /// The endpoint peers should use, if different from the bound one (for example the host's

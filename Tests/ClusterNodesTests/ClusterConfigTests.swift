@@ -131,6 +131,21 @@ struct ClusterConfigTests {
         #expect(unused?.description.contains("neither its chain nor a search's critics use a judge") == true, "\(String(describing: unused))")
     }
 
+    @Test func metricsPortsFollowTheNodesAndMustNotClash() throws {
+        let config = try load(Self.validText(), overrides: ["monitor.metrics={host: 0.0.0.0, port: 9400}"])
+        let metrics = try #require(config.monitor.metrics)
+        #expect(metrics.host == "0.0.0.0")
+        #expect(config.nodes.indices.map { metrics.port(ofNode: $0) } == Array(9400 ..< 9400 + config.nodes.count))
+        #expect(try load(Self.validText()).monitor.metrics == nil, "off unless set")
+        #expect(try load(Self.validText(), overrides: ["monitor.metrics.port=0"]).monitor.metrics?.port(ofNode: 3) == 0)
+        let clash = configError(Self.validText(), overrides: ["monitor.metrics.port=7401", "coordinator.port=7402"])
+        #expect(clash?.description.contains("would serve metrics on 7402") == true, "\(String(describing: clash))")
+        let high = configError(Self.validText(), overrides: ["monitor.metrics.port=65534"])
+        #expect(high?.description.contains("above 65535") == true, "\(String(describing: high))")
+        let missing = configError(Self.validText(), overrides: ["monitor.metrics={host: 127.0.0.1}"])
+        #expect(missing?.description.contains("monitor.metrics.port") == true, "\(String(describing: missing))")
+    }
+
     @Test func searchIsReadWithEveryKeyAndItsDefaults() throws {
         let plain = try load(Self.validText(), overrides: ["method.name=search", "method.m=16"])
         #expect(plain.method.search == SearchSettings())

@@ -101,6 +101,20 @@ extension ClusterConfig {
             }
             ports[address.port] = (address.host, address.name)
         }
+        // Metrics ports (port + k for node k) must not be a node's fixed port either.
+        if let metrics = monitor.metrics, metrics.port != 0 {
+            for (index, node) in nodes.enumerated() {
+                let port = metrics.port(ofNode: index)
+                if port > 65535 {
+                    throw ConfigError(file: file, key: "monitor.metrics.port", line: nil,
+                                      message: "\(metrics.port) + \(index) (node '\(node.address.name)') is above 65535")
+                }
+                if let other = ports[port] {
+                    throw ConfigError(file: file, key: "monitor.metrics.port", line: nil,
+                                      message: "port clash: '\(node.address.name)' would serve metrics on \(port), where '\(other.name)' listens")
+                }
+            }
+        }
     }
 
     static func parseDataset(_ map: ConfigMapping, resolve: (String) -> URL) throws(ConfigError) -> DatasetSettings {
@@ -496,8 +510,18 @@ extension ClusterConfig {
         let interval = try intervalValue?.duration() ?? .seconds(5)
         if interval < .milliseconds(100) { throw intervalValue!.error("must be at least 100ms") }
         let format = LogFormat(rawValue: try map?.optional("format")?.choice(["text", "json"]) ?? "text")!
+        var metrics: MetricsSettings?
+        if let value = map?.optional("metrics") {
+            let metricsMap = try value.mapping()
+            let host = try metricsMap.optional("host")?.string() ?? "127.0.0.1"
+            let portValue = try metricsMap.required("port")
+            let port = try portValue.int()
+            if port < 0 || port > 65535 { throw portValue.error("must be between 0 and 65535, got \(port)") }
+            try metricsMap.finish()
+            metrics = MetricsSettings(host: host, port: port)
+        }
         try map?.finish()
-        return MonitorSettings(interval: interval, format: format)
+        return MonitorSettings(interval: interval, format: format, metrics: metrics)
     }
 
     private static func parseNetwork(_ map: ConfigMapping?) throws(ConfigError) -> NetworkSettings {

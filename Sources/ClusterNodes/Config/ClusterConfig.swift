@@ -193,6 +193,19 @@ public struct ClusterConfig: Sendable {
     public struct MonitorSettings: Sendable, Hashable {
         public var interval: Duration
         public var format: LogFormat
+        /// `monitor.metrics`: each node serves Prometheus metrics (nil: none).
+        public var metrics: MetricsSettings?
+    }
+
+    /// Where nodes serve `/metrics`: node k of ``nodes`` (coordinator first) listens on
+    /// `port + k`; with port 0 each picks a free port and writes its URL to
+    /// `OUTPUT/logs/NAME.metrics-url`.
+    public struct MetricsSettings: Sendable, Hashable {
+        public var host: String
+        public var port: Int
+
+        /// The port of node `index` of ``ClusterConfig/nodes``.
+        public func port(ofNode index: Int) -> Int { port == 0 ? 0 : port + index }
     }
 
     public struct NetworkSettings: Sendable, Hashable {

@@ -1,8 +1,10 @@
 import ActorCluster
 import Backends
+import CoreMetrics
 import Distributed
 import Foundation
 import Logging
+import Metrics
 import SelfImproveCore
 import Wire
 
@@ -45,6 +47,8 @@ public distributed actor CoordinatorActor: ClusterCallable {
     private var feed: QuestionFeed
     private let sampling: Selfimprove_V1_SamplingSettings
     private var progress: RunProgress
+    /// Prometheus metrics (no-ops unless the process exports them), following `progress`.
+    private var metrics: CoordinatorMetrics
 
     /// Makes each question's method, and the questions' methods at rest (not being run).
     private let methodFactory: any QuestionMethodFactory
@@ -129,6 +133,28 @@ public distributed actor CoordinatorActor: ClusterCallable {
             progress.startRates()
         }
         self.progress = progress
+        self.metrics = CoordinatorMetrics(node: config.coordinator.address.name, baseline: Self.metricCounts(progress, read: feed.read))
+    }
+
+    /// The counts the metrics' counters follow.
+    private static func metricCounts(_ progress: RunProgress, read: Int) -> CoordinatorMetrics.Counts {
+        CoordinatorMetrics.Counts(
+            read: read, voted: progress.voted, stored: progress.done, pathsReceived: progress.pathsReceived, pathsDropped: progress.pathsDropped,
+            pathsGivenUp: progress.pathsGivenUp, tokens: progress.completionTokens, leasesGranted: progress.leasesGranted,
+            leasesExpired: progress.leasesExpired, leasesFailed: progress.leasesFailed, samplersLost: progress.samplersLost,
+            criticTexts: progress.criticTexts, searchSteps: progress.pathsByPurpose["expansion", default: 0],
+            searchRollouts: progress.pathsByPurpose["rollout", default: 0])
+    }
+
+    /// Brings the metrics up to date (each tick).
+    private func updateMetrics() {
+        metrics.update(Self.metricCounts(progress, read: feed.read))
+        metrics.questionsOpen.record(admitted.count)
+        metrics.samplersAlive.record(actorSystem.receptionist.lookup(SamplerActor.key).count)
+        metrics.verifiersAlive.record(actorSystem.receptionist.lookup(VerifierActor.key).count)
+        metrics.trainerLag.record(pending.count)
+        metrics.trainerExamples.record(Int(clamping: progress.trainerExamples))
+        metrics.journalBytes.record(journal.growth)
     }
 
     // MARK: - Samplers' calls
@@ -178,6 +204,9 @@ public distributed actor CoordinatorActor: ClusterCallable {
                         logProbability: path.hasLogProbability ? path.logProbability : nil)
         }
         let result = ledger.complete(WorkLedger.LeaseID(rawValue: submission.leaseID), paths: paths, modelVersion: submission.modelVersion)
+        if let deadline = result.leaseDeadline {
+            metrics.leaseDuration.record(duration: max(.zero, ContinuousClock.now - (deadline - config.coordinator.leaseTimeout)))
+        }
         let accepted = max(0, paths.count - result.dropped)
         progress.pathsReceived += accepted
         if accepted > 0 { progress.lastPath = .now }
@@ -336,6 +365,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
         }
         for group in expired.outcome.completed { unitDone(group) }
         refill()
+        updateMetrics()
         if journal.growth >= config.coordinator.journalCompactBytes, !journalSyncing {
             compactJournal()
         }
@@ -594,7 +624,9 @@ public distributed actor CoordinatorActor: ClusterCallable {
             verifierTurn &+= 1
             let verifier = verifiers[verifierTurn % verifiers.count]
             do {
+                let started = ContinuousClock.now
                 let reply = try await verifier.scoreGroups(request)
+                metrics.verifierCallDuration.record(duration: ContinuousClock.now - started)
                 if reply.groups.count == batch.count, zip(reply.groups, batch).allSatisfy({ $0.scores.count == $1.work.texts.count }) {
                     return (reply, reply.verifier.isEmpty ? "\(verifier.id.node)" : reply.verifier)
                 }

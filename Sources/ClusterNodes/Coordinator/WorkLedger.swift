@@ -67,6 +67,8 @@ public struct WorkLedger: Sendable {
         public var completed: [Group] = []
         /// Paths dropped: duplicates, unknown or revoked leases, indices outside the lease.
         public var dropped = 0
+        /// The completed lease's deadline (its age is the lease's latency), when it was known.
+        public var leaseDeadline: ContinuousClock.Instant?
     }
 
     private struct UnitState {
@@ -180,6 +182,7 @@ public struct WorkLedger: Sendable {
             outcome.dropped = paths.count
             return outcome
         }
+        outcome.leaseDeadline = lease.deadline
         for (position, index) in lease.indices.enumerated() {
             if position < paths.count {
                 if state.settled[index] {

@@ -4,8 +4,8 @@ import Distributed
 import Foundation
 import Logging
 import SelfImproveCore
-import Verifiers
 import Synchronization
+import Verifiers
 
 /// Runs one node of a cluster (any role) in this process until the run ends or a stop is
 /// requested: `selfimprove node` and `selfimprove launch`'s children go through here.
@@ -40,6 +40,8 @@ public enum NodeRunner {
             throw StartError(description: "the config has no \(role.rawValue) named '\(name)' (\(role.rawValue) names: \(names.isEmpty ? "none" : names))")
         }
         if let port { node.address.port = port }
+        // Before the actor system: its counters bind to the backend when they are made.
+        let registry = config.monitor.metrics != nil ? NodeMetricsExport.bootstrap() : nil
         var systemSettings = systemConfiguration(config, node.address, role: role)
         do {
             systemSettings.security = try ClusterKeys.security(for: name, config: config)
@@ -48,6 +50,10 @@ public enum NodeRunner {
         }
         let system = try await ClusterSystem.start(configuration: systemSettings, logger: logger)
         try await registerRoles(on: system)
+        var metricsServer: MetricsServer?
+        if let registry, let settings = config.monitor.metrics {
+            metricsServer = try await NodeMetricsExport.serve(registry, settings: settings, config: config, role: role, name: name, logger: logger)
+        }
         let stop = StopLatch()
         let stopWatcher = Task {
             await stopRequested()
@@ -150,6 +156,7 @@ public enum NodeRunner {
             withExtendedLifetime(actor) {}
         }
         await system.shutdown()
+        await metricsServer?.stop()
         return status
     }
 
@@ -166,6 +173,7 @@ public enum NodeRunner {
     public static func systemConfiguration(_ config: ClusterConfig, _ address: ClusterConfig.NodeAddress, role: ClusterConfig.Role) -> ClusterSystemConfiguration {
         var system = ClusterSystemConfiguration()
         system.nodeName = address.name
+        system.metricLabels = ["role": role.rawValue]
         system.bindEndpoint = address.bindEndpoint
         system.advertisedEndpoint = address.advertise
         system.heartbeatInterval = config.network.heartbeatInterval

@@ -1,7 +1,9 @@
 import ActorCluster
 import Backends
+import CoreMetrics
 import Foundation
 import Logging
+import Metrics
 import Synchronization
 import Wire
 
@@ -25,6 +27,8 @@ public struct SamplerWorker: Sendable {
     public let system: ClusterSystem
     public let counters: SamplerCounters
     public let logger: Logger
+    /// Prometheus metrics (no-ops unless the process exports them).
+    private let metrics: SamplerMetrics
 
     public init(name: String, pool: String = "", capacity: Int, backend: any ModelBackend, system: ClusterSystem, counters: SamplerCounters, logger: Logger) {
         self.name = name
@@ -34,6 +38,7 @@ public struct SamplerWorker: Sendable {
         self.system = system
         self.counters = counters
         self.logger = logger
+        self.metrics = SamplerMetrics(node: name)
     }
 
     /// Works until the coordinator says the run is over (returns normally) or the task is
@@ -104,13 +109,21 @@ public struct SamplerWorker: Sendable {
                        received: ContinuousClock.Instant, coordinator: CoordinatorActor) async -> Selfimprove_V1_PathSubmission?
     {
         counters.inFlight.add(1, ordering: .relaxed)
-        defer { counters.inFlight.subtract(1, ordering: .relaxed) }
+        metrics.leasesInFlight.increment()
+        defer {
+            counters.inFlight.subtract(1, ordering: .relaxed)
+            metrics.leasesInFlight.decrement()
+        }
+        let started = ContinuousClock.now
         let request = SamplingRequest(
             prompt: lease.prompt, n: lease.indices.count, temperature: sampling.temperature, topP: sampling.topP,
             maxTokens: Int(sampling.maxTokens), stop: sampling.stop,
             seed: sampling.hasSeed ? sampling.seed &+ UInt64(lease.indices.first ?? 0) : nil)
         do {
             let response = try await backend.sample(request)
+            metrics.requestDuration.record(duration: ContinuousClock.now - started)
+            metrics.paths(response.paths.count, modelVersion: response.modelVersion)
+            metrics.tokens.increment(by: response.paths.reduce(0) { $0 + $1.completionTokens })
             var submission = Selfimprove_V1_PathSubmission()
             submission.leaseID = lease.leaseID
             submission.sampler = name
@@ -133,6 +146,8 @@ public struct SamplerWorker: Sendable {
             // Stopping: the lease expires on the coordinator (or the run is over).
             if Task.isCancelled { return nil }
             counters.failures.add(1, ordering: .relaxed)
+            metrics.requestDuration.record(duration: ContinuousClock.now - started)
+            metrics.errors.increment()
             let message = (error as? BackendError)?.message ?? "\(error)"
             logger.warning("Backend error", metadata: ["lease": "\(lease.leaseID)", "error": "\(message)"])
             var failure = Selfimprove_V1_LeaseFailure()

@@ -1,7 +1,9 @@
 import ActorCluster
+import CoreMetrics
 import Distributed
 import Foundation
 import Logging
+import Metrics
 import SelfImproveCore
 import SwiftProtobuf
 import Wire
@@ -25,6 +27,7 @@ public distributed actor TrainerActor: ClusterCallable {
     private let prompts: PromptBuilder
     private let formats: [TrainingExample.Format]
     private let logger: Logger
+    private let metrics: TrainerMetrics
     private let finished: @Sendable () -> Void
 
     /// Opens (and repairs) the output folder.
@@ -38,6 +41,7 @@ public distributed actor TrainerActor: ClusterCallable {
         self.prompts = prompts
         self.formats = formats
         self.logger = logger
+        self.metrics = TrainerMetrics(node: actorSystem.configuration.nodeName)
         self.finished = onFinish
         for repair in sink.repairs { logger.warning("Repaired the output on open", metadata: ["repair": "\(repair)"]) }
         logger.info("Trainer output open", metadata: [
@@ -60,9 +64,12 @@ public distributed actor TrainerActor: ClusterCallable {
                                       message: "Trainer.append: record \(index + 1) of \(batch.records.count) is not a valid TrainingRecord: \(error)")
             }
         }
-        let before = sink.recordCount
+        let before = (records: sink.recordCount, examples: sink.exampleCount)
         try sink.append(records)
-        let skipped = records.count - (sink.recordCount - before)
+        metrics.records.increment(by: sink.recordCount - before.records)
+        metrics.examples.increment(by: sink.exampleCount - before.examples)
+        metrics.durableSequence.record(Int64(clamping: sink.durableSequence))
+        let skipped = records.count - (sink.recordCount - before.records)
         if skipped > 0 {
             logger.debug("Skipped records already stored", metadata: ["count": "\(skipped)"])
         }

@@ -1,7 +1,9 @@
 import ActorCluster
 import Backends
+import CoreMetrics
 import Distributed
 import Logging
+import Metrics
 import SelfImproveCore
 import Synchronization
 import Verifiers
@@ -24,6 +26,7 @@ public distributed actor VerifierActor: ClusterCallable {
     /// The judge critics (`process`, `value`) of a search, when the node has a judge backend.
     private let stepJudge: StepJudge?
     private let nodeName: String
+    private let metrics: VerifierMetrics
     private let finished: @Sendable () -> Void
     private let groups = Atomic<UInt64>(0)
 
@@ -35,6 +38,7 @@ public distributed actor VerifierActor: ClusterCallable {
         self.chain = chain
         self.stepJudge = stepJudge
         self.nodeName = actorSystem.configuration.nodeName
+        self.metrics = VerifierMetrics(node: actorSystem.configuration.nodeName)
         self.finished = onFinish
     }
 
@@ -42,7 +46,10 @@ public distributed actor VerifierActor: ClusterCallable {
     /// empty path (given up) scores 0.
     public distributed func scoreGroups(_ batch: Selfimprove_V1_ScoreBatch) async throws -> Selfimprove_V1_ScoreBatchReply {
         groups.add(UInt64(batch.groups.count), ordering: .relaxed)
+        let started = ContinuousClock.now
         var reply = try await Self.score(batch, with: chain, stepJudge: stepJudge)
+        metrics.scoringDuration.record(duration: ContinuousClock.now - started)
+        metrics.texts.increment(by: batch.groups.reduce(0) { $0 + $1.paths.count })
         reply.verifier = nodeName
         return reply
     }
