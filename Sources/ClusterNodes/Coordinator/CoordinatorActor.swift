@@ -843,6 +843,36 @@ public distributed actor CoordinatorActor: ClusterCallable {
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
         let url = config.output.appendingPathComponent("progress.json")
         try? data.write(to: url, options: .atomic)
+        appendProgressSample()
+    }
+
+    /// The previous line of `progress.jsonl`, for its rates.
+    private var lastSample: (seconds: Double, paths: Int, tokens: Int)?
+
+    /// `progress.jsonl`: one line per progress report (seconds since the run started, counts,
+    /// and the rates since the previous line), the time series `selfimprove report` draws.
+    /// Best effort: a failed write loses a point of a chart, nothing else.
+    private func appendProgressSample() {
+        let seconds = Date().timeIntervalSince(progress.startedAt)
+        var object: [String: Any] = [
+            "t_s": (seconds * 1000).rounded() / 1000, "done": progress.done, "voted": progress.voted, "paths": progress.pathsReceived,
+            "tokens": progress.completionTokens, "leases_failed": progress.leasesFailed, "leases_expired": progress.leasesExpired,
+        ]
+        if let last = lastSample, seconds > last.seconds {
+            object["paths_per_s"] = Double(progress.pathsReceived - last.paths) / (seconds - last.seconds)
+            object["tokens_per_s"] = Double(progress.completionTokens - last.tokens) / (seconds - last.seconds)
+        }
+        lastSample = (seconds, progress.pathsReceived, progress.completionTokens)
+        guard var line = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        line.append(0x0A)
+        let url = config.output.appendingPathComponent("progress.jsonl")
+        if let handle = try? FileHandle(forWritingTo: url) {
+            _ = try? handle.seekToEnd()
+            try? handle.write(contentsOf: line)
+            try? handle.close()
+        } else {
+            try? line.write(to: url)
+        }
     }
 
     /// Tells the verifiers and the trainer that the run is over (best effort).

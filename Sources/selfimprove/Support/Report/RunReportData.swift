@@ -1,0 +1,146 @@
+import Foundation
+
+/// What `selfimprove report` shows, read from a run's output folder: `manifest.json`,
+/// `records.jsonl` (confidence and correctness per question, which sampler drew each path),
+/// `progress.jsonl` (rates over the run) and, for a rounds folder, `rounds.json`.
+struct RunReportData {
+    struct Bucket {
+        var low: Double
+        var high: Double
+        var questions = 0
+        var right = 0
+    }
+
+    struct Sample {
+        var seconds: Double
+        var pathsPerSecond: Double
+        var tokensPerSecond: Double
+    }
+
+    struct Round {
+        var name: String
+        var passAt1: Double?
+        var majority: Double?
+        var greedy: Double?
+        var promoted: Bool?
+    }
+
+    var title: String
+    var status: String
+    var method: String
+    var seconds: Double
+    var counts: [String: Int] = [:]
+    var accuracy: [String: Double] = [:]
+    var labelled = 0
+    var meanConfidence: Double?
+    var acceptance: Double?
+    /// Accuracy of the vote by confidence, tenths (LMSI's calibration figure).
+    var calibration: [Bucket] = (0 ..< 10).map { Bucket(low: Double($0) / 10, high: Double($0 + 1) / 10) }
+    var samplerShare: [(sampler: String, paths: Int)] = []
+    var samples: [Sample] = []
+    var rounds: [Round] = []
+
+    /// Reads `folder` (a run's output, or a rounds run's, whose latest phase with a manifest is
+    /// the run shown).
+    /// - Throws: ``ReportError`` naming the file that is missing or unreadable.
+    init(folder: URL) throws {
+        var runFolder = folder
+        let roundsFile = folder.appendingPathComponent("rounds.json")
+        if let rounds = try? Self.object(roundsFile) {
+            self.rounds = Self.rounds(rounds)
+            runFolder = Self.latestPhase(in: folder, rounds: rounds) ?? folder
+        }
+        let manifestURL = runFolder.appendingPathComponent("manifest.json")
+        guard let manifest = try? Self.object(manifestURL) else {
+            throw ReportError("no readable manifest.json in \(runFolder.path): is it a run's output folder (or a rounds run's)?")
+        }
+        title = manifest["run"] as? String ?? folder.lastPathComponent
+        status = manifest["status"] as? String ?? "?"
+        method = (manifest["method"] as? [String: Any])?["name"] as? String ?? "lmsi"
+        seconds = (manifest["timings"] as? [String: Any])?["seconds"] as? Double ?? 0
+        for (key, value) in manifest["counts"] as? [String: Any] ?? [:] {
+            if let number = value as? Int { counts[key] = number }
+        }
+        if let accuracy = manifest["accuracy"] as? [String: Any] {
+            labelled = accuracy["labelled"] as? Int ?? 0
+            for key in ["first_path", "majority", "pass_at_m"] { self.accuracy[key] = accuracy[key] as? Double }
+        }
+        meanConfidence = manifest["mean_confidence"] as? Double
+        if let voted = counts["voted"], voted > 0 { acceptance = Double(counts["accepted"] ?? 0) / Double(voted) }
+        try readRecords(runFolder.appendingPathComponent("records.jsonl"))
+        readProgress(runFolder.appendingPathComponent("progress.jsonl"))
+    }
+
+    private mutating func readRecords(_ url: URL) throws {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw ReportError("no readable records.jsonl in \(url.deletingLastPathComponent().path)")
+        }
+        var share: [String: Int] = [:]
+        for (number, line) in text.split(separator: "\n").enumerated() {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let record = object["record"] as? [String: Any]
+            else {
+                throw ReportError("records.jsonl line \(number + 1) is not a record")
+            }
+            for path in record["paths"] as? [[String: Any]] ?? [] where path["given_up"] as? Bool != true {
+                share[path["sampler"] as? String ?? "-", default: 0] += 1
+            }
+            guard let right = record["majority_correct"] as? Bool else { continue }
+            let confidence = (record["confidence"] as? Double) ?? Double(record["confidence"] as? Int ?? 0)
+            let bucket = min(9, max(0, Int(confidence * 10)))
+            calibration[bucket].questions += 1
+            if right { calibration[bucket].right += 1 }
+        }
+        samplerShare = share.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    private mutating func readProgress(_ url: URL) {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return }
+        for line in text.split(separator: "\n") {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let seconds = object["t_s"] as? Double, let paths = object["paths_per_s"] as? Double,
+                  let tokens = object["tokens_per_s"] as? Double
+            else { continue }
+            samples.append(Sample(seconds: seconds, pathsPerSecond: paths, tokensPerSecond: tokens))
+        }
+    }
+
+    private static func object(_ url: URL) throws -> [String: Any] {
+        let data = try Data(contentsOf: url)
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw ReportError("\(url.path) is not a JSON object") }
+        return object
+    }
+
+    /// The baseline, then each round's candidate.
+    private static func rounds(_ summary: [String: Any]) -> [Round] {
+        func figure(_ evaluation: [String: Any]?, _ key: String) -> Double? { (evaluation?[key] as? [String: Any])?["mean"] as? Double }
+        var rounds: [Round] = []
+        if let baseline = summary["baseline"] as? [String: Any] {
+            rounds.append(Round(name: "baseline", passAt1: figure(baseline, "pass_at_1"), majority: figure(baseline, "maj_at_m"),
+                                greedy: figure(baseline, "greedy"), promoted: nil))
+        }
+        for round in summary["rounds"] as? [[String: Any]] ?? [] {
+            let after = round["after"] as? [String: Any]
+            rounds.append(Round(name: "round \(round["round"] as? Int ?? rounds.count)", passAt1: figure(after, "pass_at_1"),
+                                majority: figure(after, "maj_at_m"), greedy: figure(after, "greedy"), promoted: round["promoted"] as? Bool))
+        }
+        return rounds
+    }
+
+    /// The latest round's sampling phase (or the baseline's evaluation, `round-0/eval`) that has a manifest.
+    private static func latestPhase(in folder: URL, rounds summary: [String: Any]) -> URL? {
+        let count = (summary["rounds"] as? [[String: Any]])?.count ?? 0
+        var candidates: [URL] = []
+        for round in stride(from: count, through: 1, by: -1) {
+            candidates.append(folder.appendingPathComponent("round-\(round)/sample"))
+        }
+        candidates.append(folder.appendingPathComponent("round-0/eval"))
+        return candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("manifest.json").path) }
+    }
+}
+
+/// A report cannot be made from the folder; the message names what is missing.
+struct ReportError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
