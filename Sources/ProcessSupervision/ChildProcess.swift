@@ -57,7 +57,7 @@ public final class ChildProcess: Sendable {
     ///     `signalfd`, which needs them blocked in every thread), but a shell does not: it never
     ///     sees SIGCHLD, hangs in `wait` over zombie children, and ignores SIGTERM.
     /// - Throws: If the executable cannot be started.
-    public init(executable: String, arguments: [String], environment: [String: String]? = nil,
+    public init(executable: String, arguments: [String], environment: [String: String]? = nil, workingDirectory: URL? = nil,
                 unblockingSignals: Bool = false, standardErrorHandler: (@Sendable (Data) -> Void)? = nil) throws
     {
         self.executable = executable
@@ -66,6 +66,7 @@ public final class ChildProcess: Sendable {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let environment { process.environment = environment }
+        if let workingDirectory { process.currentDirectoryURL = workingDirectory }
         let stdinPipe = Pipe(), stdoutPipe = Pipe(), stderrPipe = Pipe()
         process.standardInput = stdinPipe
         process.standardOutput = stdoutPipe

@@ -13,27 +13,6 @@ struct ChaosRunTests {
     static let questions = 300
     static let formats = 4
 
-    /// Free loopback TCP ports (bound to port 0 and released).
-    private func freePorts(_ count: Int) throws -> [Int] {
-        var descriptors: [Int32] = []
-        defer { descriptors.forEach { close($0) } }
-        return try (0 ..< count).map { _ in
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            descriptors.append(fd)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                    bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-                }
-            }
-            guard bound else { throw ChaosFailure("no free port") }
-            return Int(UInt16(bigEndian: address.sin_port))
-        }
-    }
-
     private func config(folder: URL, ports: [Int]) -> String {
         let repository = RunTestSupport.repository.path
         let backend = "{kind: synthetic, time_to_first_token: 20ms, tokens_per_second: 60, concurrency: 4, step_error_rate: 0.15}"
@@ -105,7 +84,7 @@ struct ChaosRunTests {
             "dataset", "generate", "--count", "\(Self.questions)", "--seed", "17", "--out", folder.appendingPathComponent("questions.jsonl").path,
         ])
         #expect(await generate.waitForExit() == 0)
-        let ports = try freePorts(6)
+        let ports = try RunOutputChecks.freePorts(6)
         let configURL = folder.appendingPathComponent("chaos.yaml")
         try config(folder: folder, ports: ports).write(to: configURL, atomically: true, encoding: .utf8)
         let output = folder.appendingPathComponent("out")

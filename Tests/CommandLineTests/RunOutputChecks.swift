@@ -76,6 +76,30 @@ enum RunOutputChecks {
         return manifest
     }
 
+    /// Free loopback TCP ports (bound to port 0 and released).
+    static func freePorts(_ count: Int) throws -> [Int] {
+        var descriptors: [Int32] = []
+        defer { descriptors.forEach { close($0) } }
+        return try (0 ..< count).map { _ in
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            descriptors.append(fd)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                    bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+                }
+            }
+            guard bound else { throw CancellationError() }
+            return Int(UInt16(bigEndian: address.sin_port))
+        }
+    }
+
+    /// A free loopback TCP port.
+    static func freePort() throws -> Int { try freePorts(1)[0] }
+
     /// Mid-run failures: kill -9 of `sampler-1` once `first` records are stored, then of the
     /// coordinator once `second` are (its launcher restarts it, and it resumes from its
     /// journal). Stops the launch when either cannot be done.

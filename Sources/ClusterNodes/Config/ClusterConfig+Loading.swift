@@ -485,7 +485,9 @@ extension ClusterConfig {
                 throw (map.optional("chain") ?? item).error("has a judge but the verifier has no judge_backend (the model it asks)")
             }
             for replica in try replicated(map, address) {
-                verifiers.append(VerifierSettings(address: replica, chain: chain, judgeBackend: judgeBackend))
+                var verifier = VerifierSettings(address: replica, chain: chain, judgeBackend: judgeBackend)
+                verifier.entry = address.name
+                verifiers.append(verifier)
             }
             try map.finish()
         }

@@ -166,6 +166,8 @@ public struct ClusterConfig: Sendable {
         public var chain: [(kind: VerifierKind, weight: Double)]
         /// The model a `judge` in the chain asks (a backend as a sampler's).
         public var judgeBackend: BackendSettings?
+        /// The `verifiers` entry's name (before `replicas` numbers it).
+        public var entry: String = ""
 
         public static func == (lhs: VerifierSettings, rhs: VerifierSettings) -> Bool {
             lhs.address == rhs.address && lhs.chain.map(\.kind) == rhs.chain.map(\.kind) && lhs.chain.map(\.weight) == rhs.chain.map(\.weight)

@@ -21,16 +21,18 @@ enum NodeMetricsExport {
         }
     }
 
-    /// Serves `registry` on the node's port (node k of the config's nodes: `port + k`; 0: a
-    /// free one) and writes the URL to `OUTPUT/logs/NAME.metrics-url`.
+    /// Serves `registry` on the node's port (node k of the config's nodes, `entry` among them:
+    /// `port + k`; 0: a free one; `fixedPort`: `port` itself) and writes the URL to
+    /// `OUTPUT/logs/NAME.metrics-url`.
     static func serve(_ registry: PrometheusCollectorRegistry, settings: ClusterConfig.MetricsSettings, config: ClusterConfig,
-                      role: ClusterConfig.Role, name: String, logger: Logger) async throws -> MetricsServer {
-        let index = config.nodes.firstIndex { $0.role == role && $0.address.name == name } ?? 0
+                      role: ClusterConfig.Role, entry: String, name: String, fixedPort: Bool, logger: Logger) async throws -> MetricsServer {
+        let index = config.nodes.firstIndex { $0.role == role && $0.address.name == entry } ?? 0
+        let port = fixedPort ? settings.port : settings.port(ofNode: index)
         let server: MetricsServer
         do {
-            server = try await MetricsServer(host: settings.host, port: settings.port(ofNode: index), registry: registry)
+            server = try await MetricsServer(host: settings.host, port: port, registry: registry)
         } catch {
-            throw NodeRunner.StartError(description: "cannot serve metrics on \(settings.host):\(settings.port(ofNode: index)) (monitor.metrics): \(error)")
+            throw NodeRunner.StartError(description: "cannot serve metrics on \(settings.host):\(port) (monitor.metrics): \(error)")
         }
         let logs = config.output.appendingPathComponent("logs")
         try? FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)

@@ -18,6 +18,24 @@ public enum NodeRunner {
         public static let interrupted: Int32 = 130
     }
 
+    /// How a node started outside `launch` differs from its config entry: a Kubernetes pod or a
+    /// Slurm task runs an entry's settings under its own name and address.
+    public struct Overrides: Sendable {
+        /// The node's name at run time (a pod's name): the entry's name stays the key to its
+        /// settings and CURVE key.
+        public var instance: String?
+        /// The endpoint other nodes dial (e.g. `tcp://POD_IP:7401`).
+        public var advertise: String?
+        /// Serve metrics on this port (each pod has its own address).
+        public var metricsPort: Int?
+
+        public init(instance: String? = nil, advertise: String? = nil, metricsPort: Int? = nil) {
+            self.instance = instance
+            self.advertise = advertise
+            self.metricsPort = metricsPort
+        }
+    }
+
     /// Why a node cannot start.
     public struct StartError: Error, CustomStringConvertible {
         public var description: String
@@ -32,19 +50,23 @@ public enum NodeRunner {
     ///   - stopRequested: Returns when the process is asked to stop.
     /// - Returns: The process exit status.
     public static func run(
-        config: ClusterConfig, role: ClusterConfig.Role, name: String, coordinatorEndpoint: String?, port: Int? = nil, logger: Logger,
+        config: ClusterConfig, role: ClusterConfig.Role, name entry: String, coordinatorEndpoint: String?, port: Int? = nil,
+        overrides: Overrides = Overrides(), logger: Logger,
         onReady: @escaping @Sendable (String) -> Void, stopRequested: @escaping @Sendable () async -> Void
     ) async throws -> Int32 {
-        guard var node = config.nodes.first(where: { $0.role == role && $0.address.name == name }) else {
+        guard var node = config.nodes.first(where: { $0.role == role && $0.address.name == entry }) else {
             let names = config.nodes.filter { $0.role == role }.map(\.address.name).joined(separator: ", ")
-            throw StartError(description: "the config has no \(role.rawValue) named '\(name)' (\(role.rawValue) names: \(names.isEmpty ? "none" : names))")
+            throw StartError(description: "the config has no \(role.rawValue) named '\(entry)' (\(role.rawValue) names: \(names.isEmpty ? "none" : names))")
         }
+        let name = overrides.instance ?? entry
+        node.address.name = name
         if let port { node.address.port = port }
+        if let advertise = overrides.advertise { node.address.advertise = advertise }
         // Before the actor system: its counters bind to the backend when they are made.
         let registry = config.monitor.metrics != nil ? NodeMetricsExport.bootstrap() : nil
         var systemSettings = systemConfiguration(config, node.address, role: role)
         do {
-            systemSettings.security = try ClusterKeys.security(for: name, config: config)
+            systemSettings.security = try ClusterKeys.security(for: entry, config: config)
         } catch {
             throw StartError(description: "\(error)")
         }
@@ -52,7 +74,10 @@ public enum NodeRunner {
         try await registerRoles(on: system)
         var metricsServer: MetricsServer?
         if let registry, let settings = config.monitor.metrics {
-            metricsServer = try await NodeMetricsExport.serve(registry, settings: settings, config: config, role: role, name: name, logger: logger)
+            var settings = settings
+            if let metricsPort = overrides.metricsPort { settings.port = metricsPort }
+            metricsServer = try await NodeMetricsExport.serve(registry, settings: settings, config: config, role: role, entry: entry, name: name,
+                                                              fixedPort: overrides.metricsPort != nil, logger: logger)
         }
         let stop = StopLatch()
         let stopWatcher = Task {
@@ -84,7 +109,7 @@ public enum NodeRunner {
             }
             withExtendedLifetime(coordinator) {}
         case .sampler:
-            guard let settings = config.samplers.first(where: { $0.address.name == name }) else { break }
+            guard let settings = config.samplers.first(where: { $0.address.name == entry }) else { break }
             onReady(system.identity.endpoint)
             guard await join(system, config: config, coordinatorEndpoint: coordinatorEndpoint, logger: logger, stop: stop) else {
                 status = ExitStatus.interrupted
@@ -118,7 +143,7 @@ public enum NodeRunner {
             if stop.fired { status = ExitStatus.interrupted }
             withExtendedLifetime(actor) {}
         case .verifier:
-            guard let settings = config.verifiers.first(where: { $0.address.name == name }) else { break }
+            guard let settings = config.verifiers.first(where: { $0.address.name == entry }) else { break }
             var judge: (any ModelBackend)?
             if let judgeSettings = settings.judgeBackend {
                 do {

@@ -33,6 +33,15 @@ struct Node: AsyncParsableCommand {
     @Option(help: "Listen on this port instead of the config's (launch restarts a coordinator on its old port).")
     var port: Int?
 
+    @Option(help: "Run the entry --name under this name (a Kubernetes pod's or a Slurm task's): replicas of one entry need unique names.")
+    var instance: String?
+
+    @Option(help: "The endpoint other nodes dial, instead of the config's (e.g. tcp://$(POD_IP):7401).")
+    var advertise: String?
+
+    @Option(help: "Serve metrics on this port instead of monitor.metrics' port + node index (a pod has its own address).")
+    var metricsPort: Int?
+
     @Flag(help: "Print {\"endpoint\",\"pid\",\"role\",\"name\"} as one JSON line on standard output once listening.")
     var readyLine = false
 
@@ -54,7 +63,8 @@ struct Node: AsyncParsableCommand {
         let watchStdin = stopOnStdinEOF
         do {
             let status = try await NodeRunner.run(
-                config: cluster, role: role, name: name, coordinatorEndpoint: coordinator, port: port, logger: logger,
+                config: cluster, role: role, name: name, coordinatorEndpoint: coordinator, port: port,
+                overrides: NodeRunner.Overrides(instance: instance, advertise: advertise, metricsPort: metricsPort), logger: logger,
                 onReady: { endpoint in
                     if readyLine {
                         printJSONLine(["endpoint": endpoint, "pid": Int(getpid()), "role": role.rawValue, "name": name])
