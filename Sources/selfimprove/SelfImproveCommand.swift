@@ -6,6 +6,6 @@ struct SelfImproveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "selfimprove",
         abstract: "A Swift cluster that produces self-improvement data for language models.",
-        subcommands: [Launch.self, Node.self, Smoke.self, Peer.self, Bench.self, Keys.self, Vote.self, Dataset.self, TrainSimulated.self, Report.self, Kubernetes.self]
+        subcommands: [Launch.self, Node.self, Smoke.self, Peer.self, Bench.self, Keys.self, Vote.self, Dataset.self, TrainSimulated.self, Report.self, Kubernetes.self, Slurm.self]
     )
 }

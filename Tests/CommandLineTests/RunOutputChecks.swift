@@ -97,6 +97,37 @@ enum RunOutputChecks {
         }
     }
 
+    /// A port from which `count` consecutive loopback ports are free (each bound and released).
+    static func freeConsecutivePorts(_ count: Int) throws -> Int {
+        for _ in 0 ..< 50 {
+            let base = try freePort()
+            guard base + count < 65000 else { continue }
+            let free = (base ..< base + count).allSatisfy { port in
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                defer { close(fd) }
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                address.sin_port = in_port_t(UInt16(port).bigEndian)
+                return withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+                }
+            }
+            if free { return base }
+        }
+        throw CancellationError()
+    }
+
+    /// Waits (bounded) until an asynchronous `condition` holds; fails naming `what` otherwise.
+    static func waitUntilAsync(_ what: String, seconds: Int, _ condition: () async throws -> Bool) async throws {
+        for _ in 0 ..< seconds * 5 {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        Issue.record("timed out after \(seconds) s waiting until \(what)")
+        throw CancellationError()
+    }
+
     /// A free loopback TCP port.
     static func freePort() throws -> Int { try freePorts(1)[0] }
 

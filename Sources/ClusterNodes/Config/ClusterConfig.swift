@@ -236,6 +236,13 @@ public struct ClusterConfig: Sendable {
         case coordinator, sampler, verifier, trainer
     }
 
+    /// The `verifiers` entries' names, in config order (an entry with replicas once).
+    public var verifierEntries: [String] {
+        var entries: [String] = []
+        for verifier in verifiers where !entries.contains(verifier.entry) { entries.append(verifier.entry) }
+        return entries
+    }
+
     /// Every node of the cluster: (role, name), coordinator first.
     public var nodes: [(role: Role, address: NodeAddress)] {
         [(.coordinator, coordinator.address)] + samplers.map { (.sampler, $0.address) }

@@ -73,6 +73,8 @@ public distributed actor CoordinatorActor: ClusterCallable {
     private var senderWake: CheckedContinuation<Void, Never>?
     private var senderStopped = false
     private var samplerNodes: [String: String] = [:]
+    /// Samplers told that the run is over.
+    private var samplersTold = Set<String>()
     private var verifierTurn = 0
     private var lastProgress = ContinuousClock.now
     private var outcome: Outcome?
@@ -176,6 +178,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
         var grant = Selfimprove_V1_WorkGrant()
         guard outcome == nil else {
             grant.finished = true
+            samplersTold.insert(sampler)
             return grant
         }
         refill()
@@ -875,14 +878,25 @@ public distributed actor CoordinatorActor: ClusterCallable {
         }
     }
 
-    /// Tells the verifiers and the trainer that the run is over (best effort).
-    public func releaseNodes() async {
-        for verifier in actorSystem.receptionist.lookup(VerifierActor.key) {
-            _ = try? await ClusterSystem.withCallTimeout(.seconds(2)) { try await verifier.finish() }
-        }
-        for trainer in actorSystem.receptionist.lookup(TrainerActor.key) {
-            _ = try? await ClusterSystem.withCallTimeout(.seconds(2)) { try await trainer.finish() }
-        }
+    /// Tells the verifiers and the trainer that the run is over (best effort), and keeps doing so
+    /// for those that join later, for up to `linger`, until every verifier and the trainer of
+    /// the config was told and every sampler was (in its next grant): nodes started apart from
+    /// the coordinator (a Slurm job's tasks, pods) may join a coordinator that resumed a finished
+    /// run and would otherwise wait for ever.
+    public func releaseNodes(linger: Duration = .seconds(10)) async {
+        var released = Set<ClusterSystem.ActorID>()
+        let expected = config.verifiers.count + 1
+        let deadline = ContinuousClock.now + linger
+        repeat {
+            for verifier in actorSystem.receptionist.lookup(VerifierActor.key) where !released.contains(verifier.id) {
+                if (try? await ClusterSystem.withCallTimeout(.seconds(2), { try await verifier.finish() })) != nil { released.insert(verifier.id) }
+            }
+            for trainer in actorSystem.receptionist.lookup(TrainerActor.key) where !released.contains(trainer.id) {
+                if (try? await ClusterSystem.withCallTimeout(.seconds(2), { try await trainer.finish() })) != nil { released.insert(trainer.id) }
+            }
+            if released.count >= expected, samplersTold.count >= config.samplers.count || Task.isCancelled { break }
+            try? await Task.sleep(for: .milliseconds(200))
+        } while ContinuousClock.now < deadline
     }
 
     private func log(_ level: Logger.Level, _ event: String, _ metadata: Logger.Metadata) {

@@ -61,9 +61,7 @@ struct Kubernetes: AsyncParsableCommand {
         for index in 0 ..< original.samplerEntries {
             overrides += ["samplers.\(index).host=0.0.0.0", "samplers.\(index).port=\(KubernetesManifests.samplerPort)", "samplers.\(index).replicas="]
         }
-        var verifierEntries: [String] = []
-        for verifier in original.verifiers where !verifierEntries.contains(verifier.entry) { verifierEntries.append(verifier.entry) }
-        for index in verifierEntries.indices {
+        for index in original.verifierEntries.indices {
             overrides += ["verifiers.\(index).host=0.0.0.0", "verifiers.\(index).port=\(KubernetesManifests.verifierPort)", "verifiers.\(index).replicas="]
         }
         if original.monitor.metrics != nil { overrides.append("monitor.metrics.host=0.0.0.0") }

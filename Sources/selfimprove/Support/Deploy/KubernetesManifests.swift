@@ -44,23 +44,11 @@ struct KubernetesManifests {
             let replicas = config.samplers.filter { $0.pool == entry }.count
             documents.append(deployment(role: "sampler", entry: entry, replicas: replicas, port: Self.samplerPort, gpus: options.gpusPerSampler))
         }
-        for entry in verifierEntries() {
-            documents.append(deployment(role: "verifier", entry: entry.name, replicas: entry.replicas, port: Self.verifierPort, gpus: 0))
+        for entry in config.verifierEntries {
+            let replicas = config.verifiers.filter { $0.entry == entry }.count
+            documents.append(deployment(role: "verifier", entry: entry, replicas: replicas, port: Self.verifierPort, gpus: 0))
         }
         return documents.joined(separator: "---\n")
-    }
-
-    /// Verifier entries with their replica counts, in config order.
-    private func verifierEntries() -> [(name: String, replicas: Int)] {
-        var entries: [(name: String, replicas: Int)] = []
-        for verifier in config.verifiers {
-            if let index = entries.firstIndex(where: { $0.name == verifier.entry }) {
-                entries[index].replicas += 1
-            } else {
-                entries.append((verifier.entry, 1))
-            }
-        }
-        return entries
     }
 
     private var metadataNamespace: String { options.namespace.map { "\n  namespace: \($0)" } ?? "" }
