@@ -46,3 +46,22 @@ protoc \
 # to a .proto without regenerating fails the suite.
 (cd "$here" && sha256sum *.proto) > "$out/protos.sha256"
 echo "Generated: $(ls "$out")" >&2
+
+# The same protocol in C (protobuf-c), for peers/c-verifier: protoc-c comes from Debian's
+# protobuf-c-compiler (only this script needs it; the C node builds against libprotobuf-c).
+c_out="$root/peers/c-verifier/generated"
+if command -v protoc-c >/dev/null 2>&1; then
+    mkdir -p "$c_out"
+    rm -f "$c_out"/*.pb-c.c "$c_out"/*.pb-c.h
+    # protoc-c 1.4 does not support proto3 `optional`: it gets the files without the keyword.
+    # The encoding is the same (a field is written when set); only the C side cannot tell an
+    # empty value from an absent one, which it never needs to (it leaves unset what it lacks).
+    plain="$(mktemp -d)"
+    for file in "$here"/*.proto; do sed -E 's/^([[:space:]]*)optional /\1/' "$file" > "$plain/$(basename "$file")"; done
+    protoc-c --c_out="$c_out" -I "$plain" "$plain"/*.proto
+    rm -rf "$plain"
+    (cd "$here" && sha256sum *.proto) > "$c_out/protos.sha256"
+    echo "Generated: $(ls "$c_out")" >&2
+else
+    echo "protoc-c is missing (apt-get install protobuf-c-compiler): the C code in $c_out was not regenerated" >&2
+fi

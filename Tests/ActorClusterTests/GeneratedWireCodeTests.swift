@@ -8,8 +8,10 @@ struct GeneratedWireCodeTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
 
-    @Test func generatedCodeMatchesTheProtoFiles() throws {
-        let stamp = try String(contentsOf: Self.repository.appendingPathComponent("Sources/Wire/Generated/protos.sha256"), encoding: .utf8)
+    /// The Swift code (`Sources/Wire/Generated`) and the C code (`peers/c-verifier/generated`).
+    @Test(arguments: ["Sources/Wire/Generated", "peers/c-verifier/generated"])
+    func generatedCodeMatchesTheProtoFiles(_ folder: String) throws {
+        let stamp = try String(contentsOf: Self.repository.appendingPathComponent("\(folder)/protos.sha256"), encoding: .utf8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let protos = try FileManager.default.contentsOfDirectory(atPath: Self.repository.appendingPathComponent("Protos").path)
@@ -22,6 +24,6 @@ struct GeneratedWireCodeTests {
         let current = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
-        #expect(current == stamp, "Protos/*.proto changed since the Swift code was generated: run Protos/generate.sh and commit the result")
+        #expect(current == stamp, "Protos/*.proto changed since \(folder) was generated: run Protos/generate.sh and commit the result")
     }
 }
