@@ -42,9 +42,10 @@ protoc \
     --swift_opt=FileNaming=DropPath \
     -I "$here" \
     "$here"/*.proto
-# What the generated code was made from: a test compares it with the .proto files, so a change
-# to a .proto without regenerating fails the suite.
-(cd "$here" && sha256sum *.proto) > "$out/protos.sha256"
+# What the generated code was made from: the .proto files and this script (its options shape
+# the code too). A test compares the stamp with them, so a change to either without
+# regenerating fails the suite.
+(cd "$here" && sha256sum *.proto generate.sh) > "$out/protos.sha256"
 echo "Generated: $(ls "$out")" >&2
 
 # The same protocol in C (protobuf-c), for peers/c-verifier: protoc-c comes from Debian's
@@ -60,7 +61,7 @@ if command -v protoc-c >/dev/null 2>&1; then
     for file in "$here"/*.proto; do sed -E 's/^([[:space:]]*)optional /\1/' "$file" > "$plain/$(basename "$file")"; done
     protoc-c --c_out="$c_out" -I "$plain" "$plain"/*.proto
     rm -rf "$plain"
-    (cd "$here" && sha256sum *.proto) > "$c_out/protos.sha256"
+    (cd "$here" && sha256sum *.proto generate.sh) > "$c_out/protos.sha256"
     echo "Generated: $(ls "$c_out")" >&2
 else
     echo "protoc-c is missing (apt-get install protobuf-c-compiler): the C code in $c_out was not regenerated" >&2
