@@ -59,6 +59,8 @@ public struct SyntheticBackend: ModelBackend {
         let problem = question.flatMap(ArithmeticReader.read)
         let base = stableHash(request.prompt) ^ configuration.seed ^ (request.seed ?? 0) &* 0x9E37_79B9_7F4A_7C15
         var paths: [SampledPath] = []
+        // The simulator writes no line breaks: only stop strings without one can match.
+        let stops = request.stop.filter { !$0.contains("\n") }
         for index in 0 ..< request.n {
             var random = SplitMix64(seed: base &+ UInt64(index) &* 0xBF58_476D_1CE4_E5B9)
             if case let .judgement(_, solution)? = task {
@@ -83,8 +85,6 @@ public struct SyntheticBackend: ModelBackend {
                     (text, words) = problem.map { solve($0, errorRate: configuration.stepErrorRate, random: &random) } ?? guess(random: &random)
                 }
             }
-            // The simulator writes no line breaks: only stop strings without one can match.
-            let stops = request.stop.filter { !$0.contains("\n") }
             if !stops.isEmpty, case (let cut, true) = Self.applyStop(text, stop: stops) {
                 (text, words) = (cut, Self.wordCount(cut))
             }
