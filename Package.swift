@@ -139,6 +139,12 @@ let package = Package(
             path: "Tests/Support/ScriptedHTTPServer",
             swiftSettings: strict
         ),
+        // Builds the C verifier node (peers/c-verifier) for the tests that run it (not shipped).
+        .target(
+            name: "CVerifierBuild",
+            path: "Tests/Support/CVerifierBuild",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "BackendsTests",
             dependencies: [
@@ -149,7 +155,8 @@ let package = Package(
         ),
         .testTarget(
             name: "VerifiersTests",
-            dependencies: ["Verifiers", "SelfImproveCore", "Backends", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Verifiers", "SelfImproveCore", "Backends", "Wire", "CVerifierBuild", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: strict
         ),
         .testTarget(
@@ -160,7 +167,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CommandLineTests",
-            dependencies: ["ProcessSupervision", "ScriptedHTTPServer", "Backends", "SelfImproveCore", "ZeroMQ"],
+            dependencies: ["ProcessSupervision", "ScriptedHTTPServer", "Backends", "SelfImproveCore", "ZeroMQ", "CVerifierBuild"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -175,6 +182,7 @@ let package = Package(
                 "ProcessSupervision",
                 "ZeroMQ",
                 "Wire",
+                "CVerifierBuild",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ],

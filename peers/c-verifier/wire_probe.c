@@ -1,15 +1,15 @@
 /*
- * wire_probe: the first piece of the C verifier node (issue 18). It proves that the C code
+ * wire_probe: a one-shot companion of the C verifier node. It proves that the C code
  * generated from Protos/ with protoc-c reads and writes the same bytes as the Swift nodes.
  *
  * Reads one selfimprove.v1.Envelope (frame 2 of a message, protobuf binary) from standard
  * input: a Call of "Verifier.scoreGroups" with one ScoreBatch argument. Prints one line per
- * group to standard error ("question_id paths critic"), and writes to standard output the
- * Envelope of its Reply: a ScoreBatchReply with, per path, combined = 1 for a non-empty path
- * and 0 for an empty one, and verifier "c-wire-probe". Exit status 2 on bad input.
+ * group to standard error ("question_id paths critic"), scores the groups with the node's own
+ * scoring (src/scoring.c, the arithmetic-step check) and writes to standard output the Envelope
+ * of its answer: a Reply with the ScoreBatchReply (verifier "c-wire-probe"), or the node's
+ * ErrorReply for a group it cannot score. Exit status 2 on bad input.
  *
- * Build: cc -std=c11 -Wall -Wextra -Igenerated wire_probe.c generated/(each .pb-c.c) and
- *        $(pkg-config --cflags --libs libprotobuf-c), as the suite does.
+ * Build: `make` (build/wire-probe); the suite builds it with `make SANITIZE=1`.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +17,7 @@
 
 #include "actor_system.pb-c.h"
 #include "cluster.pb-c.h"
+#include "scoring.h"
 
 static uint8_t *read_all(FILE *input, size_t *length) {
     size_t capacity = 4096, used = 0;
@@ -61,36 +62,36 @@ int main(void) {
         return 2;
     }
 
-    Selfimprove__V1__ScoreBatchReply reply = SELFIMPROVE__V1__SCORE_BATCH_REPLY__INIT;
-    reply.verifier = "c-wire-probe";
-    reply.n_groups = batch->n_groups;
-    reply.groups = calloc(batch->n_groups ? batch->n_groups : 1, sizeof(Selfimprove__V1__ScoreReply *));
-    for (size_t g = 0; g < batch->n_groups; g++) {
-        Selfimprove__V1__ScoreRequest *request = batch->groups[g];
+    Selfimprove__V1__ScoreReply **groups = calloc(batch->n_groups ? batch->n_groups : 1, sizeof *groups);
+    char error[512] = "";
+    size_t scored = 0;
+    for (; scored < batch->n_groups; scored++) {
+        Selfimprove__V1__ScoreRequest *request = batch->groups[scored];
         fprintf(stderr, "%s %zu %s\n", request->question_id, request->n_paths, request->critic[0] ? request->critic : "-");
-        Selfimprove__V1__ScoreReply *group = malloc(sizeof *group);
-        selfimprove__v1__score_reply__init(group);
-        group->n_scores = request->n_paths;
-        group->scores = calloc(request->n_paths ? request->n_paths : 1, sizeof(Selfimprove__V1__PathScore *));
-        for (size_t p = 0; p < request->n_paths; p++) {
-            Selfimprove__V1__PathScore *score = malloc(sizeof *score);
-            selfimprove__v1__path_score__init(score);
-            score->combined = request->paths[p][0] ? 1.0 : 0.0;
-            group->scores[p] = score;
-        }
-        reply.groups[g] = group;
+        groups[scored] = scoring_score_group(request, error, sizeof error);
+        if (groups[scored] == NULL) break;
     }
-    size_t reply_length = selfimprove__v1__score_batch_reply__get_packed_size(&reply);
-    uint8_t *reply_bytes = malloc(reply_length ? reply_length : 1);
-    selfimprove__v1__score_batch_reply__pack(&reply, reply_bytes);
-
-    Selfimprove__V1__Reply result = SELFIMPROVE__V1__REPLY__INIT;
-    result.call_id = call->call_id;
-    result.result.data = reply_bytes;
-    result.result.len = reply_length;
     Selfimprove__V1__Envelope answer = SELFIMPROVE__V1__ENVELOPE__INIT;
-    answer.body_case = SELFIMPROVE__V1__ENVELOPE__BODY_REPLY;
-    answer.reply = &result;
+    Selfimprove__V1__Reply result = SELFIMPROVE__V1__REPLY__INIT;
+    Selfimprove__V1__ErrorReply failure = SELFIMPROVE__V1__ERROR_REPLY__INIT;
+    uint8_t *reply_bytes = NULL;
+    if (scored < batch->n_groups) {
+        /* As the node answers a group it cannot score. */
+        failure.call_id = call->call_id;
+        failure.code = "remote.threw";
+        failure.type_name = "ClusterNodes.VerifierError";
+        failure.message = error;
+        answer.body_case = SELFIMPROVE__V1__ENVELOPE__BODY_ERROR;
+        answer.error = &failure;
+    } else {
+        size_t reply_length = 0;
+        reply_bytes = scoring_pack_reply(groups, scored, "c-wire-probe", &reply_length);
+        result.call_id = call->call_id;
+        result.result.data = reply_bytes;
+        result.result.len = reply_length;
+        answer.body_case = SELFIMPROVE__V1__ENVELOPE__BODY_REPLY;
+        answer.reply = &result;
+    }
     size_t answer_length = selfimprove__v1__envelope__get_packed_size(&answer);
     uint8_t *answer_bytes = malloc(answer_length ? answer_length : 1);
     selfimprove__v1__envelope__pack(&answer, answer_bytes);
@@ -98,12 +99,8 @@ int main(void) {
 
     free(answer_bytes);
     free(reply_bytes);
-    for (size_t g = 0; g < reply.n_groups; g++) {
-        for (size_t p = 0; p < reply.groups[g]->n_scores; p++) free(reply.groups[g]->scores[p]);
-        free(reply.groups[g]->scores);
-        free(reply.groups[g]);
-    }
-    free(reply.groups);
+    for (size_t g = 0; g < scored && g < batch->n_groups; g++) scoring_free_group(groups[g]);
+    free(groups);
     selfimprove__v1__score_batch__free_unpacked(batch, NULL);
     selfimprove__v1__envelope__free_unpacked(envelope, NULL);
     return 0;

@@ -472,26 +472,42 @@ extension ClusterConfig {
                     }
                 }
                 if chain.isEmpty { throw chainValue.error("must name at least one verifier") }
-            } else {
+            } else if map.optional("command") == nil {
                 chain = VerifierKind.defaultChain.map { ($0, 1) }
             }
+            let command = try map.optional("command").map { v throws(ConfigError) in try parseCommand(v, resolve: resolve) }
             var judgeBackend: BackendSettings?
             if let judgeValue = map.optional("judge_backend") {
+                if command != nil { throw judgeValue.error("a verifier run as a 'command' brings its own scoring; judge_backend is for the Swift verifier") }
                 let judgeMap = try judgeValue.mapping()
                 judgeBackend = try parseBackend(judgeMap, seed: seed, resolve: resolve)
                 try judgeMap.finish()
             }
-            if chain.contains(where: { $0.kind == .judge }), judgeBackend == nil {
+            if command == nil, chain.contains(where: { $0.kind == .judge }), judgeBackend == nil {
                 throw (map.optional("chain") ?? item).error("has a judge but the verifier has no judge_backend (the model it asks)")
             }
             for replica in try replicated(map, address) {
                 var verifier = VerifierSettings(address: replica, chain: chain, judgeBackend: judgeBackend)
                 verifier.entry = address.name
+                verifier.command = command
                 verifiers.append(verifier)
             }
             try map.finish()
         }
         return verifiers
+    }
+
+    /// A verifier's `command`: the program and its own arguments, as a list (or the program
+    /// alone, as a string). A program path with a slash is relative to the config's folder; a
+    /// bare name is looked up on `PATH` when the node starts.
+    private static func parseCommand(_ value: ConfigValue, resolve: (String) -> URL) throws(ConfigError) -> [String] {
+        var words: [String] = []
+        for item in try value.list() { words.append(try item.string()) }
+        guard let program = words.first, !program.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw value.error("must name a program, e.g. [../.build/c-verifier/selfimprove-c-verifier]")
+        }
+        if program.contains("/") { words[0] = resolve(program).path }
+        return words
     }
 
     private static func parseTrainer(_ map: ConfigMapping?) throws(ConfigError) -> TrainerSettings {

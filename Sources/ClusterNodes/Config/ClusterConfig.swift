@@ -168,16 +168,22 @@ public struct ClusterConfig: Sendable {
         public var judgeBackend: BackendSettings?
         /// The `verifiers` entry's name (before `replicas` numbers it).
         public var entry: String = ""
+        /// `command`: the node is this program (a verifier in another language, such as the C
+        /// node in `peers/c-verifier`) rather than the Swift verifier; `selfimprove node` runs it
+        /// with the options of ``CommandNodeArguments``. Its `chain` then only declares what it
+        /// computes (for the manifest, and `gold` to be sent the gold answers).
+        public var command: [String]?
 
         public static func == (lhs: VerifierSettings, rhs: VerifierSettings) -> Bool {
             lhs.address == rhs.address && lhs.chain.map(\.kind) == rhs.chain.map(\.kind) && lhs.chain.map(\.weight) == rhs.chain.map(\.weight)
-                && lhs.judgeBackend == rhs.judgeBackend
+                && lhs.judgeBackend == rhs.judgeBackend && lhs.command == rhs.command
         }
 
         public func hash(into hasher: inout Hasher) {
             hasher.combine(address)
             for entry in chain { hasher.combine(entry.kind); hasher.combine(entry.weight) }
             hasher.combine(judgeBackend)
+            hasher.combine(command)
         }
     }
 

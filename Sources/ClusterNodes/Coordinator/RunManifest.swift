@@ -61,7 +61,14 @@ struct RunManifest {
             ] as [String: Any],
             "resumptions": progress.resumptions,
             "coordinator_peak_rss_bytes": ProcessMemory.peakResidentBytes() ?? 0,
-            "nodes": config.nodes.map { ["role": $0.role.rawValue, "name": $0.address.name] },
+            "nodes": config.nodes.map { node -> [String: Any] in
+                var entry: [String: Any] = ["role": node.role.rawValue, "name": node.address.name]
+                // A verifier run as a program of its own (e.g. the C node) says which.
+                if node.role == .verifier, let command = config.verifiers.first(where: { $0.address.name == node.address.name })?.command {
+                    entry["command"] = command
+                }
+                return entry
+            },
         ]
         if let reason { object["reason"] = reason }
         if config.method.name == "verify_refine" {

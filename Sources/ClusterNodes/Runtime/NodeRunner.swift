@@ -39,6 +39,10 @@ public enum NodeRunner {
     /// Why a node cannot start.
     public struct StartError: Error, CustomStringConvertible {
         public var description: String
+
+        public init(description: String) {
+            self.description = description
+        }
     }
 
     /// Runs the node `name` of `role`.

@@ -62,6 +62,14 @@ struct Node: AsyncParsableCommand {
         let readyLine = readyLine, name = name
         let watchStdin = stopOnStdinEOF
         do {
+            if role == .verifier, let settings = cluster.verifiers.first(where: { $0.address.name == name }), settings.command != nil {
+                let status = try await CommandNode.run(
+                    config: cluster, settings: settings, name: instance ?? name,
+                    coordinatorEndpoint: try coordinator ?? NodeRunner.coordinatorEndpoint(cluster), port: port, advertise: advertise,
+                    logger: logger, stopRequested: { await StopSignal.wait(watchStandardInput: watchStdin) })
+                if status != 0 { throw ExitCode(status) }
+                return
+            }
             let status = try await NodeRunner.run(
                 config: cluster, role: role, name: name, coordinatorEndpoint: coordinator, port: port,
                 overrides: NodeRunner.Overrides(instance: instance, advertise: advertise, metricsPort: metricsPort), logger: logger,
