@@ -56,7 +56,8 @@ struct ClusterConfigTests {
         }
     }
 
-    @Test(arguments: ["local.yaml", "synthetic.yaml", "example.yaml", "refine-synthetic.yaml", "refine.yaml", "search.yaml", "search-synthetic.yaml"])
+    @Test(arguments: ["local.yaml", "synthetic.yaml", "example.yaml", "refine-synthetic.yaml", "refine.yaml", "search.yaml", "search-synthetic.yaml",
+                     "c-verifier.yaml"])
     func shippedConfigsAreValid(_ name: String) throws {
         let config = try ClusterConfig.load(file: Self.clusterFolder.appendingPathComponent(name).path)
         #expect(config.samplers.count >= 2)
@@ -129,6 +130,33 @@ struct ClusterConfigTests {
         let unused = configError(Self.validText().replacingOccurrences(of: "verifiers:\n  - name: verifier\n",
                                                                        with: "verifiers:\n  - name: verifier\n    judge_backend: {kind: synthetic}\n"))
         #expect(unused?.description.contains("neither its chain nor a search's critics use a judge") == true, "\(String(describing: unused))")
+    }
+
+    @Test func aCommandVerifierIsReadAndGetsTheNodeOptions() throws {
+        let text = Self.validText(extra: "security: {curve: true, keys: /tmp/keys}\nnetwork: {heartbeat_interval: 100ms, failure_timeout: 1500ms}")
+            .replacingOccurrences(of: "verifiers:\n  - name: verifier\n",
+                                  with: "verifiers:\n  - name: verifier\n    port: 7450\n    command: [bin/c-verifier, --log-level, debug]\n")
+        let config = try load(text)
+        let verifier = try #require(config.verifiers.first)
+        // The program is relative to the config's folder; its own arguments stay as written.
+        let program = FileManager.default.temporaryDirectory.appendingPathComponent("bin/c-verifier").standardizedFileURL.path
+        #expect(verifier.command == [program, "--log-level", "debug"])
+        #expect(verifier.chain.isEmpty, "a command's chain is only what it declares")
+        let arguments = CommandNodeArguments.make(config: config, settings: verifier, name: "verifier", coordinatorEndpoint: "tcp://127.0.0.1:7400")
+        #expect(arguments == [program, "--log-level", "debug", "--name", "verifier", "--bind", "tcp://127.0.0.1:7450", "--coordinator", "tcp://127.0.0.1:7400",
+                              "--heartbeat-ms", "100", "--failure-timeout-ms", "1500", "--stop-on-stdin-eof",
+                              "--curve-keys", "/tmp/keys", "--curve-key-name", "verifier", "--curve-domain", "selfimprove/test",
+                              "--curve-allow", "coordinator,sampler-1,sampler-2,verifier,trainer"])
+        // An instance name, another port and an advertised endpoint (Slurm, Kubernetes).
+        let moved = CommandNodeArguments.make(config: config, settings: verifier, name: "verifier-0", coordinatorEndpoint: "tcp://10.0.0.1:7400",
+                                              port: 0, advertise: "tcp://10.0.0.7:7450")
+        #expect(moved.contains("verifier-0") && moved.contains("tcp://127.0.0.1:*") && moved.suffix(from: moved.firstIndex(of: "--advertise")!).dropFirst().first == "tcp://10.0.0.7:7450")
+        // A bare program name is left for PATH; a command cannot have a judge backend.
+        #expect(try load(text.replacingOccurrences(of: "[bin/c-verifier, --log-level, debug]", with: "c-verifier")).verifiers.first?.command == ["c-verifier"])
+        let judged = configError(text.replacingOccurrences(of: "    command:", with: "    judge_backend: {kind: synthetic}\n    command:"))
+        #expect(judged?.description.contains("brings its own scoring") == true, "\(String(describing: judged))")
+        let empty = configError(text.replacingOccurrences(of: "[bin/c-verifier, --log-level, debug]", with: "[\"\"]"))
+        #expect(empty?.description.contains("must name a program") == true, "\(String(describing: empty))")
     }
 
     @Test func metricsPortsFollowTheNodesAndMustNotClash() throws {
