@@ -201,6 +201,41 @@ struct CVerifierNodeTests {
         #expect(await node.stop() == 130)
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func callsBeyondItsQueueAreRefusedNotHoarded() async throws {
+        let node = try await CVerifierProcess.start(["--name", "c-verifier", "--score-delay-ms", "1000"])
+        do {
+            let scoring = try batch([["5 + 3 = 8"]]).serializedData()
+            let calls = try (1 ... 258).map { id -> [[UInt8]] in
+                var envelope = WireEnvelope()
+                envelope.call.callID = UInt64(id)
+                envelope.call.method = "Verifier.scoreGroups"
+                envelope.call.arguments = [scoring]
+                envelope.call.target.node.endpoint = node.endpoint
+                envelope.call.target.node.incarnation = node.incarnation
+                envelope.call.target.name = "verifier"
+                return try wireMessage(envelope)
+            }
+            let replies = try await rawExchange(endpoint: node.endpoint, send: [try wireMessage(fakeHandshake())] + calls, replies: 1000,
+                                                timeout: .milliseconds(1800))
+            var refused: [UInt64] = [], answered: [UInt64] = []
+            for frames in replies where frames.count == 2 {
+                switch try WireEnvelope(serializedBytes: frames[1]).body {
+                case let .error(error)? where error.typeName == "Overloaded": refused.append(error.callID)
+                case let .reply(reply)?: answered.append(reply.callID)
+                default: break
+                }
+            }
+            // 256 wait (the first is answered after its second of scoring); the last two are refused.
+            #expect(refused.sorted() == [257, 258])
+            #expect(answered == [1])
+        } catch {
+            await node.stop()
+            throw error
+        }
+        #expect(await node.stop() == 130)
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func hostileFramesAreLoggedAndTheNodeCarriesOn() async throws {
         let node = try await CVerifierProcess.start(["--name", "c-verifier"])

@@ -29,6 +29,8 @@
 #define MAX_READS_PER_TURN 256
 /* Scoring runs in slices of about this long between turns of the socket loop. */
 #define SCORING_SLICE_MS 10
+/* scoreGroups calls waiting at most (the coordinator sends two at a time); more are refused. */
+#define MAX_QUEUED_CALLS 256
 
 /* Where a message came from and where its answer goes: a routing id on the ROUTER, or the DEALER. */
 typedef struct {
@@ -72,6 +74,7 @@ typedef struct {
     connection_t *inbound;          /* associations on the ROUTER */
     size_t inbound_count;
     call_t *calls;                  /* in arrival order; the first is scored */
+    size_t queued_calls;
     uint64_t heartbeat_sequence;
     int64_t last_tick_ms;
     bool finished;
@@ -409,6 +412,11 @@ static void handle_call(node_t *node, const route_t *route, const Selfimprove__V
         node->finished = true;
         return;
     }
+    if (node->queued_calls >= MAX_QUEUED_CALLS) {
+        snprintf(message, sizeof message, "%d calls are waiting on %s; try another verifier", MAX_QUEUED_CALLS, node->options->name);
+        send_error(node, route, call->call_id, "remote.threw", "Overloaded", message);
+        return;
+    }
     Selfimprove__V1__ScoreBatch *batch = selfimprove__v1__score_batch__unpack(NULL, call->arguments[0].len, call->arguments[0].data);
     if (batch == NULL) {
         snprintf(message, sizeof message, "argument 1 of Verifier.scoreGroups (%zu bytes) does not decode as selfimprove.v1.ScoreBatch", call->arguments[0].len);
@@ -429,6 +437,7 @@ static void handle_call(node_t *node, const route_t *route, const Selfimprove__V
     call_t **tail = &node->calls;
     while (*tail != NULL) tail = &(*tail)->next;
     *tail = queued;
+    node->queued_calls++;
 }
 
 static void handle_cancel(node_t *node, const route_t *route, uint64_t call_id) {
@@ -436,6 +445,7 @@ static void handle_cancel(node_t *node, const route_t *route, uint64_t call_id) 
         if ((*c)->call_id == call_id && same_route(&(*c)->route, route)) {
             call_t *cancelled = *c;
             *c = cancelled->next;
+            node->queued_calls--;
             log_line(LOG_DEBUG, "Cancelled a call call.id=%" PRIu64 " scored=%zu groups=%zu", call_id, cancelled->scored, cancelled->batch->n_groups);
             free_call(cancelled);
             node->calls_cancelled++;
@@ -462,6 +472,7 @@ static bool score_slice(node_t *node) {
             if (group == NULL) {
                 send_error(node, &call->route, call->call_id, "remote.threw", "ClusterNodes.VerifierError", error);
                 node->calls = call->next;
+                node->queued_calls--;
                 free_call(call);
                 continue;
             }
@@ -475,6 +486,7 @@ static bool score_slice(node_t *node) {
             else send_reply(node, &call->route, call->call_id, result, length);
             free(result);
             node->calls = call->next;
+            node->queued_calls--;
             free_call(call);
         }
         if (now_ms() - started >= SCORING_SLICE_MS) break;
