@@ -102,4 +102,24 @@ struct CVerifierRunTests {
         #expect(try RunOutputChecks.processes(withArguments: ["\(sanitized.node.path)\u{0}--name"]).isEmpty)
         #expect(try RunOutputChecks.processes(withArguments: ["\(plain.node.path)\u{0}--name"]).isEmpty)
     }
+
+    /// `security.curve: true`: the C node gets the cluster's key files from `launch`, joins over
+    /// CURVE and serves the run.
+    @Test(.timeLimit(.minutes(3)))
+    func aCurveClusterRunsWithTheCVerifier() async throws {
+        _ = try CVerifierBuild.build(sanitized: false)
+        let root = try RunTestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let security = ["security.curve=true", "security.keys=\(root.appendingPathComponent("keys").path)"]
+        let generate = try ChildProcess(executable: try RunTestSupport.executable(),
+                                        arguments: ["keys", "generate", "--config", Self.cConfig] + security.flatMap { ["--set", $0] })
+        #expect(await generate.waitForExit() == 0, "\(generate.standardErrorTail)")
+        let output = root.appendingPathComponent("run")
+        let run = try await launch(Self.cConfig, output: output, security)
+        #expect(run.status == 0, "\(run.log.suffix(2000))")
+        try RunOutputChecks.verifyOutput(output, m: 8, questions: try RunOutputChecks.datasetIDs(Self.dataset, limit: Self.questions))
+        let log = try String(contentsOf: output.appendingPathComponent("logs/c-verifier.log"), encoding: .utf8)
+        #expect(log.contains("curve=on") && log.contains("Joined the coordinator"), "\(log.suffix(2000))")
+        #expect(!log.contains("Refused"), "\(log.suffix(2000))")
+    }
 }
