@@ -57,6 +57,21 @@ struct KubernetesTests {
         #expect(try await validate(broken).status != 0)
     }
 
+    /// A verifier run as a program of its own needs it in the pods' image: the manifests are
+    /// written, with a warning naming the program.
+    @Test(.timeLimit(.minutes(1)))
+    func aCommandVerifierIsWrittenWithAWarningAboutTheImage() async throws {
+        let folder = try RunTestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let manifests = folder.appendingPathComponent("selfimprove.yaml")
+        let write = try ChildProcess(executable: RunTestSupport.executable(), arguments: ["k8s", "cluster/c-verifier.yaml", "--out", manifests.path],
+                                     workingDirectory: RunTestSupport.repository)
+        #expect(await write.waitForExit() == 0, "k8s failed: \(write.standardErrorTail)")
+        #expect(write.standardErrorTail.contains("warning: verifier 'c-verifier' runs the program \(RunTestSupport.repository.path)/.build/c-verifier/selfimprove-c-verifier"),
+                "\(write.standardErrorTail)")
+        #expect(try String(contentsOf: manifests, encoding: .utf8).contains("name: c-verifier-c-verifier"))
+    }
+
     /// A Deployment's pods run one entry under their own names: two samplers of the entry
     /// `sampler`, named as pods are, serve one run.
     @Test(.timeLimit(.minutes(2)))

@@ -73,6 +73,14 @@ struct Kubernetes: AsyncParsableCommand {
             FileHandle.standardError.write(Data("error: the config rewritten for Kubernetes is invalid: \(error)\n".utf8))
             throw ExitCode(ConfigExit.status)
         }
+        // A verifier run as a program of its own (e.g. peers/c-verifier) is started from the
+        // pod's image: say so, since the project's image holds only `selfimprove`.
+        for verifier in pod.verifiers where verifier.command != nil && verifier.address.name == verifier.entry {
+            FileHandle.standardError.write(Data("""
+                warning: verifier '\(verifier.entry)' runs the program \(verifier.command?.first ?? ""): the image its pods run must \
+                contain it at that path (the selfimprove image does not)\n
+                """.utf8))
+        }
         var keys: [String: Data] = [:]
         if original.security.curve {
             let names = ["cluster"] + pod.nodes.map(\.address.name)
