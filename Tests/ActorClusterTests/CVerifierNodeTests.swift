@@ -236,6 +236,30 @@ struct CVerifierNodeTests {
         #expect(await node.stop() == 130)
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func aFloodOfHandshakesCannotLockPeersOut() async throws {
+        let node = try await CVerifierProcess.start(["--name", "c-verifier", "--max-associations", "2"])
+        do {
+            // Three connections handshake in turn (each stays associated); the table holds two,
+            // so the third makes room by forgetting the first instead of being refused.
+            for peer in 1 ... 3 {
+                let replies = try await rawExchange(endpoint: node.endpoint, send: [try wireMessage(fakeHandshake(endpoint: "tcp://127.0.0.1:\(peer)"))],
+                                                    replies: 1, timeout: .seconds(2))
+                let first = try #require(replies.first, "peer \(peer) got no answer")
+                guard case .handshakeAccept? = try WireEnvelope(serializedBytes: first[1]).body else {
+                    Issue.record("peer \(peer) was not accepted")
+                    continue
+                }
+            }
+            let accepted = node.log.components(separatedBy: "Node up").count - 1
+            #expect(accepted == 3, "\(node.log)")
+        } catch {
+            await node.stop()
+            throw error
+        }
+        #expect(await node.stop() == 130)
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func hostileFramesAreLoggedAndTheNodeCarriesOn() async throws {
         let node = try await CVerifierProcess.start(["--name", "c-verifier"])

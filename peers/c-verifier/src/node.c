@@ -23,8 +23,6 @@
 /* The key the node's actor checks in under, and the actor's name on this node. */
 #define VERIFIERS_KEY "verifiers"
 #define ACTOR_NAME "verifier"
-/* Inbound connections tracked at most; the oldest unassociated one makes room. */
-#define MAX_CONNECTIONS 4096
 /* Messages read from one socket per loop turn, so no socket starves the others. */
 #define MAX_READS_PER_TURN 256
 /* Scoring runs in slices of about this long between turns of the socket loop. */
@@ -233,17 +231,20 @@ static connection_t *find_connection(node_t *node, const route_t *route) {
     return NULL;
 }
 
-/* The inbound connection of `route`, made if new (NULL only when the table is full of live
- * associations). */
+/* The inbound connection of `route`, made if new (NULL only when out of memory). A full table
+ * makes room by forgetting the connection heard from longest ago, unassociated ones first: a
+ * forgotten peer that speaks again is answered AssociationUnknown and handshakes anew, so a
+ * flood of handshakes cannot lock real peers out. */
 static connection_t *connection_for(node_t *node, const route_t *route) {
     connection_t *found = find_connection(node, route);
     if (found != NULL) return found;
-    if (node->inbound_count >= MAX_CONNECTIONS) {
+    if (node->inbound_count >= (size_t)node->options->max_associations) {
         connection_t **oldest = NULL;
         for (connection_t **c = &node->inbound; *c != NULL; c = &(*c)->next) {
-            if (!(*c)->associated && (oldest == NULL || (*c)->last_heard_ms < (*oldest)->last_heard_ms)) oldest = c;
+            bool older = oldest == NULL || (!(*c)->associated && (*oldest)->associated) ||
+                         ((*c)->associated == (*oldest)->associated && (*c)->last_heard_ms < (*oldest)->last_heard_ms);
+            if (older) oldest = c;
         }
-        if (oldest == NULL) return NULL;
         connection_t *gone = *oldest;
         *oldest = gone->next;
         free(gone);
@@ -322,7 +323,7 @@ static void handle_handshake(node_t *node, const route_t *route, const Selfimpro
     }
     connection_t *connection = connection_for(node, route);
     if (connection == NULL) {
-        log_line(LOG_WARNING, "Refused handshake peer=\"%s\" reason=\"%d associations are live\"", handshake->from->endpoint, MAX_CONNECTIONS);
+        log_line(LOG_ERROR, "Out of memory for an association peer=\"%s\"", handshake->from->endpoint);
         return;
     }
     associate(node, connection, handshake->from);

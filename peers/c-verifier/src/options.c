@@ -9,7 +9,7 @@ static const char *usage =
     "usage: selfimprove-c-verifier --name NAME [--bind tcp://HOST:PORT] [--advertise ENDPOINT]\n"
     "         [--coordinator ENDPOINT] [--heartbeat-ms 250] [--failure-timeout-ms 2000]\n"
     "         [--curve-keys DIR --curve-key-name NAME --curve-domain DOMAIN --curve-allow NAME[,NAME...]]\n"
-    "         [--stop-on-stdin-eof] [--score-delay-ms 0] [--log-level debug|info|warning|error]\n";
+    "         [--stop-on-stdin-eof] [--score-delay-ms 0] [--max-associations 4096] [--log-level debug|info|warning|error]\n";
 
 static int number(const char *option, const char *text, int minimum, int *out) {
     char *end = NULL;
@@ -47,6 +47,7 @@ int options_parse(int argc, char **argv, options_t *options) {
     options->heartbeat_ms = 250;
     options->failure_timeout_ms = 2000;
     options->log_level = LOG_INFO;
+    options->max_associations = 4096;
     for (int i = 1; i < argc; i++) {
         const char *option = argv[i];
         if (strcmp(option, "--stop-on-stdin-eof") == 0) {
@@ -75,6 +76,8 @@ int options_parse(int argc, char **argv, options_t *options) {
             if (number(option, value, 10, &options->heartbeat_ms) != 0) return -1;
         } else if (strcmp(option, "--failure-timeout-ms") == 0) {
             if (number(option, value, 20, &options->failure_timeout_ms) != 0) return -1;
+        } else if (strcmp(option, "--max-associations") == 0) {
+            if (number(option, value, 1, &options->max_associations) != 0) return -1;
         } else if (strcmp(option, "--score-delay-ms") == 0) {
             if (number(option, value, 0, &options->score_delay_ms) != 0) return -1;
         } else if (strcmp(option, "--log-level") == 0) {

@@ -24,6 +24,7 @@ typedef struct {
     size_t curve_allowed_count;
     bool stop_on_stdin_eof;      /* --stop-on-stdin-eof: stop when standard input closes */
     int score_delay_ms;          /* --score-delay-ms: extra time per group, to test cancellation */
+    int max_associations;        /* --max-associations: inbound connections tracked at most (4096) */
     log_level_t log_level;       /* --log-level (info) */
 } options_t;
 
