@@ -93,6 +93,19 @@ struct CVerifierNodeTests {
         return batch
     }
 
+    /// Runs `body` with a started node and stops it afterwards, also when `body` throws.
+    /// - Returns: The node's exit status after SIGTERM (130 when it stopped as asked).
+    private func withNode(_ arguments: [String], _ body: (CVerifierProcess) async throws -> Void) async throws -> Int32 {
+        let node = try await CVerifierProcess.start(arguments)
+        do {
+            try await body(node)
+        } catch {
+            await node.stop()
+            throw error
+        }
+        return await node.stop()
+    }
+
     private func coordinatorStandIn(_ name: String = "coordinator", bind: String = "tcp://127.0.0.1:*", logs: CapturedLogs = CapturedLogs(),
                                     security: ClusterSystemConfiguration.Security? = nil) async throws -> ClusterSystem
     {
@@ -134,8 +147,7 @@ struct CVerifierNodeTests {
 
     @Test(.timeLimit(.minutes(1)))
     func badCallsGetTheProtocolsErrorsAndACancelledCallNoAnswer() async throws {
-        let node = try await CVerifierProcess.start(["--name", "c-verifier", "--score-delay-ms", "300"])
-        do {
+        let status = try await withNode(["--name", "c-verifier", "--score-delay-ms", "300"]) { node in
             var target = Selfimprove_V1_ActorIdentity()
             target.node.endpoint = node.endpoint
             target.node.incarnation = node.incarnation
@@ -194,17 +206,13 @@ struct CVerifierNodeTests {
             let scored = try Selfimprove_V1_ScoreBatchReply(serializedBytes: try #require(answered[21], "call 21 not answered"))
             #expect(scored.groups.map { $0.scores.map(\.combined) } == [[1]])
             #expect(answered.count == 1 && errors.count == 7, "exactly one answer per call: \(answered.keys) \(errors.keys)")
-        } catch {
-            await node.stop()
-            throw error
         }
-        #expect(await node.stop() == 130)
+        #expect(status == 130)
     }
 
     @Test(.timeLimit(.minutes(1)))
     func callsBeyondItsQueueAreRefusedNotHoarded() async throws {
-        let node = try await CVerifierProcess.start(["--name", "c-verifier", "--score-delay-ms", "1000"])
-        do {
+        let status = try await withNode(["--name", "c-verifier", "--score-delay-ms", "1000"]) { node in
             let scoring = try batch([["5 + 3 = 8"]]).serializedData()
             let calls = try (1 ... 258).map { id -> [[UInt8]] in
                 var envelope = WireEnvelope()
@@ -229,17 +237,13 @@ struct CVerifierNodeTests {
             // 256 wait (the first is answered after its second of scoring); the last two are refused.
             #expect(refused.sorted() == [257, 258])
             #expect(answered == [1])
-        } catch {
-            await node.stop()
-            throw error
         }
-        #expect(await node.stop() == 130)
+        #expect(status == 130)
     }
 
     @Test(.timeLimit(.minutes(1)))
     func aFloodOfHandshakesCannotLockPeersOut() async throws {
-        let node = try await CVerifierProcess.start(["--name", "c-verifier", "--max-associations", "2"])
-        do {
+        let status = try await withNode(["--name", "c-verifier", "--max-associations", "2"]) { node in
             // Three connections handshake in turn (each stays associated); the table holds two,
             // so the third makes room by forgetting the first instead of being refused.
             for peer in 1 ... 3 {
@@ -253,17 +257,13 @@ struct CVerifierNodeTests {
             }
             let accepted = node.log.components(separatedBy: "Node up").count - 1
             #expect(accepted == 3, "\(node.log)")
-        } catch {
-            await node.stop()
-            throw error
         }
-        #expect(await node.stop() == 130)
+        #expect(status == 130)
     }
 
     @Test(.timeLimit(.minutes(2)))
     func hostileFramesAreLoggedAndTheNodeCarriesOn() async throws {
-        let node = try await CVerifierProcess.start(["--name", "c-verifier"])
-        do {
+        let status = try await withNode(["--name", "c-verifier"]) { node in
             var generator = SystemRandomNumberGenerator()
             let random = (0 ..< 64).map { _ in UInt8.random(in: 0 ... 255, using: &generator) }
             let noBody = WireEnvelope()
@@ -307,11 +307,8 @@ struct CVerifierNodeTests {
             #expect(try await verifier.scoreGroups(batch([["5 + 3 = 8"]])).groups.first?.scores.first?.combined == 1)
             await coordinator.shutdown()
             #expect(node.process.isRunning)
-        } catch {
-            await node.stop()
-            throw error
         }
-        #expect(await node.stop() == 130)
+        #expect(status == 130)
     }
 
     @Test(.timeLimit(.minutes(1)))
