@@ -26,7 +26,12 @@ public enum ClusterKeys {
         for member in config.nodes {
             allowed.insert(try publicKey(member.address.name, in: folder))
         }
-        return .init(serverKeyPair: server, nodeKeyPair: node, allowedPublicKeys: allowed, domain: "selfimprove/\(config.name)")
+        return .init(serverKeyPair: server, nodeKeyPair: node, allowedPublicKeys: allowed, domain: domain(of: config))
+    }
+
+    /// The ZAP domain every node of `config` uses (a node of another cluster is refused).
+    public static func domain(of config: ClusterConfig) -> String {
+        "selfimprove/\(config.name)"
     }
 
     /// Writes a key pair for the servers and for every node of `config` that has none yet.

@@ -1,3 +1,4 @@
+import Backends
 import Foundation
 
 /// The command line a verifier run as a program of its own (`command:` in its config entry,
@@ -28,19 +29,15 @@ public enum CommandNodeArguments {
         if let port { address.port = port }
         var arguments = settings.command ?? []
         arguments += ["--name", name, "--bind", address.bindEndpoint, "--coordinator", coordinatorEndpoint,
-                      "--heartbeat-ms", "\(milliseconds(config.network.heartbeatInterval))",
-                      "--failure-timeout-ms", "\(milliseconds(config.network.failureTimeout))", "--stop-on-stdin-eof"]
+                      "--heartbeat-ms", "\(config.network.heartbeatInterval.milliseconds)",
+                      "--failure-timeout-ms", "\(config.network.failureTimeout.milliseconds)", "--stop-on-stdin-eof"]
         if let advertised = advertise ?? address.advertise { arguments += ["--advertise", advertised] }
         if config.security.curve {
             // The same files and allow-list as ClusterKeys gives a Swift node.
             arguments += ["--curve-keys", config.security.keys.path, "--curve-key-name", settings.address.name,
-                          "--curve-domain", "selfimprove/\(config.name)",
+                          "--curve-domain", ClusterKeys.domain(of: config),
                           "--curve-allow", config.nodes.map(\.address.name).joined(separator: ",")]
         }
         return arguments
-    }
-
-    private static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 }

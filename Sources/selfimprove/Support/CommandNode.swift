@@ -6,8 +6,8 @@ import ProcessSupervision
 /// Runs a verifier whose config entry names a `command` (a node in another language): starts
 /// the program with ``CommandNodeArguments``, passes its log through to this process's standard
 /// error, and stops it (SIGTERM, closed standard input, then SIGKILL after the config's
-/// `stop_grace`) when this process is asked to stop. `launch`, `selfimprove node` and the
-/// Slurm and Kubernetes scripts therefore run and supervise it like any node.
+/// `stop_grace`) when this process is asked to stop. `launch` and the Slurm script start nodes
+/// through `selfimprove node`, so they run and supervise it like any node.
 enum CommandNode {
     /// Runs the program to its end.
     /// - Returns: Its exit status (a program killed by a signal counts as failed, 1).
