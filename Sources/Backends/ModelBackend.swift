@@ -82,6 +82,13 @@ extension ModelBackend {
 /// A backend failure, with what went wrong and where.
 public struct BackendError: Error, Sendable, Hashable, CustomStringConvertible {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// Trying again cannot help: the backend fails the same way every time here (a server
+    /// build that dies of SIGILL on this CPU, say). A sampler stops on such an error instead of
+    /// failing lease after lease, and its supervisor does not restart it.
+    public var permanent: Bool
+    public init(_ message: String, permanent: Bool = false) {
+        self.message = message
+        self.permanent = permanent
+    }
     public var description: String { "BackendError: \(message)" }
 }

@@ -21,6 +21,8 @@ public final class ChildProcess: Sendable {
     /// State shared with the pipe and termination handlers.
     private final class Shared: Sendable {
         let exitStatus = Mutex<Int32?>(nil)
+        /// Killed by a signal (then `exitStatus` is the signal's number).
+        let signalled = Mutex(false)
         let exited = Mutex<[CheckedContinuation<Int32, Never>]>([])
         let stderrTail = Mutex<[UInt8]>([])
         /// The child's standard error reached its end (everything it wrote is in `stderrTail`).
@@ -104,6 +106,7 @@ public final class ChildProcess: Sendable {
         }
         process.terminationHandler = { process in
             let status = process.terminationStatus
+            shared.signalled.withLock { $0 = process.terminationReason == .uncaughtSignal }
             shared.exitStatus.withLock { $0 = status }
             let waiters = shared.exited.withLock { waiters in
                 defer { waiters.removeAll() }
@@ -206,6 +209,15 @@ public final class ChildProcess: Sendable {
             try? await Task.sleep(for: .milliseconds(10))
         }
         return status
+    }
+
+    /// Waits for the child to exit (as ``waitForExit()``) and says how it ended.
+    /// - Parameter throughWrapper: The child is a wrapper (a shell, an entry point) that passes
+    ///   the signal that killed its own child on as an exit status.
+    public func waitForTermination(throughWrapper: Bool = false) async -> ProcessTermination {
+        let status = await waitForExit()
+        if shared.signalled.withLock({ $0 }) { return ProcessTermination(status: status, uncaughtSignal: true) }
+        return throughWrapper ? ProcessTermination(wrapperStatus: status) : ProcessTermination(status: status, uncaughtSignal: false)
     }
 
     /// Asks the child to stop (SIGTERM and closed standard input); after `grace`, kills it.

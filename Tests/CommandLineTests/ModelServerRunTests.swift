@@ -136,4 +136,53 @@ struct ModelServerRunTests {
         }
         #expect(processes(named: "llama-server").count == serversBefore)
     }
+
+    /// A stand-in `llama-cpp-server` that dies of SIGILL as it loads (what a build with
+    /// instructions the machine cannot execute does), counting its starts; and a model file.
+    private func sigillServer(in folder: URL) throws -> (server: String, model: String) {
+        let script = folder.appendingPathComponent("llama-cpp-server")
+        try "#!/bin/sh\necho start >> \"\(folder.path)/starts\"\necho 'load_tensors: loading model tensors' >&2\nkill -ILL $$\n"
+            .write(to: script, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+        let model = folder.appendingPathComponent("model.gguf")
+        try Data("GGUF".utf8).write(to: model)
+        return (script.path, model.path)
+    }
+
+    /// The run stops at once with the signal's name: neither the server nor the sampler is
+    /// restarted (the launcher's restarts would meet the same instruction), and a rounds run
+    /// says why its phase failed.
+    @Test(.timeLimit(.minutes(3)))
+    func aServerThatDiesOfSIGILLStopsTheRunAtOnceWithTheSignalsName() async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let (server, model) = try sigillServer(in: folder)
+        let backend = ["--set", "samplers.0.backend.server=\(server)", "--set", "samplers.0.backend.model=\(model)"]
+        let launch = try ChildProcess(executable: executable(), arguments: [
+            "launch", Self.repository.appendingPathComponent("cluster/local.yaml").path, "--output", folder.appendingPathComponent("run").path,
+            "--set", "dataset.limit=2",
+        ] + backend)
+        let status = await launch.waitForExit()
+        let output = launch.standardErrorTail
+        #expect(status == 1, "\(output.suffix(3000))")
+        #expect(output.contains("cannot work on this machine, and restarting it cannot help"), "\(output.suffix(3000))")
+        #expect(output.contains("died of SIGILL (illegal instruction"), "\(output.suffix(3000))")
+        #expect(!output.contains("Node exited; restarting it"), "a node was restarted: \(output.suffix(3000))")
+        let starts = try String(contentsOf: folder.appendingPathComponent("starts"), encoding: .utf8).split(separator: "\n").count
+        // Two samplers (local.yaml's replicas), each starting its server once; one of them may
+        // not have started it before the run was stopped.
+        #expect((1 ... 2).contains(starts), "the server was started \(starts) times")
+        let samplerLog = try String(contentsOf: folder.appendingPathComponent("run/logs/sampler-1.log"), encoding: .utf8)
+            + ((try? String(contentsOf: folder.appendingPathComponent("run/logs/sampler-2.log"), encoding: .utf8)) ?? "")
+        #expect(samplerLog.contains("SIGILL"))
+
+        // The same through rounds: the baseline evaluation's cluster run fails with the reason.
+        let rounds = try ChildProcess(executable: executable(), arguments: [
+            "launch", Self.repository.appendingPathComponent("cluster/rounds.yaml").path, "--output", folder.appendingPathComponent("rounds").path,
+        ] + backend)
+        let roundsStatus = await rounds.waitForExit()
+        let roundsOutput = rounds.standardErrorTail
+        #expect(roundsStatus == 1, "\(roundsOutput.suffix(3000))")
+        #expect(roundsOutput.contains("The rounds run failed") && roundsOutput.contains("died of SIGILL"), "\(roundsOutput.suffix(3000))")
+    }
 }

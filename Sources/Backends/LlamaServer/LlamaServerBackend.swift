@@ -48,7 +48,7 @@ public final class LlamaServerBackend: ModelBackend {
     }
 
     public func sample(_ request: SamplingRequest) async throws -> SamplingResponse {
-        if let reason = await server.givenUp { throw BackendError(reason) }
+        if let failure = await server.givenUp { throw failure }
         guard let backend = await client.backend else { throw BackendError("the llama-server backend was not started") }
         return try await backend.sample(request)
     }

@@ -49,7 +49,7 @@ public actor ManagedLlamaServer {
     private var watcher: Task<Void, Never>?
     private var stopping = false
     private var restarts = 0
-    private var failure: String?
+    private var failure: BackendError?
     private var logHandle: FileHandle?
 
     public init(configuration: Configuration, logger: Logger = Logger(label: "selfimprove.llama-server")) {
@@ -65,18 +65,24 @@ public actor ManagedLlamaServer {
     /// llama-server), if one runs.
     public var processGroup: Int32? { child?.pid }
 
-    /// Why the server is no longer run (restarts used up), if so.
-    public var givenUp: String? { failure }
+    /// Why the server is no longer run (restarts used up, or a crash that a restart would
+    /// repeat), if so.
+    public var givenUp: BackendError? { failure }
 
-    /// Starts the server and waits until it answers `/health`.
-    /// - Throws: ``BackendError`` naming the missing file, or the server's last log lines when
-    ///   it exits or does not become healthy in time.
+    /// Starts the server and waits until it answers `/health`; a server that fails to start
+    /// is tried once more.
+    /// - Throws: ``BackendError`` naming the missing file, or how the server ended (the signal
+    ///   it died of, or its exit status) and its last log lines when it exits or does not
+    ///   become healthy in time. The error is ``BackendError/permanent`` when another try
+    ///   cannot help: a missing file, a crash that repeats by nature (SIGILL), or the same
+    ///   failure twice in a row.
     public func start() async throws {
         guard FileManager.default.isExecutableFile(atPath: configuration.command) else {
-            throw BackendError("the llama-server entry point \(configuration.command) is missing or not executable (run cluster/setup-model)")
+            throw BackendError("the llama-server entry point \(configuration.command) is missing or not executable (run cluster/setup-model)",
+                               permanent: true)
         }
         guard FileManager.default.fileExists(atPath: configuration.modelPath) else {
-            throw BackendError("the model file \(configuration.modelPath) is missing (run cluster/setup-model)")
+            throw BackendError("the model file \(configuration.modelPath) is missing (run cluster/setup-model)", permanent: true)
         }
         if port == 0 { port = try LoopbackPort.free() }
         if let path = configuration.logFile {
@@ -86,8 +92,37 @@ public actor ManagedLlamaServer {
             logHandle = FileHandle(forWritingAtPath: path)
             _ = try? logHandle?.seekToEnd()
         }
-        try await launch()
+        var previous: StartFailure?
+        while true {
+            do {
+                try await launch()
+                break
+            } catch let failure as StartFailure {
+                if failure.deterministic { throw BackendError(failure.message, permanent: true) }
+                if let previous {
+                    throw BackendError(failure.message + (failure.kind == previous.kind ? " (the same way twice in a row)" : ""),
+                                       permanent: failure.kind == previous.kind)
+                }
+                logger.warning("llama-server did not start; trying once more", metadata: ["reason": "\(failure.message)"])
+                previous = failure
+            }
+        }
         watcher = Task { await self.watch() }
+    }
+
+    /// Why one start failed; `kind` tells one failure from the same failure again.
+    private struct StartFailure: Error {
+        var message: String
+        var kind: String
+        /// Starting again on this machine cannot end otherwise.
+        var deterministic: Bool
+    }
+
+    /// What to do about a server build that cannot run here.
+    private static func advice(_ termination: ProcessTermination) -> String {
+        termination.isDeterministicCrash
+            ? " (this llama-server build cannot run on this machine: run cluster/setup-model, which checks the build by generating tokens and rebuilds it)"
+            : ""
     }
 
     /// Stops the server (SIGTERM to its process group, SIGKILL after `grace`).
@@ -134,8 +169,13 @@ public actor ManagedLlamaServer {
         while true {
             try Task.checkCancellation()
             if !process.isRunning {
-                let status = await process.waitForExit()
-                throw BackendError("llama-server exited with status \(status) while starting; its last lines: \(Self.lastLines(process.standardErrorTail))")
+                // The guard's watchdog still holds the log pipe: stop it so the log reads to its end.
+                await Self.stopGroup(of: process, grace: .seconds(1))
+                let termination = await process.waitForTermination(throughWrapper: true)
+                throw StartFailure(
+                    message: "llama-server \(termination) while starting\(Self.advice(termination)); its last lines: \(Self.lastLines(process.standardErrorTail))",
+                    kind: termination.signal.map { "signal \($0)" } ?? "status \(termination.status)",
+                    deterministic: termination.isDeterministicCrash)
             }
             if let response = try? await client.execute(HTTPClientRequest(url: baseURL + "/health"), timeout: .seconds(2)),
                response.status == .ok
@@ -147,35 +187,53 @@ public actor ManagedLlamaServer {
             }
             if ContinuousClock.now - started > configuration.startupTimeout {
                 await Self.stopGroup(of: process, grace: .seconds(2))
-                throw BackendError("llama-server did not answer /health within \(configuration.startupTimeout); its last lines: \(Self.lastLines(process.standardErrorTail))")
+                throw StartFailure(
+                    message: "llama-server did not answer /health within \(configuration.startupTimeout); its last lines: \(Self.lastLines(process.standardErrorTail))",
+                    kind: "timeout", deterministic: false)
             }
             try await Task.sleep(for: .milliseconds(200))
         }
     }
 
-    /// Starts the server again whenever it exits unexpectedly, up to ``Configuration/maxRestarts``.
+    /// Starts the server again whenever it exits unexpectedly, up to ``Configuration/maxRestarts``;
+    /// a crash that a restart would repeat (SIGILL) gives up at once.
     private func watch() async {
         while !stopping, !Task.isCancelled, let process = child {
-            let status = await process.waitForExit()
+            let termination = await process.waitForTermination(throughWrapper: true)
             if stopping || Task.isCancelled { return }
             await Self.stopGroup(of: process, grace: .seconds(2))
-            restarts += 1
-            guard restarts <= configuration.maxRestarts else {
-                failure = "llama-server exited \(restarts) times (status \(status)); not restarted again"
-                logger.critical("llama-server keeps dying; giving up", metadata: [
-                    "status": "\(status)", "restarts": "\(restarts - 1)", "last_lines": "\(Self.lastLines(process.standardErrorTail))",
+            let lastLines = Self.lastLines(process.standardErrorTail)
+            if termination.isDeterministicCrash {
+                failure = BackendError("llama-server \(termination) while serving\(Self.advice(termination)); its last lines: \(lastLines)",
+                                       permanent: true)
+                logger.critical("llama-server cannot run on this machine; not restarting it", metadata: [
+                    "termination": "\(termination)", "last_lines": "\(lastLines)",
                 ])
                 child = nil
                 return
             }
-            logger.error("llama-server exited; restarting it", metadata: [
-                "status": "\(status)", "restart": "\(restarts)", "of": "\(configuration.maxRestarts)",
-                "last_lines": "\(Self.lastLines(process.standardErrorTail))",
+            restarts += 1
+            guard restarts <= configuration.maxRestarts else {
+                failure = BackendError("llama-server ended \(restarts) times (last: \(termination)); not restarted again")
+                logger.critical("llama-server keeps dying; giving up", metadata: [
+                    "termination": "\(termination)", "restarts": "\(restarts - 1)", "last_lines": "\(lastLines)",
+                ])
+                child = nil
+                return
+            }
+            logger.error("llama-server ended; restarting it", metadata: [
+                "termination": "\(termination)", "restart": "\(restarts)", "of": "\(configuration.maxRestarts)",
+                "last_lines": "\(lastLines)",
             ])
             do {
                 try await Task.sleep(for: .milliseconds(500 * restarts))
                 try await launch()
             } catch is CancellationError {
+                return
+            } catch let start as StartFailure where start.deterministic {
+                failure = BackendError(start.message, permanent: true)
+                logger.critical("llama-server cannot run on this machine; not restarting it", metadata: ["reason": "\(start.message)"])
+                child = nil
                 return
             } catch {
                 logger.error("Restarting llama-server failed", metadata: ["error": "\(error)"])

@@ -16,6 +16,21 @@ public enum NodeRunner {
         public static let failed: Int32 = 1
         /// Stopped by SIGINT/SIGTERM before the run finished.
         public static let interrupted: Int32 = 130
+        /// The node cannot do its work on this machine and a restart would fail the same way
+        /// (its model server dies of SIGILL here, say): supervisors stop the run instead of
+        /// restarting it (sysexits' EX_UNAVAILABLE).
+        public static let unrecoverable: Int32 = 69
+    }
+
+    /// The node cannot work here, for a reason a restart would meet again (see
+    /// ``ExitStatus/unrecoverable``). Thrown by ``run(config:role:name:coordinatorEndpoint:port:overrides:logger:onReady:stopRequested:)``
+    /// after the node has left the cluster.
+    public struct Unrecoverable: Error, CustomStringConvertible {
+        public var description: String
+
+        public init(description: String) {
+            self.description = description
+        }
     }
 
     /// How a node started outside `launch` differs from its config entry: a Kubernetes pod or a
@@ -90,6 +105,7 @@ public enum NodeRunner {
         }
         defer { stopWatcher.cancel() }
         var status = ExitStatus.success
+        var unrecoverable: String?
         switch role {
         case .coordinator:
             try FileManager.default.createDirectory(at: config.output, withIntermediateDirectories: true)
@@ -131,6 +147,9 @@ public enum NodeRunner {
                 try await backend.start()
             } catch {
                 logger.error("The sampler's model backend did not start", metadata: ["error": "\(error)"])
+                if let backendError = error as? BackendError, backendError.permanent {
+                    unrecoverable = "the sampler's model backend cannot start: \(backendError.message)"
+                }
                 status = ExitStatus.failed
                 break
             }
@@ -141,9 +160,13 @@ public enum NodeRunner {
                 await stop.wait()
                 work.cancel()
             }
-            await work.value
+            let ending = await work.value
             canceller.cancel()
             await backend.shutdown()
+            if case let .backendUnusable(reason) = ending {
+                logger.critical("The sampler's model backend fails for good; the sampler stops", metadata: ["reason": "\(reason)"])
+                unrecoverable = "the sampler's model backend fails for good: \(reason)"
+            }
             if stop.fired { status = ExitStatus.interrupted }
             withExtendedLifetime(actor) {}
         case .verifier:
@@ -158,6 +181,9 @@ public enum NodeRunner {
                     judge = backend
                 } catch {
                     logger.error("The verifier's judge backend did not start", metadata: ["error": "\(error)"])
+                    if let backendError = error as? BackendError, backendError.permanent {
+                        unrecoverable = "the verifier's judge backend cannot start: \(backendError.message)"
+                    }
                     status = ExitStatus.failed
                     break
                 }
@@ -186,6 +212,7 @@ public enum NodeRunner {
         }
         await system.shutdown()
         await metricsServer?.stop()
+        if let unrecoverable, status != ExitStatus.interrupted { throw Unrecoverable(description: unrecoverable) }
         return status
     }
 

@@ -41,10 +41,24 @@ public struct SamplerWorker: Sendable {
         self.metrics = SamplerMetrics(node: name)
     }
 
-    /// Works until the coordinator says the run is over (returns normally) or the task is
-    /// cancelled. A lost coordinator is waited for (it may be restarting).
-    public func run() async {
+    /// Why ``run()`` returned.
+    public enum Ending: Sendable, Equatable {
+        /// The coordinator said the run is over.
+        case finished
+        /// The task was cancelled (the node is stopping).
+        case cancelled
+        /// The backend failed in a way that trying again cannot mend (``BackendError/permanent``):
+        /// the sampler stops instead of failing every lease it is given.
+        case backendUnusable(String)
+    }
+
+    /// Works until the coordinator says the run is over, the task is cancelled, or the backend
+    /// fails for good. A lost coordinator is waited for (it may be restarting).
+    @discardableResult
+    public func run() async -> Ending {
         let outbox = SamplerOutbox(capacity: capacity)
+        let unusable = FirstReason()
+        var ending = Ending.cancelled
         var coordinator: CoordinatorActor?
         var lastWarning = ContinuousClock.now
         await withTaskGroup(of: Void.self) { group in
@@ -62,6 +76,10 @@ public struct SamplerWorker: Sendable {
                 }
                 let (submissions, credits) = await outbox.next()
                 if Task.isCancelled { break }
+                if let reason = unusable.reason {
+                    ending = .backendUnusable(reason)
+                    break
+                }
                 var request = Selfimprove_V1_WorkRequest()
                 request.sampler = name
                 request.pool = pool
@@ -83,6 +101,7 @@ public struct SamplerWorker: Sendable {
                 }
                 if grant.finished {
                     logger.info("The coordinator says the run is over")
+                    ending = .finished
                     break
                 }
                 let received = ContinuousClock.now
@@ -91,7 +110,7 @@ public struct SamplerWorker: Sendable {
                     let target = coordinator!
                     group.addTask {
                         let submission = await serve(lease, sampling: lease.hasSampling ? lease.sampling : grant.sampling,
-                                                     received: received, coordinator: target)
+                                                     received: received, coordinator: target, unusable: unusable)
                         await outbox.finish(submission)
                     }
                 }
@@ -101,12 +120,14 @@ public struct SamplerWorker: Sendable {
             }
             group.cancelAll()
         }
+        return ending
     }
 
     /// Draws one lease's paths; returns them for the next request (nil: the backend failed,
     /// which is reported at once).
     private func serve(_ lease: Selfimprove_V1_WorkLease, sampling: Selfimprove_V1_SamplingSettings,
-                       received: ContinuousClock.Instant, coordinator: CoordinatorActor) async -> Selfimprove_V1_PathSubmission?
+                       received: ContinuousClock.Instant, coordinator: CoordinatorActor,
+                       unusable: FirstReason) async -> Selfimprove_V1_PathSubmission?
     {
         counters.inFlight.add(1, ordering: .relaxed)
         metrics.leasesInFlight.increment()
@@ -150,6 +171,9 @@ public struct SamplerWorker: Sendable {
             metrics.errors.increment()
             let message = (error as? BackendError)?.message ?? "\(error)"
             logger.warning("Backend error", metadata: ["lease": "\(lease.leaseID)", "error": "\(message)"])
+            if let backendError = error as? BackendError, backendError.permanent {
+                unusable.record(message)
+            }
             var failure = Selfimprove_V1_LeaseFailure()
             failure.leaseID = lease.leaseID
             failure.sampler = name
@@ -162,5 +186,16 @@ public struct SamplerWorker: Sendable {
             }
             return nil
         }
+    }
+}
+
+/// The first reason recorded, shared by the tasks serving leases and the loop that asks for work.
+private final class FirstReason: Sendable {
+    private let value = Mutex<String?>(nil)
+
+    var reason: String? { value.withLock { $0 } }
+
+    func record(_ reason: String) {
+        value.withLock { $0 = $0 ?? reason }
     }
 }

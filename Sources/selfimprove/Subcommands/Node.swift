@@ -11,7 +11,9 @@ struct Node: AsyncParsableCommand {
         discussion: """
         Other roles join the coordinator at the address the config gives (coordinator.host/port or \
         coordinator.advertise), or at --coordinator. Exit status: 0 when the run finished, 1 when it \
-        failed, 78 for an invalid config, 130 when stopped by a signal first.
+        failed, 69 when the node cannot work on this machine and a restart would fail the same way \
+        (then one JSON line {"unrecoverable": REASON, "role", "name"} on standard output says why), 78 for \
+        an invalid config, 130 when stopped by a signal first.
         """
     )
 
@@ -83,6 +85,11 @@ struct Node: AsyncParsableCommand {
         } catch let error as NodeRunner.StartError {
             logger.error("\(error.description)")
             throw ExitCode(ConfigExit.status)
+        } catch let error as NodeRunner.Unrecoverable {
+            // Supervisors (launch) read this line: restarting the node cannot help.
+            logger.critical("The node cannot work on this machine; a restart would fail the same way", metadata: ["reason": "\(error.description)"])
+            printJSONLine(["unrecoverable": error.description, "role": role.rawValue, "name": instance ?? name])
+            throw ExitCode(NodeRunner.ExitStatus.unrecoverable)
         }
     }
 }

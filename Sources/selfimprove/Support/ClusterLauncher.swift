@@ -28,6 +28,7 @@ final class ClusterLauncher: Sendable {
     let echoCoordinator: Bool
     let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
+    private let lastFailure = Mutex<String?>(nil)
 
     /// - Parameters:
     ///   - childArguments: Options every node gets (`--set`, `--output`, logging).
@@ -43,6 +44,10 @@ final class ClusterLauncher: Sendable {
 
     /// Asks the run to stop (Ctrl-C, SIGTERM).
     func requestStop() { stopRequested.store(true, ordering: .relaxed) }
+
+    /// Why the last ``run()`` failed, when the launcher ended it (a node that kept dying or
+    /// cannot work here); nil when it finished or the coordinator decided.
+    var failureReason: String? { lastFailure.withLock { $0 } }
 
     /// Runs the cluster to its end.
     /// - Returns: The coordinator's exit status (0: finished), or 1 if the cluster could not
@@ -92,6 +97,12 @@ final class ClusterLauncher: Sendable {
                     others[position].exitHandled = true
                     continue
                 }
+                if status == NodeRunner.ExitStatus.unrecoverable {
+                    // The node says a restart would fail the same way: stop now, with its reason.
+                    let reason = await Self.unrecoverableReason(of: child.process) ?? "no reason given"
+                    failure = "\(child.role.rawValue) '\(child.name)' cannot work on this machine, and restarting it cannot help: \(reason); see \(logFile(child.name).path)"
+                    break
+                }
                 guard child.restarts < config.supervision.maxRestarts else {
                     failure = "\(child.role.rawValue) '\(child.name)' exited with status \(status) and was restarted \(child.restarts) times; see \(logFile(child.name).path)"
                     break
@@ -135,6 +146,7 @@ final class ClusterLauncher: Sendable {
         await progressTask?.value
         terminal.setBar(nil)
         if let failure {
+            lastFailure.withLock { $0 = failure }
             logger.error("The run failed", metadata: ["reason": "\(failure)"])
             await stopAll(coordinator: coordinator, others: others)
             return 1
@@ -173,6 +185,19 @@ final class ClusterLauncher: Sendable {
             return .failed("the coordinator did not start (status \(status)); see \(logFile(name).path)")
         }
         return .started(coordinator, endpoint: endpoint)
+    }
+
+    /// The reason on the `{"unrecoverable": ...}` line a node prints before exiting with
+    /// ``NodeRunner/ExitStatus/unrecoverable``.
+    static func unrecoverableReason(of process: ChildProcess) async -> String? {
+        while let line = await process.nextLine(timeout: .milliseconds(500)) {
+            if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+               let reason = object["unrecoverable"] as? String
+            {
+                return reason
+            }
+        }
+        return nil
     }
 
     /// The port of a `tcp://host:port` endpoint.

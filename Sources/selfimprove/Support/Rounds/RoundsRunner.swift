@@ -383,7 +383,9 @@ final class RoundsRunner: Sendable {
         let status = await launcher.run()
         currentLauncher.withLock { $0 = nil }
         if status == NodeRunner.ExitStatus.interrupted || stopping { throw Stopped() }
-        guard status == 0 else { throw Failure("the cluster run in \(folder.path) exited with status \(status)") }
+        guard status == 0 else {
+            throw Failure("the cluster run in \(folder.path) exited with status \(status)" + (launcher.failureReason.map { ": \($0)" } ?? ""))
+        }
         _ = try RoundFiles.finishedManifest(in: folder)
     }
 
