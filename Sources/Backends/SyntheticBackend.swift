@@ -63,6 +63,11 @@ public struct SyntheticBackend: ModelBackend {
         let stops = request.stop.filter { !$0.contains("\n") }
         for index in 0 ..< request.n {
             var random = SplitMix64(seed: base &+ UInt64(index) &* 0xBF58_476D_1CE4_E5B9)
+            if task == nil, Self.asksForAQuestion(request.prompt) {
+                let text = Self.imaginedQuestion(prompt: request.prompt, random: &random)
+                paths.append(SampledPath(text: text, completionTokens: max(1, Self.wordCount(text) * 4 / 3), finishReason: "stop"))
+                continue
+            }
             if case let .judgement(_, solution)? = task {
                 paths.append(judgement(of: solution, problem: problem, random: &random))
                 continue
@@ -99,6 +104,29 @@ public struct SyntheticBackend: ModelBackend {
         if delay > .zero { try await Task.sleep(for: delay) }
         return SamplingResponse(paths: paths, promptTokens: Self.wordCount(request.prompt) * 4 / 3,
                                 modelVersion: configuration.modelVersion)
+    }
+
+    /// Whether the prompt asks for a new question (LMSI's imagination prompt: questions, then
+    /// a bare `Q:`).
+    static func asksForAQuestion(_ prompt: String) -> Bool {
+        var end = prompt.endIndex
+        while end > prompt.startIndex, prompt[prompt.index(before: end)] == " " { end = prompt.index(before: end) }
+        return prompt[..<end].hasSuffix("Q:")
+    }
+
+    /// A question written after an imagination prompt, as a small model writes them: mostly a
+    /// new problem of the generator's kind (1 to 4 steps), sometimes a copy of a question the
+    /// prompt shows (15%), sometimes no question at all (5%).
+    static func imaginedQuestion(prompt: String, random: inout SplitMix64) -> String {
+        let roll = Double(random.next() >> 11) / Double(1 << 53)
+        let shown = prompt.components(separatedBy: "Q:").dropFirst()
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+        if roll < 0.15, !shown.isEmpty {
+            return " " + shown[Int(random.next(upTo: UInt64(shown.count)))]
+        }
+        if roll < 0.20 { return " I like to count things." }
+        var generator = ArithmeticProblemGenerator(seed: random.next())
+        return " " + generator.next().question
     }
 
     /// The question after the last `Q:` of a prompt, up to its `A:` line (byte scanning: the

@@ -72,6 +72,9 @@ extension ClusterConfig {
         if method.name != "lmsi", method.vote == .weighted {
             throw ConfigError(file: document.file, key: "method.vote", line: nil, message: "'weighted' applies to method 'lmsi' only")
         }
+        if prompt.template == .raw, method.name != "lmsi" {
+            throw ConfigError(file: document.file, key: "prompt.template", line: nil, message: "'raw' applies to method 'lmsi' only")
+        }
         if method.minPathScore > 0, verifiers.isEmpty {
             throw ConfigError(file: document.file, key: "method.min_path_score", line: nil, message: "needs at least one verifier under 'verifiers'")
         }
@@ -146,13 +149,15 @@ extension ClusterConfig {
     private static func parsePrompt(_ map: ConfigMapping?, resolve: (String) -> URL) throws(ConfigError) -> PromptSettings {
         let value = map?.optional("exemplars")
         let source = try value?.string() ?? "builtin:arithmetic"
+        let template = PromptTemplate(rawValue: try map?.optional("template")?.choice(PromptTemplate.allCases.map(\.rawValue))
+            ?? PromptTemplate.fewShotChainOfThought.rawValue)!
         try map?.finish()
-        if source == "builtin:arithmetic" { return PromptSettings(exemplars: ExemplarFile.arithmetic, source: source) }
+        if source == "builtin:arithmetic" { return PromptSettings(exemplars: ExemplarFile.arithmetic, source: source, template: template) }
         let path = resolve(source).path
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw value!.error("no readable file at \(path)") }
         do {
             let exemplars = try ExemplarFile.decode(text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init), source: path)
-            return PromptSettings(exemplars: exemplars, source: path)
+            return PromptSettings(exemplars: exemplars, source: path, template: template)
         } catch {
             throw value!.error("\(error)")
         }

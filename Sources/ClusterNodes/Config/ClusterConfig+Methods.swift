@@ -5,7 +5,8 @@ extension ClusterConfig.MethodSettings {
     /// - Parameters:
     ///   - scoresPaths: Whether the run has a verifier tier to score paths.
     ///   - exemplars: The few-shot exemplars of the run's prompts.
-    func factory(scoresPaths: Bool, exemplars: [Exemplar]) -> any QuestionMethodFactory {
+    ///   - template: How a question becomes a prompt (``ClusterConfig/PromptTemplate``).
+    func factory(scoresPaths: Bool, exemplars: [Exemplar], template: ClusterConfig.PromptTemplate = .fewShotChainOfThought) -> any QuestionMethodFactory {
         if let search {
             return SearchMethodFactory(settings: search, prompts: PromptBuilder(exemplars: exemplars), answerStop: stop)
         }
@@ -22,6 +23,6 @@ extension ClusterConfig.MethodSettings {
         }
         return SelfConsistencyMethodFactory(settings: SelfConsistencyMethod.Settings(
             m: m, prompts: PromptBuilder(exemplars: exemplars), weighted: vote == .weighted,
-            minConfidence: minConfidence, minPathScore: minPathScore, scoresPaths: scoresPaths))
+            minConfidence: minConfidence, minPathScore: minPathScore, scoresPaths: scoresPaths, rawPrompts: template == .raw))
     }
 }

@@ -16,6 +16,37 @@ public struct RoundsSettings: Sendable, Hashable {
     public var evaluation: EvaluationSettings
     public var gate: PromotionGate
     public var push: PushSettings
+    /// Which model each round's candidate is trained from.
+    public var trainFrom: TrainFrom = .best
+    /// Each round first has the model write new questions (nil: no imagination phase).
+    public var imagination: ImaginationSettings?
+
+    /// Which model a round trains from.
+    public enum TrainFrom: String, Sendable, Hashable, CaseIterable {
+        /// The best model so far (the one in force): rounds build on each other.
+        case best
+        /// The starting model, every round (STaR, ReST-EM): with accumulated data, each round
+        /// retrains from scratch on everything selected so far instead of compounding its own
+        /// sharpening.
+        case base
+    }
+
+    /// The imagination phase: the model writes new questions, prompted with questions from
+    /// the pool (LMSI §5.2, AlphaLLM's first stage); exact and near duplicates of every question
+    /// seen so far and of every evaluation question are dropped; the rest join the round's
+    /// sampling and are kept only when they pass the same label-free selection.
+    public struct ImaginationSettings: Sendable, Hashable {
+        /// Prompts per round (each shows `examples` pool questions and ends with `Q:`).
+        public var prompts: Int = 40
+        /// Pool questions shown per prompt.
+        public var examples: Int = 4
+        /// Continuations drawn per prompt.
+        public var paths: Int = 2
+        public var temperature: Double = 1.0
+        public var maxTokens: Int = 64
+        /// Word-bigram Jaccard similarity at or above which a question is a near duplicate.
+        public var nearDuplicate: Double = 0.8
+    }
 
     /// What produces a round's candidate model.
     public enum TrainingEngine: Sendable, Hashable {
@@ -91,10 +122,15 @@ public struct RoundsSettings: Sendable, Hashable {
         /// The LMSI formats trained on (default: few-shot chain of thought, the format the
         /// cluster samples and evaluates with).
         public var formats: [String]
-        /// Train only on records voted at least this confident.
+        /// The agreement band: train only on records voted at least `minConfidence` and at
+        /// most `maxConfidence` confident.
         public var minConfidence: Double
-        /// Add every earlier round's training data.
-        public var includePrevious: Bool
+        public var maxConfidence: Double = 1
+        /// Train on every round's selected data so far, a question's newest paths replacing
+        /// its older ones (off: this round's data only).
+        public var accumulate: Bool = false
+        /// At most this many examples per question (distinct texts first); nil: all.
+        public var maxPerQuestion: Int?
         public var deduplicate: Bool
     }
 
@@ -106,6 +142,27 @@ public struct RoundsSettings: Sendable, Hashable {
         public var temperature: Double
         /// Also decode each question greedily (temperature 0, one path) for greedy accuracy.
         public var greedy: Bool
+        /// pass@k at a large k on a fixed subset (nil: not measured).
+        public var passAtK: PassAtKSettings?
+        /// More sets evaluated every round the same way (out-of-distribution checks).
+        public var extra: [ExtraSet] = []
+    }
+
+    /// pass@k at a large k: `n` paths per question on the held-out set's first `questions`
+    /// questions, estimated without bias.
+    public struct PassAtKSettings: Sendable, Hashable {
+        public var k: Int
+        public var n: Int
+        public var questions: Int
+    }
+
+    /// An extra evaluation set.
+    public struct ExtraSet: Sendable, Hashable {
+        /// Its name in reports and in the gate's rule (`extra:NAME`).
+        public var name: String
+        public var dataset: ClusterConfig.DatasetSettings
+        /// Refuse a candidate that is worse here (paired pass@1 interval below zero).
+        public var gate: Bool
     }
 
     /// How a new model reaches the samplers.
@@ -193,11 +250,20 @@ extension ClusterConfig {
             formats = try value.list().map { v throws(ConfigError) in try v.choice(TrainingExample.Format.allCases.map(\.rawValue)) }
             if formats.isEmpty { throw value.error("must name at least one format") }
         }
-        let data = RoundsSettings.DataSettings(
-            formats: formats, minConfidence: try fraction(dataMap, "min_confidence", 0),
-            includePrevious: try dataMap?.optional("include_previous")?.bool() ?? false,
-            deduplicate: try dataMap?.optional("deduplicate")?.bool() ?? true)
+        var data = RoundsSettings.DataSettings(formats: formats, minConfidence: try fraction(dataMap, "min_confidence", 0),
+                                               deduplicate: try dataMap?.optional("deduplicate")?.bool() ?? true)
+        data.maxConfidence = try fraction(dataMap, "max_confidence", 1)
+        if data.maxConfidence < data.minConfidence {
+            throw dataMap!.optional("max_confidence")!.error("must be at least min_confidence (\(data.minConfidence)), got \(data.maxConfidence)")
+        }
+        data.accumulate = try dataMap?.optional("accumulate")?.bool() ?? false
+        if dataMap?.optional("max_per_question") != nil { data.maxPerQuestion = try positive(dataMap, "max_per_question", 1) }
+        if let value = dataMap?.optional("include_previous") {
+            throw value.error("was replaced by 'accumulate' (every round's selected data, a question's newest paths replacing older ones)")
+        }
         try dataMap?.finish()
+        let trainFrom = RoundsSettings.TrainFrom(rawValue: try map.optional("train_from")?.choice(RoundsSettings.TrainFrom.allCases.map(\.rawValue)) ?? "best")!
+        let imagination = try map.optional("imagination").map { v throws(ConfigError) in try parseImagination(try v.mapping()) }
 
         let evaluationMap = try map.required("evaluation").mapping()
         let dataset = try parseDataset(try evaluationMap.required("dataset").mapping(), resolve: resolve)
@@ -205,8 +271,31 @@ extension ClusterConfig {
         let temperatureValue = evaluationMap.optional("temperature")
         let temperature = try temperatureValue?.double() ?? 0.7
         if temperature < 0 || temperature > 5 { throw temperatureValue!.error("must be between 0 and 5, got \(temperature)") }
-        let evaluation = RoundsSettings.EvaluationSettings(dataset: dataset, m: m, temperature: temperature,
+        var evaluation = RoundsSettings.EvaluationSettings(dataset: dataset, m: m, temperature: temperature,
                                                            greedy: try evaluationMap.optional("greedy")?.bool() ?? true)
+        if let value = evaluationMap.optional("pass_at_k") {
+            let passMap = try value.mapping()
+            let k = try positive(passMap, "k", 16)
+            let n = try positive(passMap, "n", 2 * k)
+            if n < k { throw passMap.optional("n")!.error("must be at least k (\(k)), got \(n)") }
+            evaluation.passAtK = .init(k: k, n: n, questions: try positive(passMap, "questions", 50))
+            try passMap.finish()
+        }
+        if let value = evaluationMap.optional("extra") {
+            var names: Set<String> = []
+            for item in try value.list() {
+                let extraMap = try item.mapping()
+                let nameValue = try extraMap.required("name")
+                let name = try nameValue.string()
+                if name.isEmpty || name.contains(where: { !($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+                    throw nameValue.error("must be letters, digits, '-' or '_' (it names a folder), got '\(name)'")
+                }
+                if !names.insert(name).inserted { throw nameValue.error("'\(name)' is named twice") }
+                let extraDataset = try parseDataset(try extraMap.required("dataset").mapping(), resolve: resolve)
+                evaluation.extra.append(.init(name: name, dataset: extraDataset, gate: try extraMap.optional("gate")?.bool() ?? false))
+                try extraMap.finish()
+            }
+        }
         try evaluationMap.finish()
 
         let gateMap = try map.optional("promotion")?.mapping()
@@ -219,6 +308,14 @@ extension ClusterConfig {
             if gate.minGain < -1 || gate.minGain > 1 { throw value.error("must be between -1 and 1, got \(gate.minGain)") }
         }
         if gateMap?.optional("max_pass_at_m_drop") != nil { gate.maxPassAtMDrop = try fraction(gateMap, "max_pass_at_m_drop", 0) }
+        if let value = gateMap?.optional("max_pass_at_k_drop") {
+            guard evaluation.passAtK != nil else { throw value.error("needs evaluation.pass_at_k (what it compares)") }
+            gate.maxPassAtKDrop = try fraction(gateMap, "max_pass_at_k_drop", 0)
+        }
+        if gateMap?.optional("max_right_to_wrong_flips") != nil {
+            gate.maxRightToWrongShare = try fraction(gateMap, "max_right_to_wrong_flips", 0)
+        }
+        gate.gatedExtraSets = evaluation.extra.filter(\.gate).map(\.name)
         gate.resamples = try positive(gateMap, "bootstrap", gate.resamples, minimum: 100)
         try gateMap?.finish()
 
@@ -230,7 +327,31 @@ extension ClusterConfig {
         try pushMap?.finish()
         try map.finish()
         return RoundsSettings(maxRounds: maxRounds, retries: retries, engine: engine, data: data, evaluation: evaluation,
-                              gate: gate, push: .init(kind: kind, deadline: deadline))
+                              gate: gate, push: .init(kind: kind, deadline: deadline), trainFrom: trainFrom, imagination: imagination)
+    }
+
+    private static func parseImagination(_ map: ConfigMapping) throws(ConfigError) -> RoundsSettings.ImaginationSettings {
+        var settings = RoundsSettings.ImaginationSettings()
+        func positive(_ key: String, _ fallback: Int) throws(ConfigError) -> Int {
+            guard let value = map.optional(key) else { return fallback }
+            let number = try value.int()
+            if number < 1 { throw value.error("must be at least 1, got \(number)") }
+            return number
+        }
+        settings.prompts = try positive("prompts", settings.prompts)
+        settings.examples = try positive("examples", settings.examples)
+        settings.paths = try positive("paths", settings.paths)
+        settings.maxTokens = try positive("max_tokens", settings.maxTokens)
+        if let value = map.optional("temperature") {
+            settings.temperature = try value.double()
+            if settings.temperature < 0 || settings.temperature > 5 { throw value.error("must be between 0 and 5, got \(settings.temperature)") }
+        }
+        if let value = map.optional("near_duplicate") {
+            settings.nearDuplicate = try value.double()
+            if settings.nearDuplicate <= 0 || settings.nearDuplicate > 1 { throw value.error("must be in (0, 1], got \(settings.nearDuplicate)") }
+        }
+        try map.finish()
+        return settings
     }
 
     private static func parseEngine(_ map: ConfigMapping, resolve: (String) -> URL) throws(ConfigError) -> RoundsSettings.TrainingEngine {

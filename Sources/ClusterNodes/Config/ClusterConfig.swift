@@ -37,6 +37,7 @@ public struct ClusterConfig: Sendable {
     /// journal only of the same identity. Addresses, timeouts and logging may differ.
     public var runIdentity: String {
         let parts = [dataset.path, "\(dataset.format)", "\(dataset.limit ?? -1)", "\(method)", "\(seed)", "\(prompt.exemplars)"]
+            + (prompt.template == .fewShotChainOfThought ? [] : [prompt.template.rawValue])
         return String(stableHash(parts.joined(separator: "\n")), radix: 16)
     }
 
@@ -59,12 +60,30 @@ public struct ClusterConfig: Sendable {
         public var limit: Int?
         /// Skip malformed lines (logged and counted) instead of failing the run.
         public var skipBadLines: Bool
+
+        public init(path: String, format: DatasetFormat, limit: Int? = nil, skipBadLines: Bool = false) {
+            self.path = path
+            self.format = format
+            self.limit = limit
+            self.skipBadLines = skipBadLines
+        }
     }
 
     public struct PromptSettings: Sendable {
         public var exemplars: [Exemplar]
         /// Where they came from (a path, or `builtin:arithmetic`).
         public var source: String
+        /// How a question becomes a prompt.
+        public var template: PromptTemplate = .fewShotChainOfThought
+    }
+
+    /// How a question becomes a prompt.
+    public enum PromptTemplate: String, Sendable, Hashable, CaseIterable {
+        /// The exemplars with their reasoning, then `Q: <question>\nA:` (LMSI's format).
+        case fewShotChainOfThought = "few_shot_cot"
+        /// The question's text is the whole prompt, sent as it is: for runs whose data set
+        /// holds ready prompts (the rounds' imagination phase, where the model writes questions).
+        case raw
     }
 
     public enum VoteRule: String, Sendable, Hashable {

@@ -106,7 +106,8 @@ public distributed actor CoordinatorActor: ClusterCallable {
                                  firstLeaseID: UInt64(recovered.resumptions) << 40 + 1)
         if let pool = config.method.search?.rolloutPool { ledger.reservedPools = [pool] }
         self.feed = try QuestionFeed(config.dataset)
-        self.methodFactory = config.method.factory(scoresPaths: !config.verifiers.isEmpty, exemplars: config.prompt.exemplars)
+        self.methodFactory = config.method.factory(scoresPaths: !config.verifiers.isEmpty, exemplars: config.prompt.exemplars,
+                                                  template: config.prompt.template)
         var sampling = Selfimprove_V1_SamplingSettings()
         sampling.temperature = config.method.temperature
         sampling.topP = config.method.topP

@@ -64,7 +64,9 @@ public struct Estimate: Sendable, Hashable, Codable {
 }
 
 /// The figures of one model on the evaluation set: pass@1 over all m paths, maj@m, pass@m,
-/// greedy accuracy (each with a 95% interval over questions) and the mean vote confidence.
+/// greedy accuracy (each with a 95% interval over questions), the mean vote confidence and its
+/// calibration error; and, when measured, pass@k at a large k on a fixed subset and the same
+/// figures on extra (out-of-distribution) sets.
 public struct RoundEvaluation: Sendable, Hashable, Codable {
     public var questions: Int
     public var labelled: Int
@@ -77,8 +79,15 @@ public struct RoundEvaluation: Sendable, Hashable, Codable {
     public var greedy: Estimate?
     /// Mean vote confidence over all questions (label-free agreement).
     public var meanConfidence: Double
+    /// Expected calibration error of vote confidence against majority correctness (labelled
+    /// questions, ten bins); nil without labels.
+    public var calibrationError: Double?
     /// The per-question outcomes, in question-id order: what paired comparisons resample.
     public var outcomes: [QuestionOutcome]
+    /// pass@k at a large k on a fixed subset of the set (diversity), when measured.
+    public var passAtK: PassAtKEvaluation?
+    /// The same model on the rounds' extra evaluation sets, by name, when there are any.
+    public var extra: [NamedEvaluation]?
 
     public init(outcomes: [QuestionOutcome]) {
         let sorted = outcomes.sorted { $0.id < $1.id }
@@ -92,14 +101,60 @@ public struct RoundEvaluation: Sendable, Hashable, Codable {
         let greedyOutcomes = labelled.compactMap(\.greedyCorrect)
         greedy = greedyOutcomes.isEmpty ? nil : .ofProportions(greedyOutcomes.map { $0 ? 1 : 0 })
         meanConfidence = sorted.isEmpty ? 0 : sorted.map(\.confidence).reduce(0, +) / Double(sorted.count)
+        calibrationError = Calibration.expectedError(labelled.map { ($0.confidence, $0.majorityCorrect == true) })
         self.outcomes = sorted
     }
 
+    /// The extra set named `name`, if it was evaluated.
+    public func extra(named name: String) -> RoundEvaluation? {
+        extra?.first { $0.name == name }?.evaluation
+    }
+
     enum CodingKeys: String, CodingKey {
-        case questions, labelled, m, greedy, outcomes
+        case questions, labelled, m, greedy, outcomes, extra
         case passAt1 = "pass_at_1"
         case majorityAtM = "maj_at_m"
         case passAtM = "pass_at_m"
         case meanConfidence = "mean_confidence"
+        case calibrationError = "calibration_error"
+        case passAtK = "pass_at_k"
+    }
+}
+
+/// An evaluation on a named extra set (`rounds.evaluation.extra`).
+public struct NamedEvaluation: Sendable, Hashable, Codable {
+    public var name: String
+    public var evaluation: RoundEvaluation
+
+    public init(name: String, evaluation: RoundEvaluation) {
+        self.name = name
+        self.evaluation = evaluation
+    }
+}
+
+/// pass@k at a large k: n ≥ k paths per question on a fixed subset of the held-out set, each
+/// question's pass@k from the unbiased estimator (``PassAtK``), their mean with a 95% interval.
+/// Small-k accuracy can rise while large-k pass@k falls: the diversity collapse that Mind the
+/// Gap (iteration.md) measured, which the gate can refuse.
+public struct PassAtKEvaluation: Sendable, Hashable, Codable {
+    public var k: Int
+    /// Paths drawn per question (the most any question got).
+    public var n: Int
+    public var estimate: Estimate
+    /// Questions with at least k paths (the ones estimated).
+    public var questions: Int
+    /// Per question: paths drawn and right ones.
+    public var outcomes: [QuestionOutcome]
+
+    /// Estimates from labelled outcomes with at least `k` paths; nil when none has.
+    public init?(k: Int, outcomes: [QuestionOutcome]) {
+        let usable = outcomes.filter { $0.isLabelled && $0.paths >= k }.sorted { $0.id < $1.id }
+        let values = usable.compactMap { PassAtK.unbiased(n: $0.paths, correct: $0.correctPaths, k: k) }
+        guard !values.isEmpty else { return nil }
+        self.k = k
+        n = usable.map(\.paths).max() ?? k
+        estimate = .ofProportions(values)
+        questions = values.count
+        self.outcomes = usable
     }
 }

@@ -33,8 +33,14 @@ public struct RoundRecord: Sendable, Hashable, Codable {
     public var before: RoundEvaluation?
     public var after: RoundEvaluation?
     public var decision: PromotionGate.Decision?
-    /// Seconds spent per phase (`sample`, `train`, `evaluate`), finished attempts only.
+    /// Seconds spent per phase (`imagine`, `sample`, `train`, `evaluate`), finished attempts only.
     public var seconds: [String: Double] = [:]
+    /// The model the candidate was trained from (the starting model with `train_from: base`).
+    public var trainedFrom: ModelReference?
+    /// The imagination phase's counts, when the round had one.
+    public var imagination: ImaginationReport?
+    /// How the training data was chosen.
+    public var selection: SelectionReport?
 
     public init(round: Int, sampledWith: ModelReference) {
         self.round = round
@@ -50,6 +56,8 @@ public struct RoundRecord: Sendable, Hashable, Codable {
         case pseudoLabelAccuracy = "pseudo_label_accuracy"
         case trainingAttempts = "training_attempts"
         case trainingFailures = "training_failures"
+        case trainedFrom = "trained_from"
+        case imagination, selection
     }
 }
 
@@ -57,11 +65,12 @@ public struct RoundRecord: Sendable, Hashable, Codable {
 /// persists after every phase, so that a run killed at any moment resumes at the phase it was
 /// in (finished phases are never repeated).
 ///
-/// baseline (evaluate the starting model) → for each round: sample → train (retried up to
-/// `retries` times) → evaluate → promote and go on, or stop keeping the best model.
+/// baseline (evaluate the starting model) → for each round: imagine (when on) → sample → train
+/// (retried up to `retries` times) → evaluate → promote and go on, or stop keeping the best
+/// model.
 public struct RoundsState: Sendable, Hashable, Codable {
     public enum Phase: String, Sendable, Hashable, Codable {
-        case baseline, sample, train, evaluate, finished
+        case baseline, imagine, sample, train, evaluate, finished
     }
 
     public private(set) var phase: Phase
@@ -72,6 +81,11 @@ public struct RoundsState: Sendable, Hashable, Codable {
     public let retries: Int
     /// The promoted (best) model: what the samplers serve.
     public private(set) var current: ModelReference
+    /// The model the run started with (stored since rounds learnt `train_from`; older state
+    /// files have it as their first round's model).
+    private var base: ModelReference?
+    /// Whether each round begins with an imagination phase (nil in older state files: no).
+    private var imagines: Bool?
     public private(set) var currentEvaluation: RoundEvaluation?
     /// Every round begun, the one in progress last.
     public private(set) var rounds: [RoundRecord]
@@ -82,19 +96,30 @@ public struct RoundsState: Sendable, Hashable, Codable {
     private var reachedLimit = false
 
     /// A run about to evaluate its starting model.
-    public init(base: ModelReference, maxRounds: Int, retries: Int) {
+    /// - Parameter imagines: Each round begins with an imagination phase.
+    public init(base: ModelReference, maxRounds: Int, retries: Int, imagines: Bool = false) {
         phase = .baseline
         round = 0
         self.maxRounds = maxRounds
         self.retries = retries
         current = base
+        self.base = base
+        self.imagines = imagines
         rounds = []
     }
+
+    /// The model the run started with.
+    public var startingModel: ModelReference { base ?? rounds.first?.sampledWith ?? current }
 
     /// What a phase reports when it ends.
     public enum Event: Sendable {
         case baselineEvaluated(RoundEvaluation, seconds: Double)
+        /// The imagination phase wrote, parsed, deduplicated and added questions.
+        case imagined(ImaginationReport, seconds: Double)
         case sampled(questions: Int, accepted: Int, seconds: Double)
+        /// The round's training data was chosen (before the engine runs); `imagined` counts the
+        /// imagined questions answered, accepted and kept.
+        case selected(SelectionReport, imagined: (answered: Int, accepted: Int, kept: Int)?, trainFrom: ModelReference)
         case trainingFailed(reason: String, seconds: Double)
         case trained(candidate: ModelReference, examples: Int, pseudoLabelAccuracy: Double?, seconds: Double)
         /// Training had nothing to learn from (no accepted record): the run stops.
@@ -130,6 +155,18 @@ public struct RoundsState: Sendable, Hashable, Codable {
             currentEvaluation = evaluation
             baselineSeconds = seconds
             beginRound(1)
+        case let (.imagine, .imagined(report, seconds)):
+            rounds[rounds.count - 1].imagination = report
+            rounds[rounds.count - 1].seconds["imagine", default: 0] += seconds
+            phase = .sample
+        case let (.train, .selected(selection, imagined, trainFrom)):
+            rounds[rounds.count - 1].selection = selection
+            rounds[rounds.count - 1].trainedFrom = trainFrom
+            if let imagined, rounds[rounds.count - 1].imagination != nil {
+                rounds[rounds.count - 1].imagination!.answered = imagined.answered
+                rounds[rounds.count - 1].imagination!.accepted = imagined.accepted
+                rounds[rounds.count - 1].imagination!.kept = imagined.kept
+            }
         case let (.sample, .sampled(questions, accepted, seconds)):
             rounds[rounds.count - 1].questionsSampled = questions
             rounds[rounds.count - 1].questionsAccepted = accepted
@@ -181,7 +218,7 @@ public struct RoundsState: Sendable, Hashable, Codable {
         var record = RoundRecord(round: number, sampledWith: current)
         record.before = currentEvaluation
         rounds.append(record)
-        phase = .sample
+        phase = imagines == true ? .imagine : .sample
     }
 
     private mutating func finish(_ reason: String) {
@@ -196,5 +233,6 @@ public struct RoundsState: Sendable, Hashable, Codable {
         case stopReason = "stop_reason"
         case baselineSeconds = "baseline_seconds"
         case reachedLimit = "reached_limit"
+        case base, imagines
     }
 }

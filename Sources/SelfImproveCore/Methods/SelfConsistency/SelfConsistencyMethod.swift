@@ -18,16 +18,22 @@ public struct SelfConsistencyMethod: QuestionMethod {
         public var minPathScore: Double
         /// Whether paths go to the verifier tier before the vote.
         public var scoresPaths: Bool
+        /// The question's text is the whole prompt (no exemplars, no `Q:`/`A:` frame): for data
+        /// sets of ready prompts, such as the rounds' imagination phase.
+        public var rawPrompts: Bool
         /// The exemplars' part of every prompt, built once.
         let promptPrefix: String
 
-        public init(m: Int, prompts: PromptBuilder, weighted: Bool, minConfidence: Double?, minPathScore: Double, scoresPaths: Bool) {
+        public init(m: Int, prompts: PromptBuilder, weighted: Bool, minConfidence: Double?, minPathScore: Double, scoresPaths: Bool,
+                    rawPrompts: Bool = false)
+        {
             self.m = max(1, m)
             self.prompts = prompts
             self.weighted = weighted
             self.minConfidence = minConfidence
             self.minPathScore = minPathScore
             self.scoresPaths = scoresPaths
+            self.rawPrompts = rawPrompts
             promptPrefix = prompts.fewShotChainOfThoughtPrefix()
         }
     }
@@ -42,7 +48,8 @@ public struct SelfConsistencyMethod: QuestionMethod {
     }
 
     public mutating func start() -> [MethodStep] {
-        [.sample(SampleWork(key: 0, prompt: settings.prompts.fewShotChainOfThought(question.text, prefix: settings.promptPrefix), n: settings.m))]
+        let prompt = settings.rawPrompts ? question.text : settings.prompts.fewShotChainOfThought(question.text, prefix: settings.promptPrefix)
+        return [.sample(SampleWork(key: 0, prompt: prompt, n: settings.m))]
     }
 
     public mutating func sampled(_ key: Int, paths: [MethodPath?]) -> [MethodStep] {

@@ -53,6 +53,29 @@ enum RoundFiles {
         return foreign
     }
 
+    /// The questions of a data set (its first `limit` unless `ignoringLimit`).
+    static func questions(_ dataset: ClusterConfig.DatasetSettings, ignoringLimit: Bool = false) throws -> [Question] {
+        let lines: FileLines
+        do {
+            lines = try FileLines(path: dataset.path)
+        } catch {
+            throw ReadError(description: "cannot read the data set \(dataset.path)")
+        }
+        var iterator = DatasetReader(lines: lines, format: dataset.format, source: dataset.path,
+                                     policy: dataset.skipBadLines ? .skip(keepErrors: 0) : .strict).makeIterator()
+        var questions: [Question] = []
+        while let question = try iterator.next() {
+            questions.append(question)
+            if !ignoringLimit, let limit = dataset.limit, questions.count >= limit { break }
+        }
+        return questions
+    }
+
+    /// One JSON object as a line (sorted keys, slashes as they are).
+    static func jsonLine(_ object: [String: Any]) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+    }
+
     /// A line of `sft.jsonl`.
     private struct ExampleLine: Decodable {
         var id: String

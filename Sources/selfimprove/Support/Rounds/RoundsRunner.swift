@@ -47,7 +47,7 @@ final class RoundsRunner: Sendable {
         init(_ description: String) { self.description = description }
     }
 
-    private var output: URL { config.output }
+    var output: URL { config.output }
     private var stateFile: URL { output.appendingPathComponent("rounds-state.json") }
 
     /// Asks the run to stop (Ctrl-C, SIGTERM): the phase in progress stops; the state says
@@ -57,7 +57,7 @@ final class RoundsRunner: Sendable {
         currentLauncher.withLock { $0 }?.requestStop()
     }
 
-    private var stopping: Bool { stopRequested.load(ordering: .relaxed) }
+    var stopping: Bool { stopRequested.load(ordering: .relaxed) }
 
     /// Runs every remaining phase. Returns the exit status (0 finished, 1 failed, 130 stopped).
     func run() async -> Int32 {
@@ -82,7 +82,7 @@ final class RoundsRunner: Sendable {
         }
     }
 
-    private struct Stopped: Error {}
+    struct Stopped: Error {}
 
     // MARK: State
 
@@ -126,7 +126,7 @@ final class RoundsRunner: Sendable {
             "max_rounds": "\(rounds.maxRounds)", "engine": "\(rounds.engine.name)", "base_model": "\(base.version)",
             "evaluation": "\(rounds.evaluation.dataset.path)",
         ])
-        let state = RoundsState(base: base, maxRounds: rounds.maxRounds, retries: rounds.retries)
+        let state = RoundsState(base: base, maxRounds: rounds.maxRounds, retries: rounds.retries, imagines: rounds.imagination != nil)
         try save(state)
         return state
     }
@@ -169,12 +169,14 @@ final class RoundsRunner: Sendable {
             let evaluation = try await evaluate(model: state.current, folder: folder(0))
             try state.apply(.baselineEvaluated(evaluation, seconds: (ContinuousClock.now - started).seconds))
             logEvaluation(evaluation, label: "starting model")
+        case .imagine:
+            try await imagine(&state)
         case .sample:
             logger.notice("phase: round \(round) sampling", metadata: ["model": "\(state.current.version)", "of": "\(rounds.maxRounds)"])
             let started = ContinuousClock.now
             let sampleFolder = folder(round).appendingPathComponent("sample")
             try await push(state.current)
-            try await runCluster(folder: sampleFolder, model: state.current, evaluation: nil)
+            try await runCluster(folder: sampleFolder, model: state.current, phase: .sample(dataset: try samplingDataset(round: round)))
             let records = try RoundFiles.records(in: sampleFolder)
             try checkVersions(records, model: state.current, folder: sampleFolder)
             try state.apply(.sampled(questions: records.count, accepted: records.filter(\.accepted).count,
@@ -199,7 +201,7 @@ final class RoundsRunner: Sendable {
         }
     }
 
-    private func folder(_ round: Int) -> URL { output.appendingPathComponent("round-\(round)") }
+    func folder(_ round: Int) -> URL { output.appendingPathComponent("round-\(round)") }
 
     /// Selects the round's data, runs the engine (once; the state machine counts attempts).
     private func train(_ state: inout RoundsState) async throws {
@@ -207,18 +209,40 @@ final class RoundsRunner: Sendable {
         let roundFolder = folder(round)
         let sampleFolder = roundFolder.appendingPathComponent("sample")
         let records = try RoundFiles.records(in: sampleFolder)
-        var candidates = try RoundFiles.candidateExamples(in: sampleFolder, records: records)
-        if rounds.data.includePrevious, round > 1 {
-            var earlier: [TrainingDataSelection.Example] = []
-            for previous in 1 ..< round {
-                let file = folder(previous).appendingPathComponent("train.jsonl")
-                if FileManager.default.fileExists(atPath: file.path) { earlier += try RoundFiles.readExamples(file) }
-            }
-            candidates = earlier + candidates
-        }
+        let candidates = try RoundFiles.candidateExamples(in: sampleFolder, records: records)
         let selection = TrainingDataSelection(formats: Set(rounds.data.formats), minConfidence: rounds.data.minConfidence,
-                                              deduplicate: rounds.data.deduplicate)
-        let (examples, pseudoAccuracy) = selection.select(candidates)
+                                              maxConfidence: rounds.data.maxConfidence, deduplicate: rounds.data.deduplicate,
+                                              maxPerQuestion: rounds.data.maxPerQuestion)
+        // This round's own selection is kept (`selected.jsonl`) for later rounds to accumulate.
+        let thisRound = selection.select(candidates).examples
+        try RoundFiles.writeExamples(thisRound, to: roundFolder.appendingPathComponent("selected.jsonl"))
+        var examples = thisRound
+        if rounds.data.accumulate, round > 1 {
+            var earlier: [[TrainingDataSelection.Example]] = []
+            for previous in 1 ..< round {
+                let file = folder(previous).appendingPathComponent("selected.jsonl")
+                if FileManager.default.fileExists(atPath: file.path) { earlier.append(try RoundFiles.readExamples(file)) }
+            }
+            examples = TrainingDataSelection.accumulate(earlier + [thisRound])
+        }
+        let pseudoAccuracy = TrainingDataSelection.pseudoLabelAccuracy(examples)
+        let report = SelectionReport(
+            confidenceHistogram: Calibration.histogram(records.map(\.confidence)),
+            band: [rounds.data.minConfidence, rounds.data.maxConfidence],
+            questionsInBand: records.filter { $0.accepted && selection.inBand($0.confidence) }.count,
+            examplesThisRound: thisRound.count, questionsTrained: Set(examples.map(\.id)).count, examplesTrained: examples.count)
+        let imagined = Set(try imaginedQuestions(round: round).map(\.id))
+        let trainFrom = rounds.trainFrom == .base ? state.startingModel : state.current
+        try state.apply(.selected(report, imagined: imagined.isEmpty && rounds.imagination == nil ? nil : (
+            answered: records.filter { imagined.contains($0.id) }.count,
+            accepted: records.filter { imagined.contains($0.id) && $0.accepted }.count,
+            kept: Set(thisRound.map(\.id)).intersection(imagined).count), trainFrom: trainFrom))
+        logger.notice("round \(round): training data", metadata: [
+            "confidence_histogram": "\(report.confidenceHistogram.map(String.init).joined(separator: " "))",
+            "band": "[\(rounds.data.minConfidence), \(rounds.data.maxConfidence)]", "questions_in_band": "\(report.questionsInBand)",
+            "examples_this_round": "\(report.examplesThisRound)", "questions_trained": "\(report.questionsTrained)",
+            "examples_trained": "\(report.examplesTrained)", "train_from": "\(rounds.trainFrom.rawValue) (\(trainFrom.version))",
+        ])
         guard !examples.isEmpty else {
             logger.warning("round \(round): no training example passed the data settings", metadata: ["candidates": "\(candidates.count)"])
             try state.apply(.nothingToTrain)
@@ -236,7 +260,7 @@ final class RoundsRunner: Sendable {
             "pseudo_label_accuracy": "\(pseudoAccuracy.map { String(format: "%.3f", $0) } ?? "n/a")",
         ])
         let started = ContinuousClock.now
-        let job = TrainingJob(command: trainingCommand(data: dataFile, base: state.current, output: modelFolder, round: round, attempt: attempt),
+        let job = TrainingJob(command: trainingCommand(data: dataFile, base: trainFrom, output: modelFolder, round: round, attempt: attempt),
                               log: roundFolder.appendingPathComponent("train-attempt-\(attempt).log"), timeout: trainingTimeout,
                               logger: logger)
         let outcome = await job.run(shouldStop: { [self] in stopping })
@@ -315,7 +339,7 @@ final class RoundsRunner: Sendable {
     /// Adapters sit beside the starting model (requests name the one they want), so the starting
     /// model needs no push; whole weights replace the server's, so the model in force is always
     /// pushed, the starting one too (a resumed run may find a candidate's weights loaded).
-    private func push(_ model: ModelReference) async throws {
+    func push(_ model: ModelReference) async throws {
         let kind: ModelPush.Kind
         switch rounds.push.kind {
         case .restart: return
@@ -335,40 +359,75 @@ final class RoundsRunner: Sendable {
     }
 
     /// Every path of a phase must come from the model in force: a group never mixes versions.
-    private func checkVersions(_ records: [VoteRecord], model: ModelReference, folder: URL) throws {
+    func checkVersions(_ records: [VoteRecord], model: ModelReference, folder: URL) throws {
         let foreign = RoundFiles.foreignVersions(in: records, expected: model.version)
         guard foreign.isEmpty else {
             throw Failure("paths in \(folder.path) were sampled with \(foreign.sorted().joined(separator: ", ")), not with \(model.version)")
         }
     }
 
-    /// Evaluates `model` on the held-out set: m paths per question, and a greedy pass.
+    /// Evaluates `model` on the held-out set: m paths per question, a greedy pass, pass@k at a
+    /// large k on a fixed subset, and the extra sets, each a cluster run of its own.
     private func evaluate(model: ModelReference, folder: URL) async throws -> RoundEvaluation {
         try await push(model)
-        let evalFolder = folder.appendingPathComponent("eval")
-        try await runCluster(folder: evalFolder, model: model, evaluation: .sampled)
-        let records = try RoundFiles.records(in: evalFolder)
-        try checkVersions(records, model: model, folder: evalFolder)
-        var greedy: [VoteRecord]?
-        if rounds.evaluation.greedy {
-            let greedyFolder = folder.appendingPathComponent("eval-greedy")
-            try await runCluster(folder: greedyFolder, model: model, evaluation: .greedy)
-            greedy = try RoundFiles.records(in: greedyFolder)
-            try checkVersions(greedy!, model: model, folder: greedyFolder)
+        let settings = rounds.evaluation
+        var evaluation = try await evaluateSet(settings.dataset, model: model, folder: folder, name: "eval", greedy: settings.greedy)
+        if let passAtK = settings.passAtK {
+            var subset = settings.dataset
+            subset.limit = min(passAtK.questions, subset.limit ?? passAtK.questions)
+            let kFolder = folder.appendingPathComponent("eval-pass-at-k")
+            try await runCluster(folder: kFolder, model: model, phase: .evaluate(dataset: subset, m: passAtK.n, temperature: settings.temperature))
+            let records = try RoundFiles.records(in: kFolder)
+            try checkVersions(records, model: model, folder: kFolder)
+            evaluation.passAtK = PassAtKEvaluation(k: passAtK.k, outcomes: RoundFiles.outcomes(records: records, greedy: nil))
         }
-        let evaluation = RoundEvaluation(outcomes: RoundFiles.outcomes(records: records, greedy: greedy))
+        if !settings.extra.isEmpty {
+            var extra: [NamedEvaluation] = []
+            for set in settings.extra {
+                extra.append(NamedEvaluation(name: set.name, evaluation: try await evaluateSet(
+                    set.dataset, model: model, folder: folder, name: "eval-\(set.name)", greedy: false)))
+            }
+            evaluation.extra = extra
+        }
         try RoundFiles.writeJSON(evaluation, to: folder.appendingPathComponent("evaluation.json"))
         return evaluation
     }
 
-    private enum EvaluationPass { case sampled, greedy }
+    /// One set: m paths per question (in `folder/NAME`), and a greedy pass (`NAME-greedy`).
+    private func evaluateSet(_ dataset: ClusterConfig.DatasetSettings, model: ModelReference, folder: URL, name: String,
+                             greedy withGreedy: Bool) async throws -> RoundEvaluation
+    {
+        let settings = rounds.evaluation
+        let evalFolder = folder.appendingPathComponent(name)
+        try await runCluster(folder: evalFolder, model: model, phase: .evaluate(dataset: dataset, m: settings.m, temperature: settings.temperature))
+        let records = try RoundFiles.records(in: evalFolder)
+        try checkVersions(records, model: model, folder: evalFolder)
+        var greedy: [VoteRecord]?
+        if withGreedy {
+            let greedyFolder = folder.appendingPathComponent("\(name)-greedy")
+            try await runCluster(folder: greedyFolder, model: model, phase: .evaluate(dataset: dataset, m: 1, temperature: 0))
+            greedy = try RoundFiles.records(in: greedyFolder)
+            try checkVersions(greedy!, model: model, folder: greedyFolder)
+        }
+        return RoundEvaluation(outcomes: RoundFiles.outcomes(records: records, greedy: greedy))
+    }
+
+    /// What a phase's cluster run does, beyond the config.
+    enum ClusterPhase {
+        /// The config's sampling (with `dataset` instead of the config's, when given).
+        case sample(dataset: ClusterConfig.DatasetSettings?)
+        /// LMSI's m paths per question on `dataset`, records only.
+        case evaluate(dataset: ClusterConfig.DatasetSettings, m: Int, temperature: Double)
+        /// Continuations of ready prompts (`dataset`), records only.
+        case imagine(dataset: ClusterConfig.DatasetSettings, settings: RoundsSettings.ImaginationSettings)
+    }
 
     /// Runs one cluster phase to its end in `folder` (resuming it from its journal if it was
     /// interrupted before).
-    private func runCluster(folder: URL, model: ModelReference, evaluation: EvaluationPass?) async throws {
+    func runCluster(folder: URL, model: ModelReference, phase: ClusterPhase) async throws {
         if stopping { throw Stopped() }
         if (try? RoundFiles.finishedManifest(in: folder)) != nil { return }   // finished before a crash
-        let phaseOverrides = overrides + modelOverrides(model) + evaluationOverrides(evaluation)
+        let phaseOverrides = overrides + modelOverrides(model) + Self.phaseOverrides(phase, config: config)
         let phaseConfig: ClusterConfig
         do {
             phaseConfig = try ClusterConfig.load(file: configFile, overrides: phaseOverrides, output: folder.path)
@@ -408,22 +467,34 @@ final class RoundsRunner: Sendable {
         return result
     }
 
-    /// The held-out set and the evaluation's sampling settings; records only (no training data).
-    private func evaluationOverrides(_ pass: EvaluationPass?) -> [String] {
-        guard let pass else { return [] }
-        let settings = rounds.evaluation
-        let m = pass == .greedy ? 1 : settings.m
-        // Every method is evaluated the same way: LMSI's sampling of m paths, so that rounds of
-        // different methods compare (the refine settings are cleared with it).
-        let method = config.method.name == "lmsi" ? [] : ["method.name=lmsi", "method.search="] + ClusterConfig.RefineSettings.keys.map { "method.\($0)=" }
-        return method + [
-            "dataset=\(settings.dataset.overrideValue)",
-            "method.m=\(m)",
-            "method.paths_per_request=\(min(m, config.method.pathsPerRequest))",
-            "method.temperature=\(pass == .greedy ? 0 : settings.temperature)",
-            "trainer.formats=[]",
-            "rounds=",   // (empty: none) an evaluation is a plain run: no training data, no rounds settings
-        ]
+    /// The overrides of a phase: the data set and sampling settings of an evaluation or of the
+    /// imagination (records only: no training data, no rounds), or the round's data set.
+    static func phaseOverrides(_ phase: ClusterPhase, config: ClusterConfig) -> [String] {
+        // Evaluations and the imagination use LMSI's sampling of m paths whatever the method, so
+        // that rounds of different methods compare (the refine and search settings are cleared).
+        let lmsi = config.method.name == "lmsi" ? [] : ["method.name=lmsi", "method.search="] + ClusterConfig.RefineSettings.keys.map { "method.\($0)=" }
+        let recordsOnly = ["trainer.formats=[]", "rounds="]   // (empty: none) a plain run: no training data, no rounds settings
+        switch phase {
+        case let .sample(dataset):
+            return dataset.map { ["dataset=\($0.overrideValue)"] } ?? []
+        case let .evaluate(dataset, m, temperature):
+            return lmsi + [
+                "dataset=\(dataset.overrideValue)",
+                "method.m=\(m)",
+                "method.paths_per_request=\(min(m, config.method.pathsPerRequest))",
+                "method.temperature=\(temperature)",
+            ] + recordsOnly
+        case let .imagine(dataset, settings):
+            return lmsi + [
+                "dataset=\(dataset.overrideValue)",
+                "prompt.template=raw",
+                "method.m=\(settings.paths)",
+                "method.paths_per_request=\(min(settings.paths, config.method.pathsPerRequest))",
+                "method.temperature=\(settings.temperature)",
+                "method.max_tokens=\(settings.maxTokens)",
+                #"method.stop=["\n"]"#,   // one question per continuation
+            ] + recordsOnly
+        }
     }
 
     /// A YAML double-quoted scalar (a path with spaces or colons stays one string).
