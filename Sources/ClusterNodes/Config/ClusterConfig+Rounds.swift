@@ -45,7 +45,7 @@ public struct RoundsSettings: Sendable, Hashable {
         public var temperature: Double = 1.0
         public var maxTokens: Int = 64
         /// Word-bigram Jaccard similarity at or above which a question is a near duplicate.
-        public var nearDuplicate: Double = 0.8
+        public var nearDuplicate: Double = 0.7
     }
 
     /// What produces a round's candidate model.

@@ -2,7 +2,8 @@
 /// the same text up to case, spacing and punctuation (``Imagination/normalizedKey(_:)``), or
 /// nearly the same, judged by the Jaccard similarity of the two questions' sets of word pairs
 /// (bigrams). A question that differs from a held-out one in a single number shares most of
-/// its word pairs with it and counts as a near duplicate: held-out sets stay held out.
+/// its word pairs with it (13 of 17 in a one-step problem, 0.76) and counts as a near duplicate
+/// at the default threshold of 0.7: held-out sets stay held out.
 public struct QuestionIndex: Sendable {
     /// Which group of the index a match came from (`held_out`, `pool`, `imagined`, ...).
     public struct Match: Sendable, Hashable {
