@@ -71,9 +71,10 @@ struct IterationRunTests {
             #expect(index.match(question) == nil, "'\(question)' duplicates '\(index.match(question)?.question ?? "")'")
             index.insert(question, group: "imagined")
         }
-        // Each was answered once in the round's sampling, beside the pool's 60 questions.
+        // Each was answered once in the round's sampling, in place of pool questions: the 60
+        // questions' budget of paths holds the 60 continuations (8 questions of m = 8) too.
         let sampled = try RunOutputChecks.lines(folder.appendingPathComponent("round-1/sample/records.jsonl")).compactMap { $0["id"] as? String }
-        #expect(sampled.count == 60 + added)
+        #expect(sampled.count == 60 - 8)
         #expect(Set(sampled).isSuperset(of: imagined.map(\.id)))
         #expect(Set(sampled).count == sampled.count)
         // Kept ones reached the training data.

@@ -4,8 +4,9 @@ import ProcessSupervision
 import Testing
 
 /// The real engine end to end on a tiny scale: `cluster/rounds.yaml` with a handful of
-/// questions and two LoRA steps on the packaged SmolLM2 model. The candidate GGUF must load in
-/// llama-server, answer, and carry a new model version. (Needs cluster/setup-model and
+/// questions, an imagination phase of a few prompts, and two LoRA steps on the packaged
+/// SmolLM2 model. The model must write questions that are parsed and answered; the candidate
+/// GGUF must load in llama-server, answer, and carry a new model version. (Needs cluster/setup-model and
 /// cluster/setup-trainer, which the test command runs first.)
 @Suite("A real training round")
 struct RealRoundTests {
@@ -23,6 +24,8 @@ struct RealRoundTests {
             "--set", "samplers.0.replicas=1", "--set", "samplers.0.backend.threads=2",
             "--set", "rounds.evaluation.dataset.limit=3", "--set", "rounds.evaluation.m=2", "--set", "rounds.evaluation.greedy=false",
             "--set", "rounds.engine.max_steps=2", "--set", "rounds.engine.batch_size=4", "--set", "rounds.data.formats=[cot_fewshot, cot_zeroshot]",
+            "--set", "rounds.imagination={prompts: 6, paths: 2, max_tokens: 48}", "--set", "rounds.evaluation.pass_at_k=",
+            "--set", "rounds.evaluation.extra=[]", "--set", "rounds.max=1",
         ])
         let status = await launch.waitForExit()
         let log = launch.standardErrorTail
@@ -34,6 +37,17 @@ struct RealRoundTests {
         #expect(base.hasPrefix("SmolLM2-135M-Instruct.Q4_1.gguf@fnv1a64:"))
         #expect(candidate.hasPrefix("model.gguf@fnv1a64:"))
         #expect((round["examples_trained"] as? Int ?? 0) > 0)
+        // The model wrote questions; the ones parsed and new were answered in the round's sampling.
+        let imagination = try #require(round["imagination"] as? [String: Int])
+        #expect(imagination["prompts"] == 6 && imagination["written"] == 12, "\(imagination)")
+        #expect((imagination["parsed"] ?? 0) > 0, "no question was parsed from the model's continuations: \(imagination)")
+        let added = try #require(imagination["added"])
+        #expect(imagination["answered"] == added)
+        let imagined = try RunOutputChecks.lines(folder.appendingPathComponent("round-1/imagined.jsonl"))
+        #expect(imagined.count == added)
+        let sampled = Set(try RunOutputChecks.lines(folder.appendingPathComponent("round-1/sample/records.jsonl")).compactMap { $0["id"] as? String })
+        // The round keeps its budget: 12 continuations are 3 questions of m = 4; the rest are imagined or from the pool.
+        #expect(sampled.count == max(6 - 3, added) && sampled.isSuperset(of: imagined.compactMap { $0["id"] as? String }))
         #expect(round["promoted"] is Bool)
         // The candidate is a GGUF file that llama-server loaded and answered with.
         let model = folder.appendingPathComponent("round-1/model/model.gguf")

@@ -100,23 +100,47 @@ struct ReportRunTests {
         #expect(try await inkShare(folder.appendingPathComponent("blank.png")) < 0.001)
     }
 
-    @Test(.timeLimit(.minutes(3)))
-    func aRoundsRunsReportShowsAccuracyPerRound() async throws {
+    /// A rounds folder's page leads with its rounds: per model pass@1, maj@m, greedy and
+    /// large-k pass@k with intervals, confidence and calibration, flips, each gate decision with
+    /// its rule and reason, the extra sets and the training data; it renders without errors.
+    @Test(.timeLimit(.minutes(4)))
+    func aRoundsRunsReportShowsEachRoundWithIntervalsFlipsAndDecisions() async throws {
         let folder = try RunTestSupport.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let launch = try ChildProcess(executable: RunTestSupport.executable(), arguments: [
             "launch", RunTestSupport.repository.appendingPathComponent("cluster/rounds-synthetic.yaml").path, "--output", folder.path,
-            "--set", "dataset.limit=40", "--set", "rounds.evaluation.dataset.limit=40", "--set", "rounds.max=1",
+            "--set", "dataset.limit=40", "--set", "rounds.evaluation.dataset.limit=40", "--set", "rounds.max=2",
+            "--set", "rounds.imagination={prompts: 10, paths: 2}", "--set", "rounds.evaluation.pass_at_k={k: 8, n: 16, questions: 20}",
+            "--set", "rounds.evaluation.extra=[{name: two-step, dataset: {path: data/arithmetic-2step-eval-100.jsonl, format: gsm8k, limit: 20}}]",
         ])
         #expect(await launch.waitForExit() == 0, "launch failed: \(launch.standardErrorTail.suffix(3000))")
         let report = try ChildProcess(executable: RunTestSupport.executable(), arguments: ["report", folder.path])
         #expect(await report.waitForExit() == 0, "report failed: \(report.standardErrorTail)")
         let html = try String(contentsOf: folder.appendingPathComponent("report.html"), encoding: .utf8)
-        #expect(html.contains("Accuracy per round") && html.contains("<th>baseline</th>") && html.contains("<th>round 1</th>"))
+        #expect(html.contains("Accuracy and confidence per round") && html.contains("<th>starting model</th>") && html.contains("<th>round 1</th>"))
+        // The rounds come first, the latest phase after them.
+        let roundsAt = try #require(html.range(of: "Accuracy and confidence per round")), phaseAt = try #require(html.range(of: "The latest phase"))
+        #expect(roundsAt.lowerBound < phaseAt.lowerBound)
         let rounds = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("rounds.json"))) as? [String: Any])
-        let after = try #require(((rounds["rounds"] as? [[String: Any]])?.first?["after"] as? [String: Any])?["pass_at_1"] as? [String: Any])
-        let shown = String(format: "%.1f%%", (after["mean"] as? Double ?? -1) * 100)
-        #expect(html.contains("<th>round 1</th><td>\(shown)</td>"), "round 1's pass@1 \(shown) is in the table")
+        let first = try #require((rounds["rounds"] as? [[String: Any]])?.first)
+        let pass = try #require((first["after"] as? [String: Any])?["pass_at_1"] as? [String: Double])
+        let shown = String(format: "%.1f%% <small>[%.1f, %.1f]</small>", pass["mean"]! * 100, pass["lower"]! * 100, pass["upper"]! * 100)
+        #expect(html.contains("<th>round 1</th><td>\(shown)</td>"), "round 1's pass@1 with its interval \(shown) is in the table")
+        #expect(html.contains("<th>pass@8</th>"))
+        #expect(html.contains("flips right→wrong / wrong→right"))
+        let reason = try #require((first["decision"] as? [String: Any])?["reason"] as? String)
+        #expect(html.contains(escaped(reason)), "the gate's reason is shown")
+        #expect(html.contains("Extra evaluation sets") && html.contains("<th>two-step</th>"))
+        #expect(html.contains("Training data per round"))
+        let errors = try await render(folder.appendingPathComponent("report.html"), to: folder.appendingPathComponent("rounds.png"))
+        #expect(errors.isEmpty, "\(errors)")
+        #expect(try await inkShare(folder.appendingPathComponent("rounds.png")) > 0.01)
+    }
+
+    /// The page's escaping of text (as ReportHTML.escape).
+    private func escaped(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;").replacingOccurrences(of: "'", with: "&#39;")
     }
 
     @Test func aFolderWithoutARunIsRefusedByName() async throws {

@@ -12,12 +12,15 @@ struct BenchRounds: AsyncParsableCommand {
         abstract: "Run self-improvement rounds on the embedded model and report each round's figures.",
         discussion: """
         Runs --config (default cluster/rounds.yaml: SmolLM2-135M through managed llama-servers, the LoRA \
-        engine on the CPU) with --pool unlabelled one-step problems, --eval held-out labelled problems and \
-        --rounds rounds, and prints per round pass@1 over all m paths, greedy, maj@m and pass@m accuracy with \
-        95% intervals, the mean vote confidence, the pseudo-label accuracy of the trained examples (labels \
-        used for this report only, never for selection), examples trained and minutes per phase. With \
-        --no-gate every candidate is promoted so that every round runs (the gate's figures are still \
-        reported). Needs cluster/setup-model and cluster/setup-trainer; use a release build.
+        engine on the CPU) with --pool unlabelled problems per round, --eval held-out labelled problems and \
+        --rounds rounds (default 3), and prints per round pass@1 over all m paths, greedy, maj@m, pass@m and \
+        large-k pass@k accuracy with 95% intervals, the extra sets, the mean vote confidence and its \
+        calibration error, flips, the pseudo-label accuracy of the trained examples (labels used for this \
+        report only, never for selection), examples trained and minutes per phase. --variant picks an \
+        ablation of the config's data strategy, every variant at the same budget of sampled paths per round: \
+        \(Variant.allCases.map { "\($0.rawValue) (\($0.summary))" }.joined(separator: "; ")). With --no-gate \
+        every candidate is promoted so that every round runs (the gate's figures are still reported). Needs \
+        cluster/setup-model and cluster/setup-trainer; use a release build.
         """
     )
 
@@ -36,10 +39,54 @@ struct BenchRounds: AsyncParsableCommand {
     var eval = 200
 
     @Option(help: "Rounds.")
-    var rounds = 2
+    var rounds = 3
+
+    /// Ablations of the data strategy, from today's behaviour to the full config.
+    enum Variant: String, CaseIterable, ExpressibleByArgument {
+        case full
+        case today
+        case baseAccumulate = "base-accumulate"
+        case band
+        case imagination
+
+        var summary: String {
+            switch self {
+            case .full: "the config as it is"
+            case .today: "continue from the best model on the last round's data, no band, no imagination"
+            case .baseAccumulate: "restart from the starting model on the accumulated data"
+            case .band: "base-accumulate plus the config's agreement band and per-question cap"
+            case .imagination: "band plus the config's imagination phase (the full strategy)"
+            }
+        }
+
+        /// What the variant sets over the config (whose rounds section holds the full strategy).
+        var overrides: [String] {
+            let noBand = ["rounds.data.min_confidence=0", "rounds.data.max_confidence=1", "rounds.data.max_per_question="]
+            switch self {
+            case .full, .imagination: return []
+            case .today: return ["rounds.train_from=best", "rounds.data.accumulate=false", "rounds.imagination="] + noBand
+            case .baseAccumulate: return ["rounds.train_from=base", "rounds.data.accumulate=true", "rounds.imagination="] + noBand
+            case .band: return ["rounds.train_from=base", "rounds.data.accumulate=true", "rounds.imagination="]
+            }
+        }
+    }
+
+    @Option(help: ArgumentHelp("The data strategy measured.", valueName: "full|today|base-accumulate|band|imagination"))
+    var variant: Variant = .full
 
     @Flag(help: "Promote every candidate, so that every round runs.")
     var noGate = false
+
+    @Flag(inversion: .prefixedNo, help: "Also evaluate pass@16 from 32 paths on 50 questions and the extra sets (2- and 3-step problems, one-step problems in other wording).")
+    var measureMore = true
+
+    /// What the bench measures beyond the config's evaluation (set before the user's --set).
+    static let measurement = [
+        "rounds.evaluation.pass_at_k={k: 16, n: 32, questions: 50}",
+        "rounds.evaluation.extra=[{name: two-step, dataset: {path: data/arithmetic-2step-eval-100.jsonl, format: gsm8k}}, "
+            + "{name: three-step, dataset: {path: data/arithmetic-3step-eval-100.jsonl, format: gsm8k}}, "
+            + "{name: other-wording, dataset: {path: data/wording-1step-eval-60.jsonl, format: gsm8k}}]",
+    ]
 
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key (repeatable).", valueName: "key.path=value"))
     var overrides: [String] = []
@@ -52,7 +99,8 @@ struct BenchRounds: AsyncParsableCommand {
         BenchEnvironment.warnIfDebug(logger)
         let folder = keep.map { URL(fileURLWithPath: $0).standardizedFileURL }
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("selfimprove-bench-rounds-\(UUID().uuidString)")
-        var settings = ["dataset.limit=\(pool)", "rounds.evaluation.dataset.limit=\(eval)", "rounds.max=\(rounds)"] + overrides
+        var settings = ["dataset.limit=\(pool)", "rounds.evaluation.dataset.limit=\(eval)", "rounds.max=\(rounds)"]
+            + (measureMore ? Self.measurement : []) + variant.overrides + overrides
         if noGate { settings.append("rounds.promotion.min_gain=-1") }
         let cluster = try ConfigOptions.load(config, overrides: settings, output: folder.path)
         guard let roundsSettings = cluster.rounds else { throw ValidationError("\(config) has no rounds: section") }
@@ -69,7 +117,7 @@ struct BenchRounds: AsyncParsableCommand {
         let data = try Data(contentsOf: folder.appendingPathComponent("rounds.json"))
         guard var summary = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw ValidationError("unreadable rounds.json") }
         summary["bench"] = [
-            "config": config, "pool": pool, "eval": eval, "rounds": rounds, "gate": !noGate,
+            "config": config, "pool": pool, "eval": eval, "rounds": rounds, "gate": !noGate, "variant": variant.rawValue,
             "build": BenchEnvironment.buildMode, "minutes": (ContinuousClock.now - started).seconds / 60,
             "output": keep == nil ? NSNull() : folder.path as Any,
         ] as [String: Any]
@@ -83,21 +131,29 @@ struct BenchRounds: AsyncParsableCommand {
     }
 
 
-    /// One line per evaluation: the figures and their intervals.
+    /// One line per evaluation: the figures and their intervals; then the extra sets.
     static func text(_ summary: [String: Any]) -> String {
         func figure(_ evaluation: [String: Any]?, _ key: String) -> String {
             guard let estimate = evaluation?[key] as? [String: Any], let mean = estimate["mean"] as? Double else { return "-" }
             return String(format: "%.3f [%.3f, %.3f]", mean, estimate["lower"] as? Double ?? 0, estimate["upper"] as? Double ?? 0)
         }
         func line(_ label: String, _ evaluation: [String: Any]?) -> String {
-            "\(label): pass@1 \(figure(evaluation, "pass_at_1")), greedy \(figure(evaluation, "greedy")), maj@m \(figure(evaluation, "maj_at_m")), pass@m \(figure(evaluation, "pass_at_m")), confidence \(String(format: "%.3f", evaluation?["mean_confidence"] as? Double ?? 0))"
+            let passAtK = evaluation?["pass_at_k"] as? [String: Any]
+            return "\(label): pass@1 \(figure(evaluation, "pass_at_1")), greedy \(figure(evaluation, "greedy")), maj@m \(figure(evaluation, "maj_at_m")), pass@m \(figure(evaluation, "pass_at_m")), "
+                + "pass@\(passAtK?["k"] as? Int ?? 0) \(figure(passAtK, "estimate")), confidence \(String(format: "%.3f", evaluation?["mean_confidence"] as? Double ?? 0)), "
+                + "ECE \(String(format: "%.3f", evaluation?["calibration_error"] as? Double ?? .nan))"
+                + ((evaluation?["extra"] as? [String: [String: Any]])?.sorted { $0.key < $1.key }.map { ", \($0.key) pass@1 \(figure($0.value, "pass_at_1"))" }.joined() ?? "")
         }
         var lines = [line("round 0 (starting model)", summary["baseline"] as? [String: Any])]
         for round in summary["rounds"] as? [[String: Any]] ?? [] {
             let number = round["round"] as? Int ?? 0
             let minutes = (round["minutes"] as? [String: Double] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.1f", $0.value))" }.joined(separator: ", ")
+            let decision = round["decision"] as? [String: Any]
+            let difference = (decision?["difference"] as? [String: Double]).map { String(format: "%+.1f [%+.1f, %+.1f]", $0["mean"]! * 100, $0["lower"]! * 100, $0["upper"]! * 100) } ?? "-"
+            let flips = (decision?["flips"] as? [String: Int]).map { "\($0["right_to_wrong"] ?? 0)/\($0["wrong_to_right"] ?? 0)" } ?? "-"
             lines.append(line("round \(number)", round["after"] as? [String: Any])
-                + "; examples \(round["examples_trained"] ?? 0), pseudo-label accuracy \(String(format: "%.3f", round["pseudo_label_accuracy"] as? Double ?? .nan)), minutes: \(minutes), promoted \(round["promoted"] ?? "-")")
+                + "; gain \(difference) points, flips r→w/w→r \(flips); examples \(round["examples_trained"] ?? 0), pseudo-label accuracy \(String(format: "%.3f", round["pseudo_label_accuracy"] as? Double ?? .nan)), "
+                + "minutes: \(minutes), promoted \(round["promoted"] ?? "-")\((decision?["rule"] as? String).map { " (\($0))" } ?? "")")
         }
         return lines.joined(separator: "\n")
     }

@@ -5,10 +5,15 @@ import Foundation
 enum ReportHTML {
     static func page(_ data: RunReportData, generated: Date = Date()) -> String {
         var body = "<h1>\(escape(data.title))</h1>\n"
+        if let rounds = data.rounds {
+            // A rounds run leads with its rounds; the latest phase's figures follow.
+            body += "<p class=meta>rounds · \(escape(rounds.phase)) · generated \(ISO8601DateFormatter().string(from: generated))</p>\n"
+            body += RoundsReportHTML.sections(rounds)
+            body += "<h2 class=phase>The latest phase</h2>\n"
+        }
         body += "<p class=meta>status <b>\(escape(data.status))</b> · method \(escape(data.method)) · "
             + "\(data.counts["records"] ?? 0) questions stored · \(format(data.seconds, "%.1f")) s · generated \(ISO8601DateFormatter().string(from: generated))</p>\n"
         body += summary(data)
-        if !data.rounds.isEmpty { body += section("Accuracy per round", roundsChart(data.rounds) + roundsTable(data.rounds)) }
         body += section("Calibration: accuracy of the vote by its confidence", calibrationChart(data.calibration))
         body += section("Throughput over the run", rateChart(data.samples))
         body += section("Work per sampler (paths drawn)", samplerChart(data.samplerShare))
@@ -22,13 +27,14 @@ enum ReportHTML {
         table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}th{background:#f2f2f2}
         .cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #ccc;border-radius:6px;padding:10px 16px;min-width:130px}
         .card b{display:block;font-size:22px}.none{color:#777;font-style:italic}svg text{font-size:11px;fill:#333}
+        h2.phase{border-top:2px solid #ccc;padding-top:16px;margin-top:36px}.refused{color:#a33}.promoted{color:#285}
         </style></head><body>
         \(body)</body></html>
 
         """
     }
 
-    private static func section(_ title: String, _ content: String) -> String {
+    static func section(_ title: String, _ content: String) -> String {
         "<h2>\(escape(title))</h2>\n\(content)\n"
     }
 
@@ -56,9 +62,9 @@ enum ReportHTML {
 
     // MARK: - Charts (SVG)
 
-    private static let width = 640.0, height = 220.0, left = 48.0, bottom = 28.0, top = 10.0
+    static let width = 640.0, height = 220.0, left = 48.0, bottom = 28.0, top = 10.0
 
-    private static func frame(_ content: String, yLabel: String, yMax: Double) -> String {
+    static func frame(_ content: String, yLabel: String, yMax: Double) -> String {
         let plotHeight = height - bottom - top
         var axis = "<line x1='\(left)' y1='\(top)' x2='\(left)' y2='\(height - bottom)' stroke='#333'/>"
             + "<line x1='\(left)' y1='\(height - bottom)' x2='\(width - 8)' y2='\(height - bottom)' stroke='#333'/>"
@@ -124,18 +130,6 @@ enum ReportHTML {
             + "</table>"
     }
 
-    private static func roundsChart(_ rounds: [RunReportData.Round]) -> String {
-        bars(rounds.map { ($0.name, $0.passAt1 ?? 0, $0.promoted == false ? "#bbbbbb" : "#4a7ebb") }, yMax: 1, yLabel: "pass@1")
-    }
-
-    private static func roundsTable(_ rounds: [RunReportData.Round]) -> String {
-        "<table><tr><th></th><th>pass@1</th><th>maj@m</th><th>greedy</th><th>promoted</th></tr>"
-            + rounds.map { round in
-                "<tr><th>\(escape(round.name))</th><td>\(percent(round.passAt1))</td><td>\(percent(round.majority))</td><td>\(percent(round.greedy))</td>"
-                    + "<td>\(round.promoted.map { $0 ? "yes" : "no" } ?? "-")</td></tr>"
-            }.joined() + "</table>"
-    }
-
     // MARK: - Text
 
     static func escape(_ text: String) -> String {
@@ -143,7 +137,7 @@ enum ReportHTML {
             .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;").replacingOccurrences(of: "'", with: "&#39;")
     }
 
-    private static func percent(_ value: Double?) -> String { value.map { format($0 * 100, "%.1f") + "%" } ?? "-" }
+    static func percent(_ value: Double?) -> String { value.map { format($0 * 100, "%.1f") + "%" } ?? "-" }
 
-    private static func format(_ value: Double, _ pattern: String) -> String { String(format: pattern, value) }
+    static func format(_ value: Double, _ pattern: String) -> String { String(format: pattern, value) }
 }

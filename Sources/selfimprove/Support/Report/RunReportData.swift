@@ -17,13 +17,6 @@ struct RunReportData {
         var tokensPerSecond: Double
     }
 
-    struct Round {
-        var name: String
-        var passAt1: Double?
-        var majority: Double?
-        var greedy: Double?
-        var promoted: Bool?
-    }
 
     var title: String
     var status: String
@@ -38,7 +31,8 @@ struct RunReportData {
     var calibration: [Bucket] = (0 ..< 10).map { Bucket(low: Double($0) / 10, high: Double($0 + 1) / 10) }
     var samplerShare: [(sampler: String, paths: Int)] = []
     var samples: [Sample] = []
-    var rounds: [Round] = []
+    /// The rounds, when the folder is a rounds run's (`rounds.json`).
+    var rounds: RoundsSummary?
 
     /// Reads `folder` (a run's output, or a rounds run's, whose latest phase with a manifest is
     /// the run shown).
@@ -46,9 +40,14 @@ struct RunReportData {
     init(folder: URL) throws {
         var runFolder = folder
         let roundsFile = folder.appendingPathComponent("rounds.json")
-        if let rounds = try? Self.object(roundsFile) {
-            self.rounds = Self.rounds(rounds)
-            runFolder = Self.latestPhase(in: folder, rounds: rounds) ?? folder
+        if FileManager.default.fileExists(atPath: roundsFile.path) {
+            do {
+                let summary = try RoundsSummary.read(roundsFile)
+                rounds = summary
+                runFolder = Self.latestPhase(in: folder, rounds: summary.rounds.count) ?? folder
+            } catch {
+                throw ReportError("\(roundsFile.path) is unreadable (\(error))")
+            }
         }
         let manifestURL = runFolder.appendingPathComponent("manifest.json")
         guard let manifest = try? Self.object(manifestURL) else {
@@ -111,25 +110,8 @@ struct RunReportData {
         return object
     }
 
-    /// The baseline, then each round's candidate.
-    private static func rounds(_ summary: [String: Any]) -> [Round] {
-        func figure(_ evaluation: [String: Any]?, _ key: String) -> Double? { (evaluation?[key] as? [String: Any])?["mean"] as? Double }
-        var rounds: [Round] = []
-        if let baseline = summary["baseline"] as? [String: Any] {
-            rounds.append(Round(name: "baseline", passAt1: figure(baseline, "pass_at_1"), majority: figure(baseline, "maj_at_m"),
-                                greedy: figure(baseline, "greedy"), promoted: nil))
-        }
-        for round in summary["rounds"] as? [[String: Any]] ?? [] {
-            let after = round["after"] as? [String: Any]
-            rounds.append(Round(name: "round \(round["round"] as? Int ?? rounds.count)", passAt1: figure(after, "pass_at_1"),
-                                majority: figure(after, "maj_at_m"), greedy: figure(after, "greedy"), promoted: round["promoted"] as? Bool))
-        }
-        return rounds
-    }
-
     /// The latest round's sampling phase (or the baseline's evaluation, `round-0/eval`) that has a manifest.
-    private static func latestPhase(in folder: URL, rounds summary: [String: Any]) -> URL? {
-        let count = (summary["rounds"] as? [[String: Any]])?.count ?? 0
+    private static func latestPhase(in folder: URL, rounds count: Int) -> URL? {
         var candidates: [URL] = []
         for round in stride(from: count, through: 1, by: -1) {
             candidates.append(folder.appendingPathComponent("round-\(round)/sample"))

@@ -83,10 +83,17 @@ extension RoundsRunner {
 
     /// The data set a round samples: the config's, plus the questions its imagination added
     /// (written with the pool into `round-N/questions.jsonl`); nil: the config's as it is.
+    ///
+    /// The round keeps the pool's budget of sampled paths: the imagination's continuations
+    /// (prompts × paths, counted in questions of m paths) and the questions it added take the
+    /// place of the pool's last questions, so that rounds with and without imagination sample
+    /// the same number of paths.
     func samplingDataset(round: Int) throws -> ClusterConfig.DatasetSettings? {
-        guard rounds.imagination != nil else { return nil }
-        let pool = try RoundFiles.questions(config.dataset)
+        guard let settings = rounds.imagination else { return nil }
         let imagined = try imaginedQuestions(round: round)
+        let full = try RoundFiles.questions(config.dataset)
+        let writingCost = (settings.prompts * settings.paths + config.method.m - 1) / max(1, config.method.m)
+        let pool = Array(full.prefix(max(0, full.count - writingCost - imagined.count)))
         var lines: [String] = []
         for question in pool + imagined {
             var object: [String: Any] = ["id": question.id, "question": question.text]

@@ -2,9 +2,10 @@ import Foundation
 import SelfImproveCore
 
 /// `rounds.json`: the run's rounds at a glance (per-question outcomes stay in each round's
-/// `evaluation.json`), and the before/after table the run ends with.
-struct RoundsSummary: Encodable {
-    struct Evaluation: Encodable {
+/// `evaluation.json`), and the before/after table the run ends with. Written by the rounds
+/// driver, read back by `selfimprove report` and `bench rounds` through the same type.
+struct RoundsSummary: Codable {
+    struct Evaluation: Codable {
         var questions: Int
         var labelled: Int
         var m: Int
@@ -17,7 +18,7 @@ struct RoundsSummary: Encodable {
         var passAtK: PassAtK?
         var extra: [String: Evaluation]?
 
-        struct PassAtK: Encodable {
+        struct PassAtK: Codable {
             var k: Int
             var n: Int
             var questions: Int
@@ -49,7 +50,7 @@ struct RoundsSummary: Encodable {
         }
     }
 
-    struct Round: Encodable {
+    struct Round: Codable {
         var round: Int
         var sampledWith: String
         var candidate: String?
@@ -88,6 +89,11 @@ struct RoundsSummary: Encodable {
     var baseline: Evaluation?
     var baselineMinutes: Double?
     var rounds: [Round]
+
+    /// Reads a `rounds.json`.
+    static func read(_ file: URL) throws -> RoundsSummary {
+        try JSONDecoder().decode(RoundsSummary.self, from: Data(contentsOf: file))
+    }
 
     init(state: RoundsState) {
         phase = state.phase.rawValue
