@@ -127,7 +127,7 @@ struct ReportRunTests {
         let shown = String(format: "%.1f%% <small>[%.1f, %.1f]</small>", pass["mean"]! * 100, pass["lower"]! * 100, pass["upper"]! * 100)
         #expect(html.contains("<th>round 1</th><td>\(shown)</td>"), "round 1's pass@1 with its interval \(shown) is in the table")
         #expect(html.contains("<th>pass@8</th>"))
-        #expect(html.contains("flips right→wrong / wrong→right"))
+        #expect(html.contains("flips r→w / w→r"))
         let reason = try #require((first["decision"] as? [String: Any])?["reason"] as? String)
         #expect(html.contains(escaped(reason)), "the gate's reason is shown")
         #expect(html.contains("Extra evaluation sets") && html.contains("<th>two-step</th>"))

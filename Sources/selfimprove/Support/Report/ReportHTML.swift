@@ -27,7 +27,7 @@ enum ReportHTML {
         table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}th{background:#f2f2f2}
         .cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #ccc;border-radius:6px;padding:10px 16px;min-width:130px}
         .card b{display:block;font-size:22px}.none{color:#777;font-style:italic}svg text{font-size:11px;fill:#333}
-        h2.phase{border-top:2px solid #ccc;padding-top:16px;margin-top:36px}.refused{color:#a33}.promoted{color:#285}
+        h2.phase{border-top:2px solid #ccc;padding-top:16px;margin-top:36px}table.small{font-size:13px}table.small td,table.small th{padding:3px 6px}.refused{color:#a33}.promoted{color:#285}
         </style></head><body>
         \(body)</body></html>
 

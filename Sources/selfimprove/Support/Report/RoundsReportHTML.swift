@@ -53,8 +53,8 @@ enum RoundsReportHTML {
 
     private static func table(_ models: [(name: String, evaluation: Evaluation?, round: RoundsSummary.Round?)]) -> String {
         let k = models.compactMap { $0.evaluation?.passAtK?.k }.first
-        var html = "<table><tr><th></th><th>pass@1</th><th>maj@m</th><th>greedy</th><th>pass@m</th><th>pass@\(k.map(String.init) ?? "k")</th>"
-            + "<th>confidence</th><th>calibration error</th><th>flips right→wrong / wrong→right</th><th>promoted</th></tr>"
+        var html = "<table class=small><tr><th></th><th>pass@1</th><th>maj@m</th><th>greedy</th><th>pass@m</th><th>pass@\(k.map(String.init) ?? "k")</th>"
+            + "<th>confidence</th><th title='expected calibration error of vote confidence'>ECE</th><th title='held-out majorities right→wrong / wrong→right against the model in force'>flips r→w / w→r</th><th>promoted</th></tr>"
         for model in models {
             let evaluation = model.evaluation
             let flips = model.round?.decision?.flips.map { "\($0.rightToWrong) / \($0.wrongToRight) <small>of \($0.paired)</small>" } ?? "-"
@@ -85,7 +85,7 @@ enum RoundsReportHTML {
     }
 
     private static func dataTable(_ rounds: [RoundsSummary.Round]) -> String {
-        var html = "<table><tr><th></th><th>imagined: written / parsed / duplicates (held-out) / added / answered / accepted / kept</th>"
+        var html = "<table class=small><tr><th></th><th>imagined: written / parsed / dup. (held-out) / added / answered / accepted / kept</th>"
             + "<th>confidence histogram (tenths)</th><th>band</th><th>in band</th><th>examples this round</th><th>trained (questions)</th><th>trained from</th></tr>"
         for round in rounds {
             let imagination = round.imagination.map {
