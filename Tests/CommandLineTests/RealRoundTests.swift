@@ -24,7 +24,7 @@ struct RealRoundTests {
             "--set", "samplers.0.replicas=1", "--set", "samplers.0.backend.threads=2",
             "--set", "rounds.evaluation.dataset.limit=3", "--set", "rounds.evaluation.m=2", "--set", "rounds.evaluation.greedy=false",
             "--set", "rounds.engine.max_steps=2", "--set", "rounds.engine.batch_size=4", "--set", "rounds.data.formats=[cot_fewshot, cot_zeroshot]",
-            "--set", "rounds.imagination={prompts: 6, paths: 2, max_tokens: 48}", "--set", "rounds.evaluation.pass_at_k=",
+            "--set", "rounds.imagination={prompts: 6, paths: 2, max_tokens: 48}", "--set", "rounds.evaluation.pass_at_k={k: 2, n: 2, questions: 2}",
             "--set", "rounds.evaluation.extra=[]", "--set", "rounds.max=1",
         ])
         let status = await launch.waitForExit()
