@@ -116,17 +116,25 @@ struct IterationTests {
         #expect(gate.decide(current: steady, candidate: same).promoted)
     }
 
-    @Test func rightToWrongFlipsBeyondTheShareAreRefused() {
-        // Pass@1 rises on every question, but 20 of the 40 majorities that were right flip to wrong.
-        let (current, candidate) = pair(candidateMajority: { $0 >= 20 && $0 < 80 })
+    @Test func rightToWrongFlipsBeyondTheShareAreRefusedWhenTheyOutnumberTheGains() {
+        // Pass@1 rises on every question, but 20 of the 40 majorities that were right flip to
+        // wrong and only 10 flip the other way.
+        let (current, candidate) = pair(candidateMajority: { $0 >= 20 && $0 < 50 })
         var gate = PromotionGate()
         gate.maxRightToWrongShare = 0.25
         let decision = gate.decide(current: current, candidate: candidate)
         #expect(!decision.promoted)
         #expect(decision.rule == "max_right_to_wrong_flips")
         #expect(decision.reason.contains("20 of the 40 held-out majorities"))
+        #expect(decision.flips == MajorityFlips(paired: 100, rightBefore: 40, rightToWrong: 20, wrongToRight: 10))
         gate.maxRightToWrongShare = 0.6
         #expect(gate.decide(current: current, candidate: candidate).promoted)
+        // The same share of right→wrong flips with more wrong→right ones is churn, not collapse.
+        let (before, churned) = pair(candidateMajority: { $0 >= 20 && $0 < 80 })
+        gate.maxRightToWrongShare = 0.25
+        let churn = gate.decide(current: before, candidate: churned)
+        #expect(churn.promoted)
+        #expect(churn.flips?.rightToWrong == 20 && churn.flips?.wrongToRight == 40)
     }
 
     @Test func aGatedExtraSetThatGetsWorseRefusesTheCandidate() {

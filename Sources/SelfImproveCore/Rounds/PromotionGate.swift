@@ -25,7 +25,11 @@ public struct PromotionGate: Sendable, Hashable, Codable {
     /// than this below the model in force's: diversity collapsing; nil: not checked.
     public var maxPassAtKDrop: Double?
     /// Refuse a candidate when more than this share of the held-out questions whose majority
-    /// the model in force had right flip to wrong (``MajorityFlips``); nil: not checked.
+    /// the model in force had right flip to wrong (``MajorityFlips``), and those flips
+    /// outnumber the ones from wrong to right; nil: not checked. Re-evaluating the same model
+    /// flips majorities near a tie both ways by chance (with m = 8 on 100 questions, a third of
+    /// them in the main job's first run), so a share alone cannot tell collapse from noise; a
+    /// majority vote that loses more ground than it gains can.
     public var maxRightToWrongShare: Double?
     /// Extra evaluation sets (by name) on which a candidate must not be worse: refused when the
     /// paired interval of its pass@1 difference there lies below zero.
@@ -115,7 +119,7 @@ public struct PromotionGate: Sendable, Hashable, Codable {
             return refuse("max_pass_at_k_drop", "pass@\(after.k) fell from \(Self.format(before.estimate.mean)) to \(Self.format(after.estimate.mean)), more than \(drop) (\(interval))",
                           difference: difference, paired: pairs.count)
         }
-        if let share = maxRightToWrongShare, flips.rightToWrongShare > share {
+        if let share = maxRightToWrongShare, flips.rightToWrongShare > share, flips.rightToWrong > flips.wrongToRight {
             return refuse("max_right_to_wrong_flips", "\(flips.rightToWrong) of the \(flips.rightBefore) held-out majorities the model in force had right flipped to wrong (\(Self.format(flips.rightToWrongShare)) > \(share); \(flips.wrongToRight) flipped to right; \(interval))",
                           difference: difference, paired: pairs.count)
         }
