@@ -116,6 +116,26 @@ struct IterationTests {
         #expect(gate.decide(current: steady, candidate: same).promoted)
     }
 
+    /// A fall of the mean by three questions of 24 (pass@16 from 16 paths: one indicator per
+    /// question) is within the noise: the paired interval includes zero, and it does not refuse.
+    @Test func aPassAtKFallWithinTheNoiseDoesNotRefuse() {
+        var (current, candidate) = pair()
+        func subset(_ right: (Int) -> Bool) -> PassAtKEvaluation? {
+            PassAtKEvaluation(k: 16, outcomes: (0 ..< 24).map {
+                QuestionOutcome(id: "k\($0)", paths: 16, correctPaths: right($0) ? 3 : 0, confidence: 0.5, majorityCorrect: false)
+            })
+        }
+        current.passAtK = subset { $0 < 15 }                       // 15 of 24
+        candidate.passAtK = subset { $0 < 11 || $0 == 20 }          // 12 of 24: 4 lost, 1 gained
+        var gate = PromotionGate()
+        gate.maxPassAtKDrop = 0.1
+        let decision = gate.decide(current: current, candidate: candidate)
+        #expect(decision.promoted, "\(decision.reason)")
+        // Lost on 12 of the 15, gained on none: refused.
+        candidate.passAtK = subset { $0 < 3 }
+        #expect(gate.decide(current: current, candidate: candidate).rule == "max_pass_at_k_drop")
+    }
+
     @Test func rightToWrongFlipsBeyondTheShareAreRefusedWhenTheyOutnumberTheGains() {
         // Pass@1 rises on every question, but 20 of the 40 majorities that were right flip to
         // wrong and only 10 flip the other way.

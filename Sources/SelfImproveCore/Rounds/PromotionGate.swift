@@ -22,7 +22,10 @@ public struct PromotionGate: Sendable, Hashable, Codable {
     /// wrong answers shows first as a falling pass@m); nil: not checked.
     public var maxPassAtMDrop: Double?
     /// Refuse a candidate whose large-k pass@k (``RoundEvaluation/passAtK``) falls by more
-    /// than this below the model in force's: diversity collapsing; nil: not checked.
+    /// than this below the model in force's, the fall standing out from the noise (the paired
+    /// interval over the subset's questions lies below zero): diversity collapsing; nil: not
+    /// checked. On a few dozen questions pass@k moves by whole questions, so a mean alone
+    /// refused a candidate that had gained 5 points of pass@1 over three questions' pass@16.
     public var maxPassAtKDrop: Double?
     /// Refuse a candidate when more than this share of the held-out questions whose majority
     /// the model in force had right flip to wrong (``MajorityFlips``), and those flips
@@ -114,9 +117,10 @@ public struct PromotionGate: Sendable, Hashable, Codable {
                           difference: difference, paired: pairs.count)
         }
         if let drop = maxPassAtKDrop, let before = current.passAtK, let after = candidate.passAtK, before.k == after.k,
-           after.estimate.mean < before.estimate.mean - drop
+           after.estimate.mean < before.estimate.mean - drop,
+           let fall = pairedPassAtK(before, after), fall.upper < 0
         {
-            return refuse("max_pass_at_k_drop", "pass@\(after.k) fell from \(Self.format(before.estimate.mean)) to \(Self.format(after.estimate.mean)), more than \(drop) (\(interval))",
+            return refuse("max_pass_at_k_drop", "pass@\(after.k) fell from \(Self.format(before.estimate.mean)) to \(Self.format(after.estimate.mean)), more than \(drop) (paired \(fall.pointsDescription) points; \(interval))",
                           difference: difference, paired: pairs.count)
         }
         if let share = maxRightToWrongShare, flips.rightToWrongShare > share, flips.rightToWrong > flips.wrongToRight {
@@ -135,6 +139,17 @@ public struct PromotionGate: Sendable, Hashable, Codable {
         }
         return Decision(promoted: true, difference: difference, pairedQuestions: pairs.count, reason: "better: \(interval)",
                         flips: flips, extraDifferences: extraDifferences.isEmpty ? nil : extraDifferences)
+    }
+
+    /// The paired difference of per-question pass@k between two evaluations of the same subset.
+    private func pairedPassAtK(_ before: PassAtKEvaluation, _ after: PassAtKEvaluation) -> Estimate? {
+        let k = after.k
+        let earlier = Dictionary(before.outcomes.compactMap { o in PassAtK.unbiased(n: o.paths, correct: o.correctPaths, k: k).map { (o.id, $0) } },
+                                 uniquingKeysWith: { first, _ in first })
+        let pairs = after.outcomes.compactMap { o in
+            earlier[o.id].flatMap { then in PassAtK.unbiased(n: o.paths, correct: o.correctPaths, k: k).map { (then, $0) } }
+        }
+        return PairedBootstrap.difference(baseline: pairs.map(\.0), candidate: pairs.map(\.1), resamples: resamples, seed: seed)
     }
 
     /// The candidate's paired pass@1 difference on each extra set both models were evaluated on.
