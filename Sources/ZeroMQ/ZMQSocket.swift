@@ -62,6 +62,16 @@ public final class ZMQSocket {
                 try setOption(ZMQ_HEARTBEAT_TIMEOUT, options.zmtpHeartbeatTimeout.zmqMilliseconds, "ZMQ_HEARTBEAT_TIMEOUT")
                 try setOption(ZMQ_HEARTBEAT_TTL, options.zmtpHeartbeatTimeout.zmqMilliseconds, "ZMQ_HEARTBEAT_TTL")
             }
+            if let keepalive = options.tcpKeepalive {
+                try setOption(ZMQ_TCP_KEEPALIVE, Int32(1), "ZMQ_TCP_KEEPALIVE")
+                try setOption(ZMQ_TCP_KEEPALIVE_IDLE, max(1, Int32(clamping: keepalive.idle.components.seconds)), "ZMQ_TCP_KEEPALIVE_IDLE")
+                try setOption(ZMQ_TCP_KEEPALIVE_INTVL, max(1, Int32(clamping: keepalive.interval.components.seconds)), "ZMQ_TCP_KEEPALIVE_INTVL")
+                try setOption(ZMQ_TCP_KEEPALIVE_CNT, max(1, keepalive.count), "ZMQ_TCP_KEEPALIVE_CNT")
+            }
+            let maxRetransmit = options.tcpMaxRetransmitTimeout.zmqMilliseconds
+            if maxRetransmit > 0 {
+                try setOption(ZMQ_TCP_MAXRT, maxRetransmit, "ZMQ_TCP_MAXRT")
+            }
             try setOption(ZMQ_RECONNECT_IVL, options.reconnectInterval.zmqMilliseconds, "ZMQ_RECONNECT_IVL")
             try setOption(ZMQ_RECONNECT_IVL_MAX, options.reconnectIntervalMax.zmqMilliseconds, "ZMQ_RECONNECT_IVL_MAX")
         }

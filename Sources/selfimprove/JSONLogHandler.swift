@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import ProcessSupervision
 
 /// Writes one JSON object per log line to standard error: `ts`, `level`, `label`, `message`
 /// and the metadata as string fields.
@@ -27,6 +28,6 @@ struct JSONLogHandler: LogHandler {
         object["message"] = "\(event.message)"
         guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
         data.append(0x0A)
-        Self.lock.withLock { _ in FileHandle.standardError.write(data) }
+        Self.lock.withLock { _ in SafeFileWriter.standardError.write(data) }
     }
 }

@@ -64,10 +64,9 @@ struct FloodAndSlowPeerTests {
         try await withNodes(2, logs: logs, configure: { index in
             var configuration = testConfiguration("node-\(index)")
             configuration.eventLoop.maxQueuedBytesPerDestination = 16 << 20
-            // No ZMTP PINGs from the nodes either: libzmq 4.3.4 aborts the stalled peer's process
-            // (this test process) when a PING reaches its stopped input (seen in CI). Failure
-            // detection runs on the actor system's own heartbeats, which this test still sends.
-            configuration.socketOptions.zmtpHeartbeatInterval = .zero
+            // The production socket options otherwise: no ZMTP heartbeats (libzmq aborts the
+            // stalled peer's process, this test process, when a PING reaches its stopped
+            // input; see ZMQSocketOptions).
             return configuration
         }) { nodes in
             let node = nodes[1]
@@ -85,10 +84,6 @@ struct FloodAndSlowPeerTests {
                     let context = try ZMQContext()
                     var options = ZMQSocketOptions()
                     options.receiveHighWaterMark = 10
-                    // libzmq 4.3.4 aborts (stream_engine_base.cpp:331, `!_io_error`) when a
-                    // socket whose input is stopped at its high-water mark gets a heartbeat:
-                    // this deliberately stalled peer does without them.
-                    options.zmtpHeartbeatInterval = .zero
                     let socket = try ZMQSocket(context: context, type: .dealer, options: options)
                     try socket.connect(node.system.identity.endpoint)
                     func send(_ message: [[UInt8]]) throws { try socket.sendWaitingForRoom(message) }

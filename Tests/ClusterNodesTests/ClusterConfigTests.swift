@@ -258,6 +258,24 @@ struct ClusterConfigTests {
         }
     }
 
+    @Test func theLoRAEngineHasATimeoutAndAMaximumLengthByDefault() throws {
+        let file = Self.clusterFolder.appendingPathComponent("rounds.yaml").path
+        let shipped = try ClusterConfig.load(file: file)
+        guard case let .lora(defaults)? = shipped.rounds?.engine else { Issue.record("rounds.yaml does not train with lora"); return }
+        #expect(defaults.timeout == .seconds(7200) && defaults.maxLength == 1024)
+        let set = try ClusterConfig.load(file: file, overrides: ["rounds.engine.timeout=90m", "rounds.engine.max_length=512"])
+        guard case let .lora(settings)? = set.rounds?.engine else { Issue.record("the engine changed kind"); return }
+        #expect(settings.timeout == .seconds(5400) && settings.maxLength == 512)
+        for (override, message) in [("rounds.engine.timeout=0s", "must be positive"), ("rounds.engine.max_length=4", "must be at least 16")] {
+            do {
+                _ = try ClusterConfig.load(file: file, overrides: [override])
+                Issue.record("\(override) was accepted")
+            } catch {
+                #expect("\(error)".contains(message), "\(error)")
+            }
+        }
+    }
+
     @Test func refineNeedsVerifiersToLabelItsSolutions() {
         let text = Self.validText().replacingOccurrences(of: "verifiers:\n  - name: verifier\n", with: "verifiers: []\n")
         let error = configError(text, overrides: ["method.name=refine"])

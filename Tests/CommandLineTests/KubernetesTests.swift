@@ -46,6 +46,15 @@ struct KubernetesTests {
         #expect(text.contains("clusterIP: None") && text.contains("volumeClaimTemplates"))
         #expect(text.contains("prometheus.io/scrape: \"true\"") && text.contains("nvidia.com/gpu: 1"))
         #expect(text.contains("\"--instance\", \"$(POD_NAME)\""))
+        // Each pod gets the shared server pair, every public key and its own secret, no other.
+        let secrets = ["cluster.key", "coordinator.key", "sampler.key", "verifier-1.key", "trainer.key"]
+        for (volume, own) in [("keys-sampler", ["cluster.key", "sampler.key"]), ("keys-verifier-1", ["cluster.key", "verifier-1.key"]),
+                              ("keys-coordinator", ["cluster.key", "coordinator.key"]), ("keys-trainer", ["cluster.key", "trainer.key"])] {
+            let line = try #require(text.components(separatedBy: "- name: \(volume)\n").dropFirst().first?.split(separator: "\n").first.map(String.init),
+                                    "no volume \(volume)")
+            #expect(secrets.filter { line.contains("{key: \($0),") } == own, "\(volume): \(line)")
+            #expect(line.contains("{key: coordinator.pub,") && line.contains("{key: sampler.pub,"), "\(volume): \(line)")
+        }
         // The pods' config is a valid config of its own.
         let podConfig = try #require(text.components(separatedBy: "k8s-synthetic.yaml: |\n").dropFirst().first?.components(separatedBy: "\n---").first)
         let unindented = podConfig.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasPrefix("    ") ? String($0.dropFirst(4)) : String($0) }
@@ -57,6 +66,25 @@ struct KubernetesTests {
         #expect(try await validate(broken).status != 0)
     }
 
+    /// Without CURVE, nodes listening on every interface would admit anyone: `k8s` and `slurm`
+    /// refuse unless the config accepts it explicitly, and then warn.
+    @Test(.timeLimit(.minutes(1)))
+    func plainTextOnEveryInterfaceIsRefusedUnlessTheConfigAcceptsIt() async throws {
+        let folder = try RunTestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for command in [["k8s", "cluster/synthetic.yaml", "--out", folder.appendingPathComponent("k8s.yaml").path],
+                        ["slurm", "cluster/synthetic.yaml", "--out", folder.appendingPathComponent("run.sbatch").path,
+                         "--output", folder.appendingPathComponent("out").path]] {
+            let refused = try ChildProcess(executable: RunTestSupport.executable(), arguments: command, workingDirectory: RunTestSupport.repository)
+            #expect(await refused.waitForExit() != 0, "\(command[0]) wrote a plain-text cluster on 0.0.0.0")
+            #expect(refused.standardErrorTail.contains("set security.plaintext_network: true"), "\(refused.standardErrorTail)")
+            let accepted = try ChildProcess(executable: RunTestSupport.executable(), arguments: command + ["--set", "security.plaintext_network=true"],
+                                            workingDirectory: RunTestSupport.repository)
+            #expect(await accepted.waitForExit() == 0, "\(accepted.standardErrorTail)")
+            #expect(accepted.standardErrorTail.contains("warning: the nodes listen on every interface without CURVE"))
+        }
+    }
+
     /// A verifier run as a program of its own needs it in the pods' image: the manifests are
     /// written, with a warning naming the program.
     @Test(.timeLimit(.minutes(1)))
@@ -64,7 +92,7 @@ struct KubernetesTests {
         let folder = try RunTestSupport.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let manifests = folder.appendingPathComponent("selfimprove.yaml")
-        let write = try ChildProcess(executable: RunTestSupport.executable(), arguments: ["k8s", "cluster/c-verifier.yaml", "--out", manifests.path],
+        let write = try ChildProcess(executable: RunTestSupport.executable(), arguments: ["k8s", "cluster/c-verifier.yaml", "--out", manifests.path, "--set", "security.plaintext_network=true"],
                                      workingDirectory: RunTestSupport.repository)
         #expect(await write.waitForExit() == 0, "k8s failed: \(write.standardErrorTail)")
         #expect(write.standardErrorTail.contains("warning: verifier 'c-verifier' runs the program \(RunTestSupport.repository.path)/.build/c-verifier/selfimprove-c-verifier"),

@@ -1,3 +1,4 @@
+import Backends
 import Foundation
 import ProcessSupervision
 import ScriptedHTTPServer
@@ -71,7 +72,10 @@ struct RoundsPushRunTests {
                                               command: "test -s {data} && echo weights > {output}/adapter_model.safetensors",
                                               produces: "lora_adapter", push: "vllm_lora", in: folder)
         let candidate = try #require(round["candidate"] as? String)
-        #expect(candidate == "pushes-round-1-attempt-1")
+        // Named by content, so an adapter an earlier run left on the server under the same
+        // config name is never taken for this one.
+        let digits = try ModelFileFingerprint.digits(ofFolder: out.appendingPathComponent("round-1/model").path)
+        #expect(candidate == "pushes-round-1-\(digits)")
         #expect(round["promoted"] as? Bool == true, "\(round["decision"] ?? "")")
         let requests = server.requests
         let pushes = requests.filter { $0.uri == "/v1/load_lora_adapter" }
@@ -115,7 +119,7 @@ struct RoundsPushRunTests {
         // Requests keep naming the server's model; paths record the version in force.
         #expect(server.requests.filter { $0.uri != "/update_weights_from_disk" }.allSatisfy { $0.json?["model"] as? String == "/models/start" })
         let lines = try RunOutputChecks.lines(out.appendingPathComponent("round-1/eval/records.jsonl"))
-        #expect(lines.allSatisfy { (($0["record"] as? [String: Any])?["paths"] as? [[String: Any]])?.allSatisfy { $0["model_version"] as? String == "weights-round-1-attempt-1" } == true })
+        #expect(lines.allSatisfy { (($0["record"] as? [String: Any])?["paths"] as? [[String: Any]])?.allSatisfy { $0["model_version"] as? String == round["candidate"] as? String } == true })
     }
 
     /// `engine.kind: command` with the simulated trainer as the command: the template's

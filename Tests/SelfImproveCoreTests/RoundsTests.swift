@@ -152,6 +152,23 @@ import Testing
         #expect(state.current == Self.base)
     }
 
+    @Test func anAttemptBegunAndNeverEndedIsKnownAfterAReloadAndAStopDoesNotCount() throws {
+        var state = RoundsState(base: Self.base, maxRounds: 1, retries: 0)
+        try state.apply(.baselineEvaluated(Self.evaluation(10, right: { $0 % 3 }), seconds: 1))
+        try state.apply(.sampled(questions: 10, accepted: 9, seconds: 2))
+        #expect(state.interruptedAttempt == nil)
+        try state.apply(.trainingStarted)
+        try state.apply(.trainingStopped)  // stopped on request: not an attempt
+        #expect(state.interruptedAttempt == nil)
+        try state.apply(.trainingStarted)
+        // The driver dies here; what it saved says an attempt was running.
+        var reloaded = try JSONDecoder().decode(RoundsState.self, from: JSONEncoder().encode(state))
+        #expect(reloaded.interruptedAttempt == 1)
+        try reloaded.apply(.trainingFailed(reason: "attempt 1 ended with the rounds driver", seconds: 0))
+        #expect(reloaded.interruptedAttempt == nil)
+        #expect(reloaded.phase == .finished && reloaded.stopReason?.contains("training failed 1 times") == true)
+    }
+
     @Test func eventsOutOfPhaseAreRefused() throws {
         var state = RoundsState(base: Self.base, maxRounds: 1, retries: 0)
         #expect(throws: RoundsState.TransitionError.self) { try state.apply(.sampled(questions: 1, accepted: 1, seconds: 1)) }

@@ -30,7 +30,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 IGNORE = -100
 
@@ -64,11 +64,16 @@ def read_data(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def tokenize(pairs: Iterable[tuple[str, str]], encode: Any, end_token: int | None, max_length: int) -> list[Example]:
+def tokenize(pairs: Iterable[tuple[str, str]], encode: Any, end_token: int | None, max_length: int,
+             refused: Callable[[int], None] | None = None) -> list[Example]:
     """Tokenizes prompt + completion whole (so the boundary tokenizes as at sampling time) and
-    counts the tokens that belong to the prompt alone."""
+    counts the tokens that belong to the prompt alone.
+
+    An example longer than `max_length` loses tokens from the start of its prompt, never from
+    its completion; one whose completion (and end token) leaves no prompt token is refused:
+    `refused` gets its 1-based line number. Every example refused is an error."""
     examples: list[Example] = []
-    for prompt, completion in pairs:
+    for number, (prompt, completion) in enumerate(pairs, start=1):
         prompt_ids = list(encode(prompt))
         ids = list(encode(prompt + completion))
         boundary = 0
@@ -76,9 +81,35 @@ def tokenize(pairs: Iterable[tuple[str, str]], encode: Any, end_token: int | Non
             boundary += 1
         if end_token is not None:
             ids.append(end_token)
-        ids = ids[-max_length:] if len(ids) > max_length else ids
-        examples.append(Example(ids=tuple(ids), prompt_length=min(boundary, len(ids) - 1)))
+        cut = max(0, len(ids) - max_length)
+        if cut >= boundary:
+            if refused is not None:
+                refused(number)
+            continue
+        examples.append(Example(ids=tuple(ids[cut:]), prompt_length=boundary - cut))
+    if not examples:
+        raise ValueError(f"no example fits max_length {max_length} with a token of its prompt")
     return examples
+
+
+def check_finite(loss: Any, step: int) -> None:
+    """Stops training on a loss that is NaN or infinite (a diverged or broken model)."""
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise FloatingPointError(f"step {step}: the loss is {value}; training stopped")
+
+
+def load_weights(model: Any, state: dict[str, Any]) -> None:
+    """Loads `state` into `model` strictly: a missing or unexpected tensor is an error, except
+    the output head of a model whose head is tied to its embedding."""
+    result = model.load_state_dict(state, strict=False)
+    tied = bool(getattr(model.config, "tie_word_embeddings", False))
+    missing = [k for k in result.missing_keys if not (tied and k == "lm_head.weight")]
+    if missing or result.unexpected_keys:
+        raise ValueError(f"the base model's weights do not match its architecture: missing {missing[:5]}, "
+                         f"unexpected {list(result.unexpected_keys)[:5]}")
+    if tied:
+        model.tie_weights()
 
 
 def common_prefix_length(examples: Sequence[Example]) -> int:
@@ -160,9 +191,7 @@ def load_base(base: Path) -> tuple[Any, Any]:
     if getattr(config, "quantization_config", None) is not None:
         delattr(config, "quantization_config")
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(loaded.state_dict(), strict=False)
-    if getattr(model.config, "tie_word_embeddings", False):
-        model.tie_weights()
+    load_weights(model, loaded.state_dict())
     del loaded
     return model, tokenizer
 
@@ -179,8 +208,12 @@ def train(args: argparse.Namespace) -> None:
     pairs = read_data(args.data)
     emit("stage", stage="loading the base model", examples=len(pairs))
     model, tokenizer = load_base(args.base)
+    refused: list[int] = []
     examples = tokenize(pairs, lambda text: tokenizer(text, add_special_tokens=False)["input_ids"],
-                        tokenizer.eos_token_id, args.max_length)
+                        tokenizer.eos_token_id, args.max_length, refused=refused.append)
+    if refused:
+        emit("refused", reason=f"the completion does not fit max_length {args.max_length}", examples=len(refused),
+             lines=refused[:20])
     model = get_peft_model(model, LoraConfig(
         r=args.rank, lora_alpha=args.alpha, lora_dropout=0.0, bias="none", task_type="CAUSAL_LM",
         target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]))
@@ -205,6 +238,7 @@ def train(args: argparse.Namespace) -> None:
             group["lr"] = learning_rate(step, total, args.learning_rate, args.warmup_steps)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             loss, tokens = batch_loss(model, batch, share_prefix=not args.no_shared_prefix, pad_id=pad_id)
+        check_finite(loss, step + 1)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

@@ -70,3 +70,61 @@ def test_shared_prefix_gives_the_same_loss_and_gradients() -> None:
     assert len(whole_grads) == len(shared_grads)
     for a, b in zip(whole_grads, shared_grads):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_a_long_example_keeps_its_completion_in_the_loss() -> None:
+    # Regression: the prompt boundary was counted before left truncation, so an example longer
+    # than max_length kept a boundary past its completion and trained on the end token alone.
+    encode = lambda text: [ord(c) for c in text]
+    [example] = lora_train.tokenize([("p" * 20, "abc")], encode, end_token=0, max_length=10)
+    assert len(example.ids) == 10
+    assert example.ids[-4:] == (97, 98, 99, 0)
+    assert example.prompt_length == 6  # the prompt lost its first 14 tokens, the completion none
+    completion = [example.ids[t] for t in range(example.prompt_length, len(example.ids))]
+    assert completion == [97, 98, 99, 0]
+
+
+def test_an_example_whose_completion_does_not_fit_is_refused_and_counted() -> None:
+    encode = lambda text: [ord(c) for c in text]
+    refused: list[int] = []
+    examples = lora_train.tokenize([("p", "x" * 12), ("pp", "ok")], encode, end_token=0, max_length=10,
+                                   refused=refused.append)
+    assert [e.ids for e in examples] == [(112, 112, 111, 107, 0)]
+    assert refused == [1]  # the first pair (0-based index 0 → line 1) did not fit
+
+
+def test_every_example_refused_is_an_error() -> None:
+    encode = lambda text: [ord(c) for c in text]
+    with pytest.raises(ValueError, match=r"no example fits max_length 4"):
+        lora_train.tokenize([("p", "long completion")], encode, end_token=0, max_length=4)
+
+
+def test_a_loss_that_is_not_finite_stops_training() -> None:
+    torch = pytest.importorskip("torch")
+    lora_train.check_finite(torch.tensor(1.5), step=3)
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(FloatingPointError, match=r"step 3: the loss is (nan|inf)"):
+            lora_train.check_finite(torch.tensor(bad), step=3)
+
+
+def test_weights_load_strictly() -> None:
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    config = transformers.LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                      num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)
+    source = transformers.LlamaForCausalLM(config)
+    target = transformers.LlamaForCausalLM(config)
+    state = source.state_dict()
+    # a tied output head may be absent (it is the embedding)
+    lora_train.load_weights(target, {k: v for k, v in state.items() if k != "lm_head.weight"})
+    assert torch.equal(target.model.embed_tokens.weight, source.model.embed_tokens.weight)
+    missing = {k: v for k, v in state.items() if "layers.0.mlp.up_proj" not in k}
+    with pytest.raises(ValueError, match=r"missing.*up_proj"):
+        lora_train.load_weights(target, missing)
+    with pytest.raises(ValueError, match=r"unexpected.*extra"):
+        lora_train.load_weights(target, {**state, "extra.weight": torch.zeros(1)})
+
+
+def test_max_length_is_an_argument() -> None:
+    args = lora_train.parse(["--data", "d", "--base", "b", "--output", "o", "--converter", "c", "--max-length", "256"])
+    assert args.max_length == 256

@@ -50,7 +50,7 @@ public actor ManagedLlamaServer {
     private var stopping = false
     private var restarts = 0
     private var failure: BackendError?
-    private var logHandle: FileHandle?
+    private var logHandle: SafeFileWriter?
 
     public init(configuration: Configuration, logger: Logger = Logger(label: "selfimprove.llama-server")) {
         self.configuration = configuration
@@ -85,12 +85,12 @@ public actor ManagedLlamaServer {
             throw BackendError("the model file \(configuration.modelPath) is missing (run cluster/setup-model)", permanent: true)
         }
         if port == 0 { port = try LoopbackPort.free() }
-        if let path = configuration.logFile {
-            if !FileManager.default.fileExists(atPath: path) {
-                _ = FileManager.default.createFile(atPath: path, contents: nil)
+        if let path = configuration.logFile, logHandle == nil {
+            do {
+                logHandle = try SafeFileWriter(appendingTo: path)
+            } catch {
+                logger.error("Cannot open the model server's log file; its output is not kept", metadata: ["error": "\(error)"])
             }
-            logHandle = FileHandle(forWritingAtPath: path)
-            _ = try? logHandle?.seekToEnd()
         }
         var previous: StartFailure?
         while true {
@@ -131,7 +131,7 @@ public actor ManagedLlamaServer {
         watcher?.cancel()
         if let child { await Self.stopGroup(of: child, grace: grace) }
         child = nil
-        try? logHandle?.close()
+        logHandle?.close()
         logHandle = nil
     }
 
@@ -141,8 +141,12 @@ public actor ManagedLlamaServer {
                          "--parallel", "\(configuration.slots)", "--threads", "\(configuration.threads)",
                          "--no-webui"] + configuration.extraArguments
         let handle = logHandle
+        let logger = self.logger
         let process = try ProcessGroupGuard.start(arguments, name: "llama-server-guard", standardErrorHandler: { data in
-            handle?.write(data)
+            // A log that cannot be written (a full disk) is reported once; the server serves on.
+            if let handle, !handle.write(data), handle.droppedBytes == data.count {
+                logger.error("The model server's log cannot be written; its output is dropped", metadata: ["reason": "\(handle.failure ?? "")"])
+            }
         })
         child = process
         logger.info("Starting llama-server", metadata: [

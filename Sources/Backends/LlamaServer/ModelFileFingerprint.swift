@@ -36,4 +36,29 @@ public enum ModelFileFingerprint {
         let hex = String(hash, radix: 16)
         return "\(URL(fileURLWithPath: path).lastPathComponent)@fnv1a64:\(String(repeating: "0", count: 16 - hex.count))\(hex)"
     }
+
+    /// The 16 hex digits of a folder's content (an adapter or a Hugging Face model folder):
+    /// FNV-1a over each regular file's relative path and fingerprint, in path order. The same
+    /// files give the same digits on any run; a retrained adapter gives new ones.
+    /// - Throws: ``BackendError`` if the folder or a file cannot be read.
+    public static func digits(ofFolder path: String) throws -> String {
+        let root = URL(fileURLWithPath: path).standardizedFileURL
+        guard let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey]) else {
+            throw BackendError("cannot read the model folder \(path)")
+        }
+        var files: [(relative: String, url: URL)] = []
+        for case let url as URL in enumerator where (try? url.resourceValues(forKeys: [.isRegularFileKey]))?.isRegularFile == true {
+            let relative = String(url.standardizedFileURL.path.dropFirst(root.path.count + 1))
+            files.append((relative, url))
+        }
+        guard !files.isEmpty else { throw BackendError("the model folder \(path) holds no file") }
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for file in files.sorted(by: { $0.relative < $1.relative }) {
+            for byte in Array((file.relative + "\u{0}" + (try of(path: file.url.path)) + "\u{0}").utf8) {
+                hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3
+            }
+        }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
 }

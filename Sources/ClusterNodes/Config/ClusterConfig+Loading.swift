@@ -565,11 +565,14 @@ extension ClusterConfig {
         let curve = try curveValue?.bool() ?? false
         let keysValue = map?.optional("keys")
         let keys = try keysValue.map { v throws(ConfigError) in resolve(try v.string()) }
+        let plaintextNetwork = try map?.optional("plaintext_network")?.bool() ?? false
         try map?.finish()
         if curve, keys == nil {
             throw curveValue!.error("'curve: true' needs 'keys': the folder of key files (`selfimprove keys generate --config FILE` writes them)")
         }
-        return SecuritySettings(curve: curve, keys: keys ?? resolve("keys"))
+        var settings = SecuritySettings(curve: curve, keys: keys ?? resolve("keys"))
+        settings.plaintextNetwork = plaintextNetwork
+        return settings
     }
 
     private static func parseSupervision(_ map: ConfigMapping?) throws(ConfigError) -> SupervisionSettings {

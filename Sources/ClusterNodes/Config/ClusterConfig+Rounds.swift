@@ -87,6 +87,10 @@ public struct RoundsSettings: Sendable, Hashable {
         /// The GGUF type written (`q8_0`, `f16`, `f32`, `bf16`).
         public var outputType: String = "q8_0"
         public var seed: Int = 0
+        /// Tokens per example; a longer example loses the start of its prompt, never its completion.
+        public var maxLength: Int = 1024
+        /// A training job still running after this long is stopped and counts as a failed attempt.
+        public var timeout: Duration = .seconds(2 * 3600)
     }
 
     public struct CommandSettings: Sendable, Hashable {
@@ -400,6 +404,11 @@ extension ClusterConfig {
             settings.maxSteps = try int("max_steps", settings.maxSteps, minimum: 0)
             settings.threads = try int("threads", settings.threads, minimum: 0)
             settings.seed = try int("seed", settings.seed, minimum: 0)
+            settings.maxLength = try int("max_length", settings.maxLength, minimum: 16)
+            if let value = map.optional("timeout") {
+                settings.timeout = try value.duration()
+                if settings.timeout <= .zero { throw value.error("must be positive") }
+            }
             if let value = map.optional("learning_rate") {
                 settings.learningRate = try value.double()
                 if settings.learningRate <= 0 || settings.learningRate > 1 { throw value.error("must be in (0, 1], got \(settings.learningRate)") }

@@ -247,6 +247,22 @@ public struct ClusterConfig: Sendable {
     public struct SecuritySettings: Sendable, Hashable {
         public var curve: Bool
         public var keys: URL
+        /// Accepts every node listening on all interfaces without CURVE (`selfimprove k8s` and
+        /// `slurm` refuse that otherwise): for a network that only trusted machines reach.
+        public var plaintextNetwork = false
+
+        /// Why `selfimprove k8s` or `slurm` may not bind every node on 0.0.0.0 with these
+        /// settings, or nil; with `plaintext_network` the caller warns instead.
+        public var plaintextRefusal: String? {
+            guard !curve, !plaintextNetwork else { return nil }
+            return "this config has no security.curve, and the nodes would listen on every interface (0.0.0.0) in plain text: anyone who reaches their ports could join the cluster and feed it data. Turn on security.curve (selfimprove keys generate --config FILE writes the keys), or set security.plaintext_network: true if only trusted machines can reach them"
+        }
+
+        /// The warning printed when `plaintext_network` allows plain text on all interfaces.
+        public var plaintextWarning: String? {
+            guard !curve, plaintextNetwork else { return nil }
+            return "warning: the nodes listen on every interface without CURVE (security.plaintext_network: true); anyone who reaches their ports can join the cluster"
+        }
     }
 
     public struct SupervisionSettings: Sendable, Hashable {

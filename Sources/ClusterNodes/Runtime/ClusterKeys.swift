@@ -1,5 +1,8 @@
 import ActorCluster
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import ZeroMQ
 
 /// The key files of a cluster with `security.curve: true`, in its `security.keys` folder:
@@ -53,10 +56,18 @@ public enum ClusterKeys {
         guard !FileManager.default.fileExists(atPath: secret.path) else {
             throw KeyError(description: "\(secret.path) exists; refusing to overwrite a secret key")
         }
-        guard FileManager.default.createFile(atPath: secret.path, contents: Data((pair.secretKey + "\n").utf8),
-                                             attributes: [.posixPermissions: 0o600])
-        else {
-            throw KeyError(description: "could not write \(secret.path)")
+        // Created with its mode (O_EXCL, 0600): never readable by others, not even between a
+        // write and a chmod.
+        let descriptor = open(secret.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw KeyError(description: "could not create \(secret.path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        let bytes = Array((pair.secretKey + "\n").utf8)
+        guard Glibc.write(descriptor, bytes, bytes.count) == bytes.count, fsync(descriptor) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(secret.path)
+            throw KeyError(description: "could not write \(secret.path): \(reason)")
         }
         try Data((pair.publicKey + "\n").utf8).write(to: folder.appendingPathComponent("\(name).pub"))
     }
@@ -65,6 +76,10 @@ public enum ClusterKeys {
         let file = folder.appendingPathComponent("\(name).key")
         guard let text = try? String(contentsOf: file, encoding: .utf8) else {
             throw KeyError(description: "security.curve is on but \(file.path) is missing (run `selfimprove keys generate --config FILE`)")
+        }
+        var status = stat()
+        if stat(file.path, &status) == 0, status.st_mode & 0o077 != 0 {
+            throw KeyError(description: "\(file.path) is a secret key readable by others (mode \(String(status.st_mode & 0o777, radix: 8))); run chmod 600 on it")
         }
         let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
         do {

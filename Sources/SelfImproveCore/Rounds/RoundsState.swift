@@ -27,6 +27,9 @@ public struct RoundRecord: Sendable, Hashable, Codable {
     /// report only, never used to select data. nil without labels.
     public var pseudoLabelAccuracy: Double?
     public var trainingAttempts: Int = 0
+    /// Attempts begun (recorded before the engine starts): one more than `trainingAttempts`
+    /// while an attempt runs, or after the driver died with it. nil in older state files.
+    public var trainingAttemptsStarted: Int?
     public var trainingFailures: [String] = []
     public var candidate: ModelReference?
     /// The current model's evaluation (before) and the candidate's (after).
@@ -55,6 +58,7 @@ public struct RoundRecord: Sendable, Hashable, Codable {
         case examplesTrained = "examples_trained"
         case pseudoLabelAccuracy = "pseudo_label_accuracy"
         case trainingAttempts = "training_attempts"
+        case trainingAttemptsStarted = "training_attempts_started"
         case trainingFailures = "training_failures"
         case trainedFrom = "trained_from"
         case imagination, selection
@@ -120,10 +124,18 @@ public struct RoundsState: Sendable, Hashable, Codable {
         /// The round's training data was chosen (before the engine runs); `imagined` counts the
         /// imagined questions answered, accepted and kept.
         case selected(SelectionReport, imagined: (answered: Int, accepted: Int, kept: Int)?, trainFrom: ModelReference)
+        /// An attempt is about to start (saved first, so an attempt that dies with the driver
+        /// still counts).
+        case trainingStarted
+        /// The attempt was stopped on request: it does not count.
+        case trainingStopped
         case trainingFailed(reason: String, seconds: Double)
         case trained(candidate: ModelReference, examples: Int, pseudoLabelAccuracy: Double?, seconds: Double)
         /// Training had nothing to learn from (no accepted record): the run stops.
         case nothingToTrain
+        /// The candidate cannot be loaded (a damaged file, a server that does not answer on
+        /// it): a failed training attempt, retried like one.
+        case candidateUnusable(reason: String)
         case evaluated(RoundEvaluation, seconds: Double, gate: PromotionGate)
     }
 
@@ -134,6 +146,13 @@ public struct RoundsState: Sendable, Hashable, Codable {
 
     /// The round in progress.
     public var currentRound: RoundRecord? { phase == .baseline ? nil : rounds.last }
+
+    /// The attempt that was begun and never ended (the driver died with it), if any.
+    public var interruptedAttempt: Int? {
+        guard phase == .train, let record = currentRound, let started = record.trainingAttemptsStarted,
+              started > record.trainingAttempts else { return nil }
+        return started
+    }
 
     /// Lets a run continue past the rounds it was started with (`rounds.max` raised before
     /// running the same config again). A run that finished because it ran out of rounds goes on
@@ -172,13 +191,21 @@ public struct RoundsState: Sendable, Hashable, Codable {
             rounds[rounds.count - 1].questionsAccepted = accepted
             rounds[rounds.count - 1].seconds["sample", default: 0] += seconds
             phase = .train
+        case (.train, .trainingStarted):
+            rounds[rounds.count - 1].trainingAttemptsStarted = rounds[rounds.count - 1].trainingAttempts + 1
+        case (.train, .trainingStopped):
+            rounds[rounds.count - 1].trainingAttemptsStarted = rounds[rounds.count - 1].trainingAttempts
         case let (.train, .trainingFailed(reason, seconds)):
             rounds[rounds.count - 1].trainingAttempts += 1
             rounds[rounds.count - 1].trainingFailures.append(reason)
             rounds[rounds.count - 1].seconds["train", default: 0] += seconds
-            if rounds[rounds.count - 1].trainingAttempts > retries {
-                finish("round \(round): training failed \(rounds[rounds.count - 1].trainingAttempts) times (last: \(reason)); the current model is kept")
-            }
+            finishIfOutOfAttempts(reason)
+        case let (.evaluate, .candidateUnusable(reason)):
+            // The attempt was counted when it trained; it failed after all.
+            rounds[rounds.count - 1].trainingFailures.append(reason)
+            rounds[rounds.count - 1].candidate = nil
+            phase = .train
+            finishIfOutOfAttempts(reason)
         case let (.train, .trained(candidate, examples, accuracy, seconds)):
             rounds[rounds.count - 1].trainingAttempts += 1
             rounds[rounds.count - 1].candidate = candidate
@@ -219,6 +246,12 @@ public struct RoundsState: Sendable, Hashable, Codable {
         record.before = currentEvaluation
         rounds.append(record)
         phase = imagines == true ? .imagine : .sample
+    }
+
+    private mutating func finishIfOutOfAttempts(_ reason: String) {
+        if rounds[rounds.count - 1].trainingAttempts > retries {
+            finish("round \(round): training failed \(rounds[rounds.count - 1].trainingAttempts) times (last: \(reason)); the current model is kept")
+        }
     }
 
     private mutating func finish(_ reason: String) {

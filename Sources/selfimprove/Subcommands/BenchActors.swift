@@ -165,8 +165,8 @@ struct BenchActors: AsyncParsableCommand {
             try BenchEnvironment.record(output, in: try BenchEnvironment.folder(keep: keep))
         }
         let data = try JSONSerialization.data(withJSONObject: output, options: json ? [.sortedKeys] : [.sortedKeys, .prettyPrinted])
-        FileHandle.standardOutput.write(data)
-        FileHandle.standardOutput.write(Data("\n".utf8))
+        SafeFileWriter.standardOutput.write(data)
+        SafeFileWriter.standardOutput.write(Data("\n".utf8))
     }
 
     private func residentBytes(pid: Int32) -> UInt64 {

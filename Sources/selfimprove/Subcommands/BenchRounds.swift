@@ -2,6 +2,7 @@ import ArgumentParser
 import ClusterNodes
 import Foundation
 import Logging
+import ProcessSupervision
 
 /// `selfimprove bench rounds`: the embedded self-improvement loop measured: per round the
 /// evaluation figures with their intervals, the pseudo-label accuracy of the trained data and
@@ -124,9 +125,9 @@ struct BenchRounds: AsyncParsableCommand {
         if keep == nil { try? FileManager.default.removeItem(at: folder) }
         if json {
             let out = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
-            FileHandle.standardOutput.write(out + Data("\n".utf8))
+            SafeFileWriter.standardOutput.write(out + Data("\n".utf8))
         } else {
-            FileHandle.standardOutput.write(Data((Self.text(summary) + "\n").utf8))
+            SafeFileWriter.standardOutput.write(Data((Self.text(summary) + "\n").utf8))
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ClusterNodes
 import Foundation
+import ProcessSupervision
 
 /// `selfimprove k8s CONFIG`: Kubernetes manifests for a cluster config.
 struct Kubernetes: AsyncParsableCommand {
@@ -49,6 +50,8 @@ struct Kubernetes: AsyncParsableCommand {
 
     func run() async throws {
         let original = try configOptions.load(config)
+        if let refusal = original.security.plaintextRefusal { throw ValidationError(refusal) }
+        if let warning = original.security.plaintextWarning { SafeFileWriter.standardError.write(Data((warning + "\n").utf8)) }
         let host = "\(KubernetesManifests.dnsName(original.name))-coordinator-0.\(KubernetesManifests.dnsName(original.name))-coordinator"
         var overrides = configOptions.overrides + [
             "output=/data/output",
@@ -70,13 +73,13 @@ struct Kubernetes: AsyncParsableCommand {
         do {
             pod = try ClusterConfig.load(file: config, overrides: overrides)
         } catch {
-            FileHandle.standardError.write(Data("error: the config rewritten for Kubernetes is invalid: \(error)\n".utf8))
+            SafeFileWriter.standardError.write(Data("error: the config rewritten for Kubernetes is invalid: \(error)\n".utf8))
             throw ExitCode(ConfigExit.status)
         }
         // A verifier run as a program of its own (e.g. peers/c-verifier) is started from the
         // pod's image: say so, since the project's image holds only `selfimprove`.
         for verifier in pod.verifiers where verifier.command != nil && verifier.address.name == verifier.entry {
-            FileHandle.standardError.write(Data("""
+            SafeFileWriter.standardError.write(Data("""
                 warning: verifier '\(verifier.entry)' runs the program \(verifier.command?.first ?? ""): the image its pods run must \
                 contain it at that path (the selfimprove image does not)\n
                 """.utf8))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Backends
 import Foundation
+import ProcessSupervision
 
 /// `selfimprove train-simulated`: the rounds' simulated training engine (`engine.kind:
 /// simulated`). It "trains" a ``SyntheticModel`` file on a round's data the way the engine
@@ -43,7 +44,7 @@ struct TrainSimulated: AsyncParsableCommand {
         for step in 1 ... steps {
             if duration > 0 { try await Task.sleep(for: .milliseconds(Int(duration * 1000) / steps)) }
             if attempt <= failAttempts, step == steps / 2 {
-                FileHandle.standardError.write(Data("simulated failure of attempt \(attempt) (fail_attempts \(failAttempts))\n".utf8))
+                SafeFileWriter.standardError.write(Data("simulated failure of attempt \(attempt) (fail_attempts \(failAttempts))\n".utf8))
                 throw ExitCode(3)
             }
             let remaining = Double(steps - step) * duration / Double(steps)
@@ -56,6 +57,6 @@ struct TrainSimulated: AsyncParsableCommand {
 
     /// One progress line on standard output, unbuffered (the driver logs it as it comes).
     private func emit(_ line: String) {
-        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        SafeFileWriter.standardOutput.write(Data((line + "\n").utf8))
     }
 }

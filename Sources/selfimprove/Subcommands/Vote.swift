@@ -2,6 +2,7 @@ import ClusterNodes
 import ArgumentParser
 import Foundation
 import SelfImproveCore
+import ProcessSupervision
 
 /// `selfimprove vote`: self-consistency and LMSI training data from paths drawn by any tool.
 struct Vote: AsyncParsableCommand {
@@ -97,7 +98,7 @@ struct Vote: AsyncParsableCommand {
         if json {
             printJSONLine(summary)
         } else {
-            for badLine in badLines { FileHandle.standardError.write(Data("skipped \(badLine)\n".utf8)) }
+            for badLine in badLines { SafeFileWriter.standardError.write(Data("skipped \(badLine)\n".utf8)) }
             var text = "\(report.questions) questions, \(paths) paths, \(accepted) accepted, \(examples) training examples"
             text += String(format: ", mean confidence %.3f", report.questions > 0 ? confidenceSum / Double(report.questions) : 0)
             if let first = report.firstPathAccuracy, let majority = report.majorityAccuracy, let pass = report.passAtM {

@@ -17,6 +17,8 @@ final class ClusterLauncher: Sendable {
         let name: String
         let process: ChildProcess
         let restarts: Int
+        /// The node's log file (`OUTPUT/logs/NAME.log`).
+        let log: SafeFileWriter
         /// Exited normally; nothing more to do.
         var exitHandled = false
     }
@@ -118,6 +120,11 @@ final class ClusterLauncher: Sendable {
                 }
                 others[position] = restarted
             }
+            if failure == nil, let unwritable = ([coordinator] + others).lazy.compactMap({ $0.log.failure }).first {
+                // A log that cannot be written (a full disk) loses what the nodes report: stop
+                // now, while the journal still holds the run, rather than run on blind.
+                failure = "\(unwritable); the run stops (it resumes from its journal when started again with the same command)"
+            }
             if failure != nil { break }
             try? await Task.sleep(for: .milliseconds(100))
         }
@@ -215,12 +222,13 @@ final class ClusterLauncher: Sendable {
         if let port { arguments += ["--port", "\(port)"] }
         if let coordinatorEndpoint { arguments += ["--coordinator", coordinatorEndpoint] }
         let url = logFile(name)
-        if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
-        guard let log = FileHandle(forWritingAtPath: url.path) else {
-            logger.error("Cannot open the node's log file", metadata: ["file": "\(url.path)"])
+        let log: SafeFileWriter
+        do {
+            log = try SafeFileWriter(appendingTo: url.path)
+        } catch {
+            logger.error("Cannot open the node's log file", metadata: ["file": "\(url.path)", "error": "\(error)"])
             return nil
         }
-        _ = try? log.seekToEnd()
         let terminal = echoCoordinator && role == .coordinator ? self.terminal : nil
         do {
             let process = try ChildProcess(executable: currentExecutablePath(), arguments: arguments, standardErrorHandler: { data in
@@ -228,7 +236,7 @@ final class ClusterLauncher: Sendable {
                 terminal?.write(logBytes: data)
             })
             logger.debug("Started node", metadata: ["role": "\(role.rawValue)", "node": "\(name)", "pid": "\(process.pid)"])
-            return Child(role: role, name: name, process: process, restarts: restarts)
+            return Child(role: role, name: name, process: process, restarts: restarts, log: log)
         } catch {
             logger.error("Cannot start a node", metadata: ["node": "\(name)", "error": "\(error)"])
             return nil

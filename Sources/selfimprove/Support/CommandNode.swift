@@ -20,7 +20,7 @@ enum CommandNode {
         let child: ChildProcess
         do {
             child = try ChildProcess(executable: program, arguments: Array(words.dropFirst()), unblockingSignals: true, standardErrorHandler: { data in
-                FileHandle.standardError.write(data)
+                SafeFileWriter.standardError.write(data)
             })
         } catch {
             throw NodeRunner.StartError(description: "cannot start verifier '\(name)''s command \(program): \(error)")

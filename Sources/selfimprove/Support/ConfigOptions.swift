@@ -1,6 +1,7 @@
 import ArgumentParser
 import ClusterNodes
 import Foundation
+import ProcessSupervision
 
 /// The options that pick and adjust a cluster configuration (`launch`, `node`, `bench pipeline`).
 struct ConfigOptions: ParsableArguments {
@@ -20,7 +21,7 @@ struct ConfigOptions: ParsableArguments {
         do {
             return try ClusterConfig.load(file: file, overrides: overrides, output: output)
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            SafeFileWriter.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(ConfigExit.status)
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import ProcessSupervision
 
 /// Waits for the process to be asked to stop: SIGINT, SIGTERM, or (optionally) standard input
 /// reaching end of file, which is how a parent that dies takes its children with it.
@@ -36,7 +37,7 @@ enum StopSignal {
 func printJSONLine(_ object: [String: Any]) {
     guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
     data.append(0x0A)
-    FileHandle.standardOutput.write(data)
+    SafeFileWriter.standardOutput.write(data)
 }
 
 /// The path of the running `selfimprove` executable, for spawning child nodes.

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import ProcessSupervision
 
 /// Writes log lines to standard error and, on a terminal, keeps a progress bar on the last
 /// line: each log line clears the bar, prints, and draws the bar again.
@@ -22,7 +23,7 @@ final class TerminalOutput: Sendable {
             if let bar = state.bar { out.append(contentsOf: Array(bar.utf8)) }
             return out
         }
-        if let output { FileHandle.standardError.write(output) }
+        if let output { SafeFileWriter.standardError.write(output) }
     }
 
     /// Prints one line of the launcher's own.
@@ -34,7 +35,7 @@ final class TerminalOutput: Sendable {
     func setBar(_ text: String?) {
         guard isTerminal else { return }
         state.withLock { $0.bar = text }
-        FileHandle.standardError.write(Data(("\r\u{1B}[K" + (text ?? "")).utf8))
+        SafeFileWriter.standardError.write(Data(("\r\u{1B}[K" + (text ?? "")).utf8))
     }
 
     /// A bar like `[#########-----------]  45%  90/200 questions  3120 paths/s  ETA 12s`.

@@ -663,13 +663,17 @@ static void tick(node_t *node) {
 
 static int set_int(void *socket, int option, int value) { return zmq_setsockopt(socket, option, &value, sizeof value); }
 
-/* The reference nodes' socket options (Protos/README.md, "Sockets"). */
+/* The reference nodes' socket options (Protos/README.md, "Sockets"). No ZMTP heartbeats: libzmq
+ * aborts the process when one reaches a connection stopped at its high-water mark after the peer
+ * hung up (libzmq #3937, #4364, #4767); the protocol's own heartbeats detect failure, and TCP
+ * keepalive plus a retransmission limit close half-open connections. */
 static int configure_socket(void *socket) {
     int64_t max_message = 64 << 20;
     if (set_int(socket, ZMQ_LINGER, 0) != 0 || set_int(socket, ZMQ_SNDHWM, 10000) != 0 || set_int(socket, ZMQ_RCVHWM, 10000) != 0 ||
-        zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &max_message, sizeof max_message) != 0 || set_int(socket, ZMQ_HEARTBEAT_IVL, 1000) != 0 ||
-        set_int(socket, ZMQ_HEARTBEAT_TIMEOUT, 3000) != 0 || set_int(socket, ZMQ_RECONNECT_IVL, 100) != 0 ||
-        set_int(socket, ZMQ_RECONNECT_IVL_MAX, 1000) != 0) {
+        zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &max_message, sizeof max_message) != 0 || set_int(socket, ZMQ_TCP_KEEPALIVE, 1) != 0 ||
+        set_int(socket, ZMQ_TCP_KEEPALIVE_IDLE, 10) != 0 || set_int(socket, ZMQ_TCP_KEEPALIVE_INTVL, 5) != 0 ||
+        set_int(socket, ZMQ_TCP_KEEPALIVE_CNT, 3) != 0 || set_int(socket, ZMQ_TCP_MAXRT, 30000) != 0 ||
+        set_int(socket, ZMQ_RECONNECT_IVL, 100) != 0 || set_int(socket, ZMQ_RECONNECT_IVL_MAX, 1000) != 0) {
         return -1;
     }
     return 0;

@@ -129,7 +129,7 @@ struct KubernetesManifests {
         let metricsPort = config.monitor.metrics != nil ? "\n              - {name: metrics-\(role.prefix(4)), containerPort: \(metrics)}" : ""
         var mounts = ["              - {name: config, mountPath: \(configMount)/\(configFile), subPath: \(configFile), readOnly: true}"]
         if role == "coordinator" || role == "trainer" { mounts.append("              - {name: data, mountPath: /data}") }
-        if !keys.isEmpty { mounts.append("              - {name: keys, mountPath: /keys, readOnly: true}") }
+        if !keys.isEmpty { mounts.append("              - {name: \(keyVolume(entry)), mountPath: /keys, readOnly: true}") }
         return """
                   - name: \(name)
                     image: \(options.image)
@@ -148,9 +148,24 @@ struct KubernetesManifests {
         """
     }
 
-    private var volumes: String {
+    private func keyVolume(_ entry: String) -> String { "keys-" + Self.dnsName(entry) }
+
+    /// The key files a node of `entry` gets: the servers' pair and every public key (shared by
+    /// all nodes), and its own secret only, never another entry's.
+    func keyFiles(for entry: String) -> [String] {
+        keys.keys.filter { $0.hasSuffix(".pub") || $0 == "\(ClusterKeys.serverName).key" || $0 == "\(entry).key" }.sorted()
+    }
+
+    /// The pod's volumes: the config, and per container entry a projection of the Secret that
+    /// holds only that entry's key files.
+    private func volumes(entries: [String]) -> String {
         var volumes = ["        - name: config\n          configMap: {name: \(base)-config}"]
-        if !keys.isEmpty { volumes.append("        - name: keys\n          secret: {secretName: \(base)-keys, defaultMode: 0400}") }
+        if !keys.isEmpty {
+            for entry in entries {
+                let items = keyFiles(for: entry).map { "{key: \($0), path: \($0)}" }.joined(separator: ", ")
+                volumes.append("        - name: \(keyVolume(entry))\n          secret: {secretName: \(base)-keys, defaultMode: 0400, items: [\(items)]}")
+            }
+        }
         return volumes.joined(separator: "\n")
     }
 
@@ -183,7 +198,7 @@ struct KubernetesManifests {
         \(coordinator)
         \(trainer)
               volumes:
-        \(volumes)
+        \(volumes(entries: [config.coordinator.address.name, config.trainer.address.name]))
           volumeClaimTemplates:
             - metadata:
                 name: data
@@ -221,7 +236,7 @@ struct KubernetesManifests {
               containers:
         \(node)
               volumes:
-        \(volumes)
+        \(volumes(entries: [entry]))
 
         """
     }

@@ -185,6 +185,12 @@ final class RoundsRunner: Sendable {
             try await train(&state)
         case .evaluate:
             guard let candidate = state.currentRound?.candidate else { throw Failure("round \(round) has no candidate to evaluate") }
+            if let problem = await candidateProblem(candidate, round: round) {
+                logger.error("round \(round): the candidate cannot be evaluated; it counts as a failed training attempt",
+                             metadata: ["reason": "\(problem)"])
+                try state.apply(.candidateUnusable(reason: problem))
+                return
+            }
             logger.notice("phase: round \(round) evaluating the candidate", metadata: ["model": "\(candidate.version)"])
             let started = ContinuousClock.now
             let evaluation = try await evaluate(model: candidate, folder: folder(round))
@@ -206,6 +212,14 @@ final class RoundsRunner: Sendable {
     /// Selects the round's data, runs the engine (once; the state machine counts attempts).
     private func train(_ state: inout RoundsState) async throws {
         let round = state.round
+        if let interrupted = state.interruptedAttempt {
+            // Counted, so that a driver killed every time (the OOM killer) cannot retrain forever.
+            let reason = "attempt \(interrupted) ended with the rounds driver (killed, or out of memory?) before it finished"
+            logger.error("round \(round): training attempt lost", metadata: ["attempt": "\(interrupted)", "reason": "\(reason)"])
+            try state.apply(.trainingFailed(reason: reason, seconds: 0))
+            try save(state)
+            guard state.phase == .train else { return }
+        }
         let roundFolder = folder(round)
         let sampleFolder = roundFolder.appendingPathComponent("sample")
         let records = try RoundFiles.records(in: sampleFolder)
@@ -259,6 +273,8 @@ final class RoundsRunner: Sendable {
             "engine": "\(rounds.engine.name)", "examples": "\(examples.count)", "attempt": "\(attempt)",
             "pseudo_label_accuracy": "\(pseudoAccuracy.map { String(format: "%.3f", $0) } ?? "n/a")",
         ])
+        try state.apply(.trainingStarted)
+        try save(state)
         let started = ContinuousClock.now
         let job = TrainingJob(command: trainingCommand(data: dataFile, base: trainFrom, output: modelFolder, round: round, attempt: attempt),
                               log: roundFolder.appendingPathComponent("train-attempt-\(attempt).log"), timeout: trainingTimeout,
@@ -267,6 +283,8 @@ final class RoundsRunner: Sendable {
         let seconds = (ContinuousClock.now - started).seconds
         switch outcome {
         case .stopped:
+            try state.apply(.trainingStopped)
+            try save(state)
             throw Stopped()
         case let .failed(reason):
             logger.error("round \(round): training failed", metadata: ["attempt": "\(attempt)", "reason": "\(reason)"])
@@ -286,8 +304,11 @@ final class RoundsRunner: Sendable {
     }
 
     private var trainingTimeout: Duration? {
-        if case let .command(command) = rounds.engine { return command.timeout }
-        return nil
+        switch rounds.engine {
+        case let .command(command): command.timeout
+        case let .lora(settings): settings.timeout
+        case .simulated: nil
+        }
     }
 
     /// The engine's command line for one attempt.
@@ -308,7 +329,7 @@ final class RoundsRunner: Sendable {
                     "--converter", settings.converter, "--rank", "\(settings.rank)", "--alpha", "\(settings.alpha)",
                     "--learning-rate", "\(settings.learningRate)", "--epochs", "\(settings.epochs)", "--batch-size", "\(settings.batchSize)",
                     "--warmup-steps", "\(settings.warmupSteps)", "--max-steps", "\(settings.maxSteps)", "--threads", "\(settings.threads)",
-                    "--output-type", settings.outputType, "--seed", "\(settings.seed)"]
+                    "--output-type", settings.outputType, "--seed", "\(settings.seed)", "--max-length", "\(settings.maxLength)"]
         }
     }
 
@@ -329,7 +350,10 @@ final class RoundsRunner: Sendable {
             return ModelReference(path: path, version: try ModelFileFingerprint.of(path: path), round: round)
         case .hf, .loraAdapter:
             guard !files.isEmpty else { throw Failure("the training job left \(folder.path) empty") }
-            return ModelReference(path: folder.path, version: "\(config.name)-round-\(round)-attempt-\(attempt)", round: round)
+            // Named by content: a long-lived server that still holds an adapter of an earlier
+            // run under the same config name must not serve it in place of this one.
+            return ModelReference(path: folder.path, version: "\(config.name)-round-\(round)-\(try ModelFileFingerprint.digits(ofFolder: folder.path))",
+                                  round: round)
         }
     }
 

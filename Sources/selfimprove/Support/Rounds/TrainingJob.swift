@@ -23,8 +23,13 @@ struct TrainingJob: Sendable {
     /// Runs the command to its end.
     /// - Parameter shouldStop: Polled while the job runs; true stops the job's whole group.
     func run(shouldStop: @escaping @Sendable () -> Bool) async -> Outcome {
-        guard FileManager.default.createFile(atPath: log.path, contents: nil), let handle = FileHandle(forWritingAtPath: log.path) else { return .failed("cannot write the training log \(log.path)") }
-        defer { try? handle.close() }
+        let handle: SafeFileWriter
+        do {
+            handle = try SafeFileWriter(appendingTo: log.path, truncating: true)
+        } catch {
+            return .failed("\(error)")
+        }
+        defer { handle.close() }
         handle.write(Data("$ \(command.joined(separator: " "))\n".utf8))
         let lines = Mutex<[UInt8]>([])
         let logger = self.logger
@@ -52,6 +57,11 @@ struct TrainingJob: Sendable {
                 await ProcessGroupGuard.stopGroup(of: process, grace: .seconds(5))
                 return .stopped
             }
+            if let failure = handle.failure {
+                // A full disk: the job's model would not fit either, and its log is lost.
+                await ProcessGroupGuard.stopGroup(of: process, grace: .seconds(5))
+                return .failed("the training log cannot be written (\(failure)); the job was stopped")
+            }
             if let timeout, ContinuousClock.now - started > timeout {
                 await ProcessGroupGuard.stopGroup(of: process, grace: .seconds(5))
                 return .failed("training did not finish within \(timeout); see \(log.path)")
@@ -59,6 +69,7 @@ struct TrainingJob: Sendable {
             try? await Task.sleep(for: .milliseconds(200))
         }
         let status = await process.waitForExit()
+        if let failure = handle.failure { return .failed("the training log cannot be written (\(failure))") }
         guard status == 0 else {
             let tail = process.standardErrorTail.split(separator: "\n").suffix(3).joined(separator: " | ")
             return .failed("training exited with status \(status): \(tail) (see \(log.path))")
