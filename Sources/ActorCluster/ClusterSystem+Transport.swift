@@ -127,6 +127,10 @@ extension ClusterSystem {
             rejectFrame(route: route, reason: "unsupported protocol version \(version[0])")
             return
         }
+        if let refusal = WireAllocationBudget.refusal(body[body.startIndex + 1]) {
+            rejectFrame(route: route, reason: refusal)
+            return
+        }
         let envelope: WireEnvelope
         do {
             envelope = try WireEnvelope(serializedBytes: body[body.startIndex + 1])

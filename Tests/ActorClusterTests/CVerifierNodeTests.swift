@@ -299,6 +299,16 @@ struct CVerifierNodeTests {
             if case .associationUnknown? = try WireEnvelope(serializedBytes: try #require(unknown.first)[1]).body {} else {
                 Issue.record("expected AssociationUnknown")
             }
+            // A call of 512 Ki empty elements (1 MiB) is refused before protobuf-c unpacks it.
+            var call = WireCall()
+            call.callID = 5
+            call.method = "Verifier.scoreGroups"
+            call.arguments = [Data([UInt8](repeating: 0, count: 1 << 20).enumerated().map { $0.offset % 2 == 0 ? 0x0A : 0x00 })]
+            var costly = WireEnvelope()
+            costly.call = call
+            _ = try await rawExchange(endpoint: node.endpoint, send: [try wireMessage(fakeHandshake()), try wireMessage(costly)], replies: 0,
+                                      timeout: .milliseconds(500))
+            try await eventually("the costly frame is refused before decoding") { node.log.contains("refused before decoding") }
             #expect(node.log.components(separatedBy: "Rejected frame from peer").count - 1 >= garbage.count, "\(node.log)")
             // It still serves a well-formed call.
             let coordinator = try await coordinatorStandIn()

@@ -95,6 +95,62 @@ struct HostileInputTests {
         }
     }
 
+    /// A frame made of empty repeated messages decodes into one allocation per two bytes: it
+    /// is refused before decoding, while large ordinary calls still pass.
+    @Test(.timeLimit(.minutes(1)))
+    func aFrameThatWouldDecodeIntoFarMoreMemoryThanItsSizeIsRefusedBeforeDecoding() async throws {
+        let logs = CapturedLogs()
+        try await withNodes(2, logs: logs) { nodes in
+            let node = nodes[1]
+            var call = WireCall()
+            call.callID = 78
+            call.target.node.endpoint = node.system.identity.endpoint
+            call.target.node.incarnation = node.system.identity.incarnation
+            call.target.name = node.diagnostics.id.name
+            call.method = "Diagnostics.echo"
+            // 512 Ki empty elements of field 1 (0x0A 0x00): 1 MiB on the wire.
+            call.arguments = [Data([UInt8](repeating: 0, count: 1 << 20).enumerated().map { $0.offset % 2 == 0 ? 0x0A : 0x00 })]
+            var envelope = WireEnvelope()
+            envelope.call = call
+            let replies = try await rawExchange(endpoint: node.system.identity.endpoint,
+                                                send: [try wireMessage(fakeHandshake()), try wireMessage(envelope)], replies: 10, timeout: .seconds(1))
+            #expect(!replies.contains { frames in
+                guard frames.count == 2, let reply = try? WireEnvelope(serializedBytes: frames[1]) else { return false }
+                if case let .error(error)? = reply.body { return error.callID == 78 }
+                return false
+            }, "the call was decoded and answered")
+            try await eventually("the frame is refused before decoding") {
+                logs.all.contains { $0.message == "Rejected frame from peer" && $0.metadata["reason"]?.description.contains("refused before decoding") == true }
+            }
+            // An ordinary call of the same size is served.
+            let remote = try DiagnosticsActor.resolve(id: node.diagnostics.id, using: nodes[0].system)
+            #expect(try await remote.echo(echoRequest(9, size: 1 << 20)).sequence == 9)
+        }
+    }
+
+    @Test func theBudgetCountsNestedFieldsAndLetsOrdinaryMessagesThrough() throws {
+        // Empty elements: one field per two bytes.
+        let empties = [UInt8](repeating: 0, count: 40_000).enumerated().map { $0.offset % 2 == 0 ? UInt8(0x0A) : 0x00 }
+        #expect(WireAllocationBudget.countFields(empties, limit: .max) == 20_000)
+        #expect(WireAllocationBudget.refusal(empties) != nil)
+        // The same inside a call inside an envelope is found too.
+        var call = WireCall()
+        call.method = "Diagnostics.echo"
+        call.arguments = [Data(empties)]
+        var envelope = WireEnvelope()
+        envelope.call = call
+        #expect(WireAllocationBudget.refusal(try envelope.serializedBytes() as [UInt8]) != nil)
+        // A large ordinary message passes.
+        var ordinary = WireEnvelope()
+        var echo = WireCall()
+        echo.method = "Diagnostics.echo"
+        echo.arguments = (0 ..< 64).map { try! echoRequest(UInt64($0), size: 4096).serializedData() }
+        ordinary.call = echo
+        let bytes: [UInt8] = try ordinary.serializedBytes()
+        #expect(WireAllocationBudget.refusal(bytes) == nil)
+        #expect(WireAllocationBudget.countFields(bytes, limit: .max) < 1000)
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func handshakeWithAnotherProtocolVersionIsRefused() async throws {
         try await withNodes(1) { nodes in

@@ -30,6 +30,8 @@
 /* scoreGroups calls waiting at most (the coordinator sends two at a time); more are refused. */
 #define MAX_QUEUED_CALLS 256
 
+static bool within_allocation_budget(const uint8_t *data, size_t length, size_t *limit);
+
 /* Where a message came from and where its answer goes: a routing id on the ROUTER, or the DEALER. */
 typedef struct {
     bool inbound;
@@ -603,8 +605,13 @@ static bool receive_one(node_t *node, void *socket) {
         reject_frame(node, &route, reason);
     } else {
         zmq_msg_t *payload = &frames[first_body + 1];
-        Selfimprove__V1__Envelope *envelope = selfimprove__v1__envelope__unpack(NULL, zmq_msg_size(payload), zmq_msg_data(payload));
-        if (envelope == NULL) {
+        size_t limit = 0;
+        Selfimprove__V1__Envelope *envelope = NULL;
+        if (!within_allocation_budget(zmq_msg_data(payload), zmq_msg_size(payload), &limit)) {
+            snprintf(reason, sizeof reason, "more than %zu length-delimited fields in %zu bytes: it would decode into far more memory than it takes; refused before decoding",
+                     limit, zmq_msg_size(payload));
+            reject_frame(node, &route, reason);
+        } else if ((envelope = selfimprove__v1__envelope__unpack(NULL, zmq_msg_size(payload), zmq_msg_data(payload))) == NULL) {
             snprintf(reason, sizeof reason, "undecodable envelope (%zu bytes)", zmq_msg_size(payload));
             reject_frame(node, &route, reason);
         } else {
@@ -614,6 +621,60 @@ static bool receive_one(node_t *node, void *socket) {
     }
     for (size_t i = 0; i < count && i < KEPT; i++) zmq_msg_close(&frames[i]);
     return true;
+}
+
+// MARK: - Allocation budget
+
+/* A protobuf decoder allocates per element: a 64 MiB frame of empty repeated messages (two
+ * bytes each) would unpack into 32 million allocations. Before unpacking, count the
+ * length-delimited fields at every depth where a payload reads as a message (an upper bound on
+ * what unpacking allocates) and refuse a frame with more than 4096 + size / 16 of them: the
+ * rule of the Swift nodes (WireAllocationBudget). Returns whether the bytes are well-formed. */
+static bool read_varint(const uint8_t *data, size_t length, size_t *offset, uint64_t *value) {
+    *value = 0;
+    for (unsigned shift = 0; *offset < length && shift < 64; shift += 7) {
+        uint8_t byte = data[(*offset)++];
+        *value |= (uint64_t)(byte & 0x7F) << shift;
+        if ((byte & 0x80) == 0) return true;
+    }
+    return false;
+}
+
+static bool count_fields(const uint8_t *data, size_t length, int depth, size_t limit, size_t *count) {
+    size_t offset = 0;
+    while (offset < length) {
+        uint64_t key, value;
+        if (*count > limit || !read_varint(data, length, &offset, &key) || (key >> 3) == 0) return false;
+        switch (key & 7) {
+        case 0:
+            if (!read_varint(data, length, &offset, &value)) return false;
+            break;
+        case 1:
+            if (length - offset < 8) return false;
+            offset += 8;
+            break;
+        case 5:
+            if (length - offset < 4) return false;
+            offset += 4;
+            break;
+        case 2:
+            if (!read_varint(data, length, &offset, &value) || value > length - offset) return false;
+            (*count)++;
+            if (depth < 12 && value > 0) (void)count_fields(data + offset, (size_t)value, depth + 1, limit, count);
+            offset += (size_t)value;
+            break;
+        default:
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool within_allocation_budget(const uint8_t *data, size_t length, size_t *limit) {
+    size_t count = 0;
+    *limit = 4096 + length / 16;
+    (void)count_fields(data, length, 0, *limit, &count);
+    return count <= *limit;
 }
 
 // MARK: - Timers
