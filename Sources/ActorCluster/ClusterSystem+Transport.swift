@@ -212,18 +212,31 @@ extension ClusterSystem {
     private func handleCall(_ call: WireCall, from route: Route) {
         let key = ServedCall(route: route, callID: call.callID)
         let executor: (any TaskExecutor)? = configuration.callExecution == .eventLoop ? loop : nil
+        let perPeer = configuration.maxCallsInFlightPerPeer, total = configuration.maxCallsInFlight
         // Created under the lock, so the task's own removal (below) cannot come first.
-        state.withLock { state in
+        let refusal: String? = state.withLock { state in
+            let running = state.servingPerRoute[route, default: 0]
+            if running >= perPeer { return "\(running) calls from this peer are running on \(configuration.nodeName); try again later" }
+            if state.serving.count >= total { return "\(state.serving.count) calls are running on \(configuration.nodeName); try again later" }
+            guard state.serving[key] == nil else { return nil }
+            state.servingPerRoute[route] = running + 1
             state.serving[key] = Task(executorPreference: executor) {
                 let envelope = await self.execute(call)
-                self.state.withLock { _ = $0.serving.removeValue(forKey: key) }
+                self.state.withLock { $0.endServing(key) }
                 if !Task.isCancelled { self.send(envelope, via: route) }
             }
+            return nil
+        }
+        if let refusal {
+            metrics.callsRefused.increment()
+            var envelope = WireEnvelope()
+            envelope.error = .make(callID: call.callID, code: RemoteCallError.remoteThrew, typeName: "Overloaded", message: refusal)
+            send(envelope, via: route)
         }
     }
 
     private func handleCancel(_ cancel: Selfimprove_V1_Cancel, from route: Route) {
-        let task = state.withLock { $0.serving.removeValue(forKey: ServedCall(route: route, callID: cancel.callID)) }
+        let task = state.withLock { $0.endServing(ServedCall(route: route, callID: cancel.callID)) }
         task?.cancel()
     }
 

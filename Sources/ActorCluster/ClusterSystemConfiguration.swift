@@ -71,6 +71,13 @@ public struct ClusterSystemConfiguration: Sendable, Hashable {
     /// Event loop buffering limits.
     public var eventLoop: ZMQEventLoop.Configuration = .default
 
+    /// Incoming calls one peer may have running on this node at once; more are answered at
+    /// once with `remote.threw`, type name `Overloaded` (as the C node does), so a peer that
+    /// floods calls cannot start unbounded work.
+    public var maxCallsInFlightPerPeer: Int = 1024
+    /// Incoming calls all peers together may have running at once.
+    public var maxCallsInFlight: Int = 8192
+
     public init() {}
 
     public static var `default`: ClusterSystemConfiguration { ClusterSystemConfiguration() }

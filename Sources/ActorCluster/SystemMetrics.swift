@@ -7,6 +7,7 @@ struct SystemMetrics: Sendable {
     let callsFailed: Counter
     let callsTimedOut: Counter
     let callsServed: Counter
+    let callsRefused: Counter
     let envelopesReceived: Counter
     let framesRejected: Counter
     let sendsDropped: Counter
@@ -20,6 +21,7 @@ struct SystemMetrics: Sendable {
         callsFailed = Counter(label: "selfimprove_actor_calls_failed_total", dimensions: dimensions)
         callsTimedOut = Counter(label: "selfimprove_actor_calls_timed_out_total", dimensions: dimensions)
         callsServed = Counter(label: "selfimprove_actor_calls_served_total", dimensions: dimensions)
+        callsRefused = Counter(label: "selfimprove_actor_calls_refused_total", dimensions: dimensions)
         envelopesReceived = Counter(label: "selfimprove_actor_envelopes_received_total", dimensions: dimensions)
         framesRejected = Counter(label: "selfimprove_actor_frames_rejected_total", dimensions: dimensions)
         sendsDropped = Counter(label: "selfimprove_actor_sends_dropped_total", dimensions: dimensions)

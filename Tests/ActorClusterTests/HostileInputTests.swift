@@ -128,6 +128,44 @@ struct HostileInputTests {
         }
     }
 
+    /// A peer that floods calls cannot start unbounded work: past its in-flight bound the node
+    /// answers at once with `Overloaded`, and the calls it took are answered as usual.
+    @Test(.timeLimit(.minutes(1)))
+    func callsBeyondAPeersInFlightBoundAreRefusedAsOverloaded() async throws {
+        try await withNodes(1, configure: { index in
+            var configuration = testConfiguration("node-\(index)")
+            configuration.maxCallsInFlightPerPeer = 10
+            return configuration
+        }) { nodes in
+            let node = nodes[0]
+            var sleep = Selfimprove_V1_SleepRequest()
+            sleep.milliseconds = 1000
+            let argument = try sleep.serializedData()
+            let calls = try (1 ... 15).map { id -> [[UInt8]] in
+                var envelope = WireEnvelope()
+                envelope.call.callID = UInt64(id)
+                envelope.call.method = "Diagnostics.sleep"
+                envelope.call.arguments = [argument]
+                envelope.call.target.node.endpoint = node.system.identity.endpoint
+                envelope.call.target.node.incarnation = node.system.identity.incarnation
+                envelope.call.target.name = node.diagnostics.id.name
+                return try wireMessage(envelope)
+            }
+            let replies = try await rawExchange(endpoint: node.system.identity.endpoint, send: [try wireMessage(fakeHandshake())] + calls,
+                                                replies: 100, timeout: .seconds(3))
+            var refused: [UInt64] = [], answered: [UInt64] = []
+            for frames in replies where frames.count == 2 {
+                switch try WireEnvelope(serializedBytes: frames[1]).body {
+                case let .error(error)? where error.typeName == "Overloaded": refused.append(error.callID)
+                case let .reply(reply)?: answered.append(reply.callID)
+                default: break
+                }
+            }
+            #expect(refused.sorted() == Array(11 ... 15))
+            #expect(answered.sorted() == Array(1 ... 10))
+        }
+    }
+
     @Test func theBudgetCountsNestedFieldsAndLetsOrdinaryMessagesThrough() throws {
         // Empty elements: one field per two bytes.
         let empties = [UInt8](repeating: 0, count: 40_000).enumerated().map { $0.offset % 2 == 0 ? UInt8(0x0A) : 0x00 }

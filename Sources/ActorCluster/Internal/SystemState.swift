@@ -80,6 +80,17 @@ struct SystemState {
 
     /// Tasks running calls peers made, so a `Cancel` can reach them.
     var serving: [ServedCall: Task<Void, Never>] = [:]
+    /// Calls running per peer (the entries of `serving` by route).
+    var servingPerRoute: [Route: Int] = [:]
+
+    /// Forgets a served call (finished or cancelled) and returns its task.
+    @discardableResult
+    mutating func endServing(_ key: ServedCall) -> Task<Void, Never>? {
+        guard let task = serving.removeValue(forKey: key) else { return nil }
+        let left = servingPerRoute[key.route, default: 1] - 1
+        servingPerRoute[key.route] = left > 0 ? left : nil
+        return task
+    }
 
     // Associations.
     var peers: [String: Peer] = [:]

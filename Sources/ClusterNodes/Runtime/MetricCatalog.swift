@@ -62,6 +62,7 @@ public enum MetricCatalog {
         .init(name: "selfimprove_actor_calls_failed_total", kind: .counter, roles: ["all"], help: "Remote calls that failed (remote error, peer lost)."),
         .init(name: "selfimprove_actor_calls_timed_out_total", kind: .counter, roles: ["all"], help: "Remote calls that timed out."),
         .init(name: "selfimprove_actor_calls_served_total", kind: .counter, roles: ["all"], help: "Calls other nodes made to this one."),
+        .init(name: "selfimprove_actor_calls_refused_total", kind: .counter, roles: ["all"], help: "Calls refused as Overloaded: the caller or all peers had too many running."),
         .init(name: "selfimprove_actor_envelopes_received_total", kind: .counter, roles: ["all"], help: "Envelopes (calls, replies, heartbeats, ...) received."),
         .init(name: "selfimprove_actor_frames_rejected_total", kind: .counter, roles: ["all"], help: "Malformed or unauthorised frames dropped."),
         .init(name: "selfimprove_actor_sends_dropped_total", kind: .counter, roles: ["all"], help: "Messages dropped because a peer's queue was full."),
