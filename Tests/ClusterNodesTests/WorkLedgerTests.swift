@@ -110,6 +110,21 @@ struct WorkLedgerTests {
         #expect(late.dropped == 4)
     }
 
+    @Test func onlyTheSamplerALeaseWasGrantedToCanCompleteOrFailIt() {
+        var ledger = WorkLedger(m: 4, pathsPerRequest: 4, leaseDuration: .seconds(60))
+        ledger.add(question(1))
+        let lease = ledger.lease(to: "sampler-1", credits: 1, now: start)[0]
+        // Another sampler's completion and failure of it are refused; the lease stays granted.
+        let forged = ledger.complete(lease.id, by: "sampler-2", paths: paths(lease), modelVersion: "forged")
+        #expect(forged.heldBy == "sampler-1" && forged.dropped == 4 && forged.completed.isEmpty)
+        #expect(ledger.fail(lease.id, by: "sampler-2").heldBy == "sampler-1")
+        #expect(ledger.outstandingLeases == 1)
+        // The holder completes it.
+        let done = ledger.complete(lease.id, by: "sampler-1", paths: paths(lease), modelVersion: "v1")
+        #expect(done.heldBy == nil && done.completed.count == 1)
+        #expect(done.completed[0].modelVersions.allSatisfy { $0 == "v1" })
+    }
+
     @Test func aLostSamplersLeasesGoElsewhere() {
         var ledger = WorkLedger(m: 4, pathsPerRequest: 2, leaseDuration: .seconds(60))
         ledger.add(question(1))

@@ -207,7 +207,13 @@ public distributed actor CoordinatorActor: ClusterCallable {
             SampledPath(text: path.text, completionTokens: Int(path.completionTokens), finishReason: path.finishReason,
                         logProbability: path.hasLogProbability ? path.logProbability : nil)
         }
-        let result = ledger.complete(WorkLedger.LeaseID(rawValue: submission.leaseID), paths: paths, modelVersion: submission.modelVersion)
+        let result = ledger.complete(WorkLedger.LeaseID(rawValue: submission.leaseID), by: submission.sampler, paths: paths,
+                                     modelVersion: submission.modelVersion)
+        if let holder = result.heldBy {
+            log(.warning, "paths for a lease granted to another sampler refused", [
+                "lease": "\(submission.leaseID)", "sampler": "\(submission.sampler)", "granted_to": "\(holder)",
+            ])
+        }
         if let deadline = result.leaseDeadline {
             metrics.leaseDuration.record(duration: max(.zero, ContinuousClock.now - (deadline - config.coordinator.leaseTimeout)))
         }
@@ -227,7 +233,12 @@ public distributed actor CoordinatorActor: ClusterCallable {
     public distributed func reportFailure(_ failure: Selfimprove_V1_LeaseFailure) -> Selfimprove_V1_SubmissionReceipt {
         progress.leasesFailed += 1
         log(.warning, "backend error; lease re-queued", ["lease": "\(failure.leaseID)", "sampler": "\(failure.sampler)", "error": "\(failure.reason)"])
-        let result = ledger.fail(WorkLedger.LeaseID(rawValue: failure.leaseID))
+        let result = ledger.fail(WorkLedger.LeaseID(rawValue: failure.leaseID), by: failure.sampler)
+        if let holder = result.heldBy {
+            log(.warning, "failure of a lease granted to another sampler refused", [
+                "lease": "\(failure.leaseID)", "sampler": "\(failure.sampler)", "granted_to": "\(holder)",
+            ])
+        }
         for group in result.completed { unitDone(group) }
         return Selfimprove_V1_SubmissionReceipt()
     }

@@ -69,6 +69,9 @@ public struct WorkLedger: Sendable {
         public var dropped = 0
         /// The completed lease's deadline (its age is the lease's latency), when it was known.
         public var leaseDeadline: ContinuousClock.Instant?
+        /// The sampler the lease was granted to, when another one tried to end it (refused:
+        /// the lease stays granted).
+        public var heldBy: String?
     }
 
     private struct UnitState {
@@ -176,8 +179,16 @@ public struct WorkLedger: Sendable {
     /// Records the paths a lease produced, in the lease's index order (`paths[k]` is for
     /// `lease.indices[k]`). Fewer paths than indices give the rest back to the queue; more are
     /// dropped. A lease that is unknown (expired, revoked, already completed) drops everything.
-    public mutating func complete(_ leaseID: LeaseID, paths: [SampledPath], modelVersion: String) -> Outcome {
+    ///
+    /// With `sampler`, only the sampler the lease was granted to may complete it: another one's
+    /// paths are dropped and the lease stays granted (``Outcome/heldBy``).
+    public mutating func complete(_ leaseID: LeaseID, by sampler: String? = nil, paths: [SampledPath], modelVersion: String) -> Outcome {
         var outcome = Outcome()
+        if let sampler, let held = leases[leaseID], held.sampler != sampler {
+            outcome.dropped = paths.count
+            outcome.heldBy = held.sampler
+            return outcome
+        }
         guard let lease = leases.removeValue(forKey: leaseID), var state = units[lease.unit] else {
             outcome.dropped = paths.count
             return outcome
@@ -204,8 +215,15 @@ public struct WorkLedger: Sendable {
 
     /// The lease failed (backend error, sampler refused): its indices count an attempt and go
     /// back to the queue, or are given up after `maxAttempts`.
-    public mutating func fail(_ leaseID: LeaseID) -> Outcome {
+    ///
+    /// With `sampler`, only the sampler the lease was granted to may fail it (as for
+    /// ``complete(_:by:paths:modelVersion:)``).
+    public mutating func fail(_ leaseID: LeaseID, by sampler: String? = nil) -> Outcome {
         var outcome = Outcome()
+        if let sampler, let held = leases[leaseID], held.sampler != sampler {
+            outcome.heldBy = held.sampler
+            return outcome
+        }
         guard let lease = leases.removeValue(forKey: leaseID), var state = units[lease.unit] else { return outcome }
         for index in lease.indices { giveBack(index, of: &state, countingAttempt: true) }
         finish(lease.unit, state, into: &outcome)
