@@ -226,14 +226,7 @@ struct CVerifierNodeTests {
             }
             let replies = try await rawExchange(endpoint: node.endpoint, send: [try wireMessage(fakeHandshake())] + calls, replies: 1000,
                                                 timeout: .milliseconds(1800))
-            var refused: [UInt64] = [], answered: [UInt64] = []
-            for frames in replies where frames.count == 2 {
-                switch try WireEnvelope(serializedBytes: frames[1]).body {
-                case let .error(error)? where error.typeName == "Overloaded": refused.append(error.callID)
-                case let .reply(reply)?: answered.append(reply.callID)
-                default: break
-                }
-            }
+            let (refused, answered) = try overloadedAndAnswered(replies)
             // 256 wait (the first is answered after its second of scoring); the last two are refused.
             #expect(refused.sorted() == [257, 258])
             #expect(answered == [1])
@@ -303,7 +296,7 @@ struct CVerifierNodeTests {
             var call = WireCall()
             call.callID = 5
             call.method = "Verifier.scoreGroups"
-            call.arguments = [Data([UInt8](repeating: 0, count: 1 << 20).enumerated().map { $0.offset % 2 == 0 ? 0x0A : 0x00 })]
+            call.arguments = [emptyRepeatedElements(bytes: 1 << 20)]
             var costly = WireEnvelope()
             costly.call = call
             _ = try await rawExchange(endpoint: node.endpoint, send: [try wireMessage(fakeHandshake()), try wireMessage(costly)], replies: 0,

@@ -44,15 +44,7 @@ struct HostileInputTests {
     func undecodableArgumentsComeBackAsAnErrorReply() async throws {
         try await withNodes(1) { nodes in
             let node = nodes[0]
-            var call = WireCall()
-            call.callID = 77
-            call.target.node.endpoint = node.system.identity.endpoint
-            call.target.node.incarnation = node.system.identity.incarnation
-            call.target.name = node.diagnostics.id.name
-            call.method = "Diagnostics.echo"
-            call.arguments = [Data([0xFF, 0xFF, 0xFF, 0xFF])]
-            var envelope = WireEnvelope()
-            envelope.call = call
+            let envelope = diagnosticsCall(77, "Diagnostics.echo", arguments: [Data([0xFF, 0xFF, 0xFF, 0xFF])], on: node)
             let replies = try await rawExchange(
                 endpoint: node.system.identity.endpoint,
                 send: [try wireMessage(fakeHandshake()), try wireMessage(envelope)],
@@ -102,16 +94,8 @@ struct HostileInputTests {
         let logs = CapturedLogs()
         try await withNodes(2, logs: logs) { nodes in
             let node = nodes[1]
-            var call = WireCall()
-            call.callID = 78
-            call.target.node.endpoint = node.system.identity.endpoint
-            call.target.node.incarnation = node.system.identity.incarnation
-            call.target.name = node.diagnostics.id.name
-            call.method = "Diagnostics.echo"
-            // 512 Ki empty elements of field 1 (0x0A 0x00): 1 MiB on the wire.
-            call.arguments = [Data([UInt8](repeating: 0, count: 1 << 20).enumerated().map { $0.offset % 2 == 0 ? 0x0A : 0x00 })]
-            var envelope = WireEnvelope()
-            envelope.call = call
+            // 512 Ki empty elements of field 1: 1 MiB on the wire.
+            let envelope = diagnosticsCall(78, "Diagnostics.echo", arguments: [emptyRepeatedElements(bytes: 1 << 20)], on: node)
             let replies = try await rawExchange(endpoint: node.system.identity.endpoint,
                                                 send: [try wireMessage(fakeHandshake()), try wireMessage(envelope)], replies: 10, timeout: .seconds(1))
             #expect(!replies.contains { frames in
@@ -141,26 +125,10 @@ struct HostileInputTests {
             var sleep = Selfimprove_V1_SleepRequest()
             sleep.milliseconds = 1000
             let argument = try sleep.serializedData()
-            let calls = try (1 ... 15).map { id -> [[UInt8]] in
-                var envelope = WireEnvelope()
-                envelope.call.callID = UInt64(id)
-                envelope.call.method = "Diagnostics.sleep"
-                envelope.call.arguments = [argument]
-                envelope.call.target.node.endpoint = node.system.identity.endpoint
-                envelope.call.target.node.incarnation = node.system.identity.incarnation
-                envelope.call.target.name = node.diagnostics.id.name
-                return try wireMessage(envelope)
-            }
+            let calls = try (1 ... 15).map { try wireMessage(diagnosticsCall(UInt64($0), "Diagnostics.sleep", arguments: [argument], on: node)) }
             let replies = try await rawExchange(endpoint: node.system.identity.endpoint, send: [try wireMessage(fakeHandshake())] + calls,
                                                 replies: 100, timeout: .seconds(3))
-            var refused: [UInt64] = [], answered: [UInt64] = []
-            for frames in replies where frames.count == 2 {
-                switch try WireEnvelope(serializedBytes: frames[1]).body {
-                case let .error(error)? where error.typeName == "Overloaded": refused.append(error.callID)
-                case let .reply(reply)?: answered.append(reply.callID)
-                default: break
-                }
-            }
+            let (refused, answered) = try overloadedAndAnswered(replies)
             #expect(refused.sorted() == Array(11 ... 15))
             #expect(answered.sorted() == Array(1 ... 10))
         }
@@ -168,13 +136,13 @@ struct HostileInputTests {
 
     @Test func theBudgetCountsNestedFieldsAndLetsOrdinaryMessagesThrough() throws {
         // Empty elements: one field per two bytes.
-        let empties = [UInt8](repeating: 0, count: 40_000).enumerated().map { $0.offset % 2 == 0 ? UInt8(0x0A) : 0x00 }
+        let empties = emptyRepeatedElements(bytes: 40_000)
         #expect(WireAllocationBudget.countFields(empties, limit: .max) == 20_000)
         #expect(WireAllocationBudget.refusal(empties) != nil)
         // The same inside a call inside an envelope is found too.
         var call = WireCall()
         call.method = "Diagnostics.echo"
-        call.arguments = [Data(empties)]
+        call.arguments = [empties]
         var envelope = WireEnvelope()
         envelope.call = call
         #expect(WireAllocationBudget.refusal(try envelope.serializedBytes() as [UInt8]) != nil)

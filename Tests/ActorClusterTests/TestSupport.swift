@@ -218,3 +218,34 @@ extension ZMQSocket {
         }
     }
 }
+
+/// A call envelope to the diagnostics actor of `node`, as a raw peer sends it.
+func diagnosticsCall(_ id: UInt64, _ method: String, arguments: [Data],
+                     on node: (system: ClusterSystem, diagnostics: DiagnosticsActor)) -> WireEnvelope {
+    var envelope = WireEnvelope()
+    envelope.call.callID = id
+    envelope.call.method = method
+    envelope.call.arguments = arguments
+    envelope.call.target.node.endpoint = node.system.identity.endpoint
+    envelope.call.target.node.incarnation = node.system.identity.incarnation
+    envelope.call.target.name = node.diagnostics.id.name
+    return envelope
+}
+
+/// The call ids of raw replies: those refused as `Overloaded` and those answered.
+func overloadedAndAnswered(_ replies: [[[UInt8]]]) throws -> (refused: [UInt64], answered: [UInt64]) {
+    var refused: [UInt64] = [], answered: [UInt64] = []
+    for frames in replies where frames.count == 2 {
+        switch try WireEnvelope(serializedBytes: frames[1]).body {
+        case let .error(error)? where error.typeName == "Overloaded": refused.append(error.callID)
+        case let .reply(reply)?: answered.append(reply.callID)
+        default: break
+        }
+    }
+    return (refused, answered)
+}
+
+/// `bytes` bytes of empty elements of field 1 (`0x0A 0x00` pairs): one decoded element per two bytes.
+func emptyRepeatedElements(bytes: Int) -> Data {
+    Data((0 ..< bytes).map { $0 % 2 == 0 ? 0x0A : 0x00 })
+}

@@ -49,9 +49,7 @@ struct Kubernetes: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let original = try configOptions.load(config)
-        if let refusal = original.security.plaintextRefusal { throw ValidationError(refusal) }
-        if let warning = original.security.plaintextWarning { SafeFileWriter.standardError.write(Data((warning + "\n").utf8)) }
+        let original = try configOptions.loadForAllInterfaces(config)
         let host = "\(KubernetesManifests.dnsName(original.name))-coordinator-0.\(KubernetesManifests.dnsName(original.name))-coordinator"
         var overrides = configOptions.overrides + [
             "output=/data/output",

@@ -1,7 +1,6 @@
 import ArgumentParser
 import ClusterNodes
 import Foundation
-import ProcessSupervision
 
 /// `selfimprove slurm CONFIG`: an sbatch script that runs the cluster as one Slurm job.
 struct Slurm: AsyncParsableCommand {
@@ -48,9 +47,7 @@ struct Slurm: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let cluster = try configOptions.load(config)
-        if let refusal = cluster.security.plaintextRefusal { throw ValidationError(refusal) }
-        if let warning = cluster.security.plaintextWarning { SafeFileWriter.standardError.write(Data((warning + "\n").utf8)) }
+        let cluster = try configOptions.loadForAllInterfaces(config)
         let executable = binary ?? URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         let workdir = FileManager.default.currentDirectoryPath
         let configPath = URL(fileURLWithPath: config, relativeTo: URL(fileURLWithPath: workdir + "/")).standardizedFileURL.path

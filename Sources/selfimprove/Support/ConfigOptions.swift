@@ -26,6 +26,15 @@ struct ConfigOptions: ParsableArguments {
         }
     }
 
+    /// Loads a config whose nodes a deployment (`k8s`, `slurm`) binds on every interface:
+    /// refused without CURVE unless `security.plaintext_network` accepts it, then warned.
+    func loadForAllInterfaces(_ file: String) throws -> ClusterConfig {
+        let config = try load(file)
+        if let refusal = config.security.plaintextRefusal { throw ValidationError(refusal) }
+        if let warning = config.security.plaintextWarning { SafeFileWriter.standardError.write(Data((warning + "\n").utf8)) }
+        return config
+    }
+
     /// The same options as arguments, for child processes.
     var arguments: [String] {
         overrides.flatMap { ["--set", $0] } + (output.map { ["--output", $0] } ?? [])
