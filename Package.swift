@@ -139,6 +139,13 @@ let package = Package(
             path: "Tests/Support/ScriptedHTTPServer",
             swiftSettings: strict
         ),
+        // Helpers several test targets share (not shipped).
+        .target(
+            name: "TestLogs",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            path: "Tests/Support/TestLogs",
+            swiftSettings: strict
+        ),
         // Builds the C verifier node (peers/c-verifier) for the tests that run it (not shipped).
         .target(
             name: "CVerifierBuild",
@@ -161,7 +168,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ClusterNodesTests",
-            dependencies: ["ClusterNodes", "SelfImproveCore", "Backends", "Verifiers", "ActorCluster", "Wire", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            dependencies: ["ClusterNodes", "SelfImproveCore", "Backends", "Verifiers", "ActorCluster", "Wire", "TestLogs", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                            .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: strict
         ),
@@ -183,6 +190,7 @@ let package = Package(
                 "ZeroMQ",
                 "Wire",
                 "CVerifierBuild",
+                "TestLogs",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -86,7 +86,8 @@ extension ClusterSystem {
 
     // MARK: - Handshake messages
 
-    func handleHandshake(_ handshake: WireHandshake, from route: Route) {
+    /// - Parameter member: With CURVE, the member whose key the connection was made with.
+    func handleHandshake(_ handshake: WireHandshake, from route: Route, member: String?) {
         guard case let .router(routingID) = route else {
             logger.warning("Handshake arrived on an outbound connection", metadata: ["peer": "\(describe(route))"])
             return
@@ -108,9 +109,11 @@ extension ClusterSystem {
             return
         }
         var effects = Effects()
-        state.withLock { state in
+        let refusal = state.withLock { state -> String? in
             let now = ContinuousClock.now
             let endpoint = remote.endpoint
+            if let refusal = handshakeClaimRefusal(remote, member: member, state: state) { return refusal }
+            if let member { state.memberByEndpoint[endpoint] = member }
             var peer = state.peers[endpoint] ?? Peer(endpoint: endpoint, status: .connecting, lastHeard: now, lastSent: now, statusSince: now)
             if let old = peer.routingID, old != routingID {
                 state.endpointByRoutingID[old] = nil
@@ -119,6 +122,16 @@ extension ClusterSystem {
             state.endpointByRoutingID[routingID] = endpoint
             state.peers[endpoint] = peer
             markUp(endpoint: endpoint, remote: remote, state: &state, effects: &effects)
+            return nil
+        }
+        if let refusal {
+            // Not answered: a node that really is there (restarted, say) retries its handshake
+            // and is accepted once our own connection to it has caught up.
+            metrics.framesRejected.increment()
+            logger.warning("Ignored a handshake that claims another node's endpoint", metadata: [
+                "peer": "\(describe(route))", "member": "\(member ?? "-")", "claimed": "\(remote)", "reason": "\(refusal)",
+            ])
+            return
         }
         var accept = WireEnvelope()
         var body = Selfimprove_V1_HandshakeAccept()
@@ -127,6 +140,22 @@ extension ClusterSystem {
         send(accept, via: route)
         send(registrationSnapshot(), via: route)
         effects.run()
+    }
+
+    /// Why a handshake on an accepted connection may not claim `remote`'s endpoint, or nil: an
+    /// endpoint our own live connection reaches as another incarnation is not the claimant's
+    /// (the node there would have to have restarted, and our connection would say so); with
+    /// CURVE, neither is one another member's key claimed first (until that node goes down).
+    private func handshakeClaimRefusal(_ remote: NodeIdentity, member: String?, state: SystemState) -> String? {
+        if let member, let owner = state.memberByEndpoint[remote.endpoint], owner != member {
+            return "\(remote.endpoint) belongs to member '\(owner)', and this connection is member '\(member)'"
+        }
+        if let peer = state.peers[remote.endpoint], peer.dealer != nil, peer.status == .up,
+           let known = peer.remote, known.incarnation != remote.incarnation
+        {
+            return "our own connection to \(remote.endpoint) reaches \(known), not \(remote)"
+        }
+        return nil
     }
 
     func handleHandshakeAccept(_ accept: Selfimprove_V1_HandshakeAccept, from route: Route) {
@@ -337,6 +366,7 @@ extension ClusterSystem {
         peer.status = .down
         peer.statusSince = .now
         state.peers[endpoint] = peer
+        state.memberByEndpoint[endpoint] = nil
         let remote = peer.remote
         failCalls(toEndpoint: endpoint, with: ClusterError(.nodeDown, "node \(remote?.description ?? endpoint) is down: \(reason)"), state: &state, effects: &effects)
         if let removed = state.remoteRegistrations.removeValue(forKey: endpoint) {

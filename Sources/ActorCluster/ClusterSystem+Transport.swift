@@ -87,8 +87,8 @@ extension ClusterSystem {
     /// waiting caller or starts a task; never blocks.
     func handle(_ event: ZMQEvent) {
         switch event {
-        case let .message(socket, frames):
-            receive(frames, on: socket)
+        case let .message(socket, frames, userID):
+            receive(frames, on: socket, userID: userID)
         case let .sendFailed(socket, destination, error):
             metrics.sendsDropped.increment()
             let route: Route = socket == routerSocket ? .router(routingID: destination ?? []) : .dealer(socket)
@@ -108,7 +108,9 @@ extension ClusterSystem {
         }
     }
 
-    private func receive(_ frames: [[UInt8]], on socket: ZMQSocketID) {
+    /// - Parameter userID: The ZAP user id of the sender's connection (with CURVE, the name of
+    ///   the member whose key it used).
+    private func receive(_ frames: [[UInt8]], on socket: ZMQSocketID, userID: String?) {
         let route: Route
         let body: ArraySlice<[UInt8]>
         if socket == routerSocket {
@@ -139,7 +141,9 @@ extension ClusterSystem {
             return
         }
         metrics.envelopesReceived.increment()
-        dispatch(envelope, from: route)
+        // Only an accepted connection's user id says who sent it (ours name no one).
+        let member = socket == routerSocket ? userID.flatMap { membersByName[$0]?.name } : nil
+        dispatch(envelope, from: route, member: member)
     }
 
     private func rejectFrame(route: Route, reason: String) {
@@ -160,11 +164,11 @@ extension ClusterSystem {
         }
     }
 
-    private func dispatch(_ envelope: WireEnvelope, from route: Route) {
+    private func dispatch(_ envelope: WireEnvelope, from route: Route, member: String?) {
         switch envelope.body {
         case let .call(call)?:
             if heard.withLock({ $0.shouldNote(route) }) { noteHeard(from: route) }
-            handleCall(call, from: route)
+            handleCall(call, from: route, member: member)
         case let .reply(reply)?:
             if heard.withLock({ $0.shouldNote(route) }) { noteHeard(from: route) }
             completeCall(reply.callID, with: .success(reply.result))
@@ -172,7 +176,7 @@ extension ClusterSystem {
             if heard.withLock({ $0.shouldNote(route) }) { noteHeard(from: route) }
             completeCall(error.callID, with: .failure(RemoteCallError(code: error.code, typeName: error.typeName, message: error.message)))
         case let .handshake(handshake)?:
-            handleHandshake(handshake, from: route)
+            handleHandshake(handshake, from: route, member: member)
         case let .handshakeAccept(accept)?:
             handleHandshakeAccept(accept, from: route)
         case let .handshakeReject(reject)?:
@@ -181,7 +185,7 @@ extension ClusterSystem {
             noteHeard(from: route)
         case let .receptionistUpdate(update)?:
             noteHeard(from: route)
-            applyReceptionistUpdate(update, from: route)
+            applyReceptionistUpdate(update, from: route, member: member)
         case .associationUnknown?:
             handleAssociationUnknown(from: route)
         case let .cancel(cancel)?:
@@ -209,7 +213,7 @@ extension ClusterSystem {
         }
     }
 
-    private func handleCall(_ call: WireCall, from route: Route) {
+    private func handleCall(_ call: WireCall, from route: Route, member: String?) {
         let key = ServedCall(route: route, callID: call.callID)
         let executor: (any TaskExecutor)? = configuration.callExecution == .eventLoop ? loop : nil
         let perPeer = configuration.maxCallsInFlightPerPeer, total = configuration.maxCallsInFlight
@@ -220,8 +224,12 @@ extension ClusterSystem {
             if state.serving.count >= total { return "\(state.serving.count) calls are running on \(configuration.nodeName); try again later" }
             guard state.serving[key] == nil else { return nil }
             state.servingPerRoute[route] = running + 1
+            let caller = switch route {
+            case let .dealer(socket): CallerIdentity(connection: .dialled, endpoint: state.endpointByDealer[socket], member: nil)
+            case let .router(routingID): CallerIdentity(connection: .accepted, endpoint: state.endpointByRoutingID[routingID], member: member)
+            }
             state.serving[key] = Task(executorPreference: executor) {
-                let envelope = await self.execute(call)
+                let envelope = await ClusterSystem.$currentCaller.withValue(caller) { await self.execute(call) }
                 self.state.withLock { $0.endServing(key) }
                 if !Task.isCancelled { self.send(envelope, via: route) }
             }

@@ -66,6 +66,11 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
 
     /// Task-local per-call timeout override; see ``withCallTimeout(_:_:)``.
     @TaskLocal static var callTimeoutOverride: Duration?
+    /// The peer whose call the current task serves; see ``caller``.
+    @TaskLocal static var currentCaller: CallerIdentity?
+
+    /// CURVE members by name (a connection's ZAP user id is its member's name).
+    let membersByName: [String: ClusterSystemConfiguration.Security.Member]
 
     private init(identity: NodeIdentity, boundEndpoint: String, configuration: ClusterSystemConfiguration, logger: Logger,
                  loop: ZMQEventLoop, routerSocket: ZMQSocketID, connectionGuard: ZMQConnectionGuard?)
@@ -78,6 +83,8 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
         self.loop = loop
         self.routerSocket = routerSocket
         self.metrics = SystemMetrics(node: configuration.nodeName, labels: configuration.metricLabels)
+        let members = configuration.security?.members.values.map { ($0.name, $0) } ?? []
+        self.membersByName = Dictionary(members, uniquingKeysWith: { first, _ in first })
     }
 
     /// Starts a node: binds its ROUTER and starts its event loop, receive task and timers.
@@ -102,7 +109,10 @@ public final class ClusterSystem: DistributedActorSystem, Sendable {
             // The guard first: from the moment the ROUTER listens, failed handshakes are logged
             // and, with CURVE, every connection must present an allowed key.
             let monitor = "inproc://selfimprove-handshakes"
-            let policy = configuration.security.map { ZMQConnectionGuard.Policy(domain: $0.domain, allowedPublicKeys: $0.allowedPublicKeys) }
+            let policy = configuration.security.map { security in
+                ZMQConnectionGuard.Policy(domain: security.domain, allowedPublicKeys: security.allowedPublicKeys.union(security.members.keys),
+                                          userIDs: security.members.mapValues(\.name))
+            }
             connectionGuard = try ZMQConnectionGuard(loop: loop, policy: policy, monitorEndpoints: [monitor], logger: logger)
             options.handshakeMonitorEndpoint = monitor
             if let security = configuration.security {

@@ -44,11 +44,32 @@ public struct ClusterSystemConfiguration: Sendable, Hashable {
         public var allowedPublicKeys: Set<String>
         /// The ZAP domain (`ZMQ_ZAP_DOMAIN`, enforced).
         public var domain: String
+        /// The cluster's members by public key: a connection made with a member's key is that
+        /// member (``CallerIdentity/member``), whatever its handshake claims. Their keys are
+        /// admitted too.
+        public var members: [String: Member]
 
-        public init(serverKeyPair: ZMQCurveKeyPair, nodeKeyPair: ZMQCurveKeyPair, allowedPublicKeys: Set<String>, domain: String = "selfimprove") {
+        /// A node of the cluster as its key identifies it.
+        public struct Member: Sendable, Hashable {
+            /// The member's name (a node of the config).
+            public var name: String
+            /// The receptionist keys it may register actors under; nil for any. Entries under
+            /// other keys are refused and logged, so a member cannot pose as another role.
+            public var receptionKeys: Set<String>?
+
+            public init(name: String, receptionKeys: Set<String>? = nil) {
+                self.name = name
+                self.receptionKeys = receptionKeys
+            }
+        }
+
+        public init(serverKeyPair: ZMQCurveKeyPair, nodeKeyPair: ZMQCurveKeyPair, allowedPublicKeys: Set<String> = [],
+                    members: [String: Member] = [:], domain: String = "selfimprove")
+        {
             self.serverKeyPair = serverKeyPair
             self.nodeKeyPair = nodeKeyPair
             self.allowedPublicKeys = allowedPublicKeys
+            self.members = members
             self.domain = domain
         }
     }

@@ -20,10 +20,15 @@ public final class ZMQConnectionGuard: Sendable {
         public var domain: String
         /// Z85 public keys (40 characters) of the clients admitted.
         public var allowedPublicKeys: Set<String>
+        /// The user id each admitted key is given (ZAP's `User-Id`, which every message from
+        /// that connection carries: see ``ZMQSocket/receiveWithUserID()``); a key not listed
+        /// gets itself.
+        public var userIDs: [String: String]
 
-        public init(domain: String, allowedPublicKeys: Set<String>) {
+        public init(domain: String, allowedPublicKeys: Set<String>, userIDs: [String: String] = [:]) {
             self.domain = domain
             self.allowedPublicKeys = allowedPublicKeys
+            self.userIDs = userIDs
         }
     }
 
@@ -161,8 +166,9 @@ public final class ZMQConnectionGuard: Sendable {
         func text(_ index: Int) -> String { index < request.count ? String(decoding: request[index], as: UTF8.self) : "" }
         let requestID = request.count > 1 ? request[1] : []
         func answer(_ admitted: Bool, _ reason: String, key: String = "-") -> Decision {
+            let userID = admitted ? policy.userIDs[key] ?? key : ""
             let reply: [[UInt8]] = [Array("1.0".utf8), requestID, Array((admitted ? "200" : "400").utf8), Array(reason.utf8),
-                                    Array((admitted ? key : "").utf8), []]
+                                    Array(userID.utf8), []]
             return Decision(admitted: admitted, reason: reason, address: text(3), key: key, reply: reply)
         }
         guard request.count >= 6, text(0) == "1.0" else { return answer(false, "malformed ZAP request") }

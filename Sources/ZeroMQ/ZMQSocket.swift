@@ -176,7 +176,15 @@ public final class ZMQSocket {
     /// - Returns: The frames, or nil when nothing is waiting.
     /// - Throws: ``ZMQError`` on any failure other than `EAGAIN`.
     public func receive() throws(ZMQError) -> [[UInt8]]? {
+        try receiveWithUserID()?.frames
+    }
+
+    /// Receives like ``receive()``, and also returns the connection's `User-Id` property: on a
+    /// CURVE server, the user id the ZAP handler gave the client that sent the message (see
+    /// ``ZMQConnectionGuard/Policy/userIDs``); nil without one.
+    public func receiveWithUserID() throws(ZMQError) -> (frames: [[UInt8]], userID: String?)? {
         var frames: [[UInt8]] = []
+        var userID: String?
         var message = zmq_msg_t()
         while true {
             zmq_msg_init(&message)
@@ -186,6 +194,12 @@ public final class ZMQSocket {
                 if frames.isEmpty && zmq_errno() == EAGAIN { return nil }
                 throw ZMQError.last("zmq_msg_recv")
             }
+            // A ROUTER's routing-id frame is its own and carries no properties: take the first
+            // frame that does.
+            if userID == nil, let property = zmq_msg_gets(&message, "User-Id") {
+                let text = String(cString: property)
+                userID = text.isEmpty ? nil : text
+            }
             let size = zmq_msg_size(&message)
             if size == 0 {
                 frames.append([])
@@ -194,7 +208,7 @@ public final class ZMQSocket {
             } else {
                 frames.append([])
             }
-            if zmq_msg_more(&message) == 0 { return frames }
+            if zmq_msg_more(&message) == 0 { return (frames, userID) }
         }
     }
 

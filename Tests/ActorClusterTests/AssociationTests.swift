@@ -2,6 +2,7 @@ import Wire
 import ActorCluster
 import Distributed
 import Testing
+import TestLogs
 
 @Suite("Associations: handshakes, restarts and failure detection")
 struct AssociationTests {

@@ -5,6 +5,7 @@ import Foundation
 import ProcessSupervision
 import SwiftProtobuf
 import Testing
+import TestLogs
 import Wire
 import ZeroMQ
 

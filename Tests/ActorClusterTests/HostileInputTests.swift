@@ -2,6 +2,7 @@ import ActorCluster
 import Foundation
 import SwiftProtobuf
 import Testing
+import TestLogs
 import Wire
 import ZeroMQ
 

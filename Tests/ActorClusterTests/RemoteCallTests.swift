@@ -2,6 +2,7 @@ import ActorCluster
 import Distributed
 import Foundation
 import Testing
+import TestLogs
 import Wire
 
 @Suite("Remote calls between two nodes")

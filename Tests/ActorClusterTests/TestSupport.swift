@@ -6,50 +6,9 @@ import Logging
 import ProcessSupervision
 import Synchronization
 import Testing
+import TestLogs
 import Wire
 import ZeroMQ
-
-/// Captures log entries of one test (tests never bootstrap the global logging system).
-final class CapturedLogs: Sendable {
-    struct Entry: Sendable {
-        var level: Logger.Level
-        var message: String
-        var metadata: [String: String]
-    }
-
-    private let entries = Mutex<[Entry]>([])
-
-    func append(_ entry: Entry) { entries.withLock { $0.append(entry) } }
-
-    var all: [Entry] { entries.withLock { $0 } }
-
-    func count(_ message: String) -> Int { all.filter { $0.message == message }.count }
-
-    /// A logger writing into this capture.
-    func logger(level: Logger.Level = .debug) -> Logger {
-        var logger = Logger(label: "test") { _ in CapturingLogHandler(sink: self) }
-        logger.logLevel = level
-        return logger
-    }
-}
-
-struct CapturingLogHandler: LogHandler {
-    let sink: CapturedLogs
-    var logLevel: Logger.Level = .debug
-    var metadata: Logger.Metadata = [:]
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var merged: [String: String] = [:]
-        for (key, value) in metadata { merged[key] = "\(value)" }
-        for (key, value) in event.metadata ?? [:] { merged[key] = "\(value)" }
-        sink.append(.init(level: event.level, message: "\(event.message)", metadata: merged))
-    }
-}
 
 /// Settings that make failure detection quick in tests.
 func testConfiguration(_ name: String, bind: String = "tcp://127.0.0.1:*") -> ClusterSystemConfiguration {

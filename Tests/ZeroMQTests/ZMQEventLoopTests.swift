@@ -25,7 +25,7 @@ struct ZMQEventLoopTests {
             loop.send([[UInt8(index)], Array(repeating: UInt8(index), count: index * 100)], on: dealer)
         }
         for index in 0 ..< 100 {
-            guard case let .message(socket, frames)? = await events.next() else {
+            guard case let .message(socket, frames, _)? = await events.next() else {
                 Issue.record("stream ended")
                 return
             }
@@ -33,7 +33,7 @@ struct ZMQEventLoopTests {
             #expect(frames == [Array("d".utf8), [UInt8(index)], Array(repeating: UInt8(index), count: index * 100)])
         }
         loop.send([Array("d".utf8), [42]], on: router)
-        guard case let .message(socket, frames)? = await events.next() else {
+        guard case let .message(socket, frames, _)? = await events.next() else {
             Issue.record("stream ended")
             return
         }
@@ -88,7 +88,7 @@ struct ZMQEventLoopTests {
         let other = try await loop.connect(.dealer, to: endpoint)
         loop.send([[9]], on: other)
         while let event = await events.next() {
-            if case let .message(socket, frames) = event, socket == router {
+            if case let .message(socket, frames, _) = event, socket == router {
                 #expect(frames.last == [9])
                 break
             }

@@ -99,6 +99,9 @@ struct SystemState {
     var joinWaiters: [String: [UInt64: CheckedContinuation<NodeIdentity, any Error>]] = [:]
     /// Endpoints joined explicitly: their connections are kept however long they are down.
     var joinedEndpoints: Set<String> = []
+    /// With CURVE: the member whose key first claimed each endpoint in a handshake, until the
+    /// node there goes down (see `handshakeClaimRefusal`).
+    var memberByEndpoint: [String: String] = [:]
 
     // Receptionist.
     var localRegistrations: [String: Set<ClusterActorID>] = [:]

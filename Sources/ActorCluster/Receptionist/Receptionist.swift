@@ -1,3 +1,4 @@
+import CoreMetrics
 import Distributed
 import Logging
 import Synchronization
@@ -135,9 +136,13 @@ extension ClusterSystem {
 
     /// Applies a peer's registrations. Entries naming actors of another node are refused: a node
     /// speaks only for its own actors.
-    func applyReceptionistUpdate(_ update: WireReceptionistUpdate, from route: Route) {
+    /// - Parameter member: With CURVE, the member whose key sent it: entries under receptionist
+    ///   keys the member may not use are refused and logged.
+    func applyReceptionistUpdate(_ update: WireReceptionistUpdate, from route: Route, member: String?) {
         var effects = Effects()
         var refused = 0
+        var forbiddenKeys: Set<String> = []
+        let allowedKeys = member.flatMap { membersByName[$0]?.receptionKeys }
         state.withLock { state in
             let endpoint: String?
             switch route {
@@ -145,10 +150,14 @@ extension ClusterSystem {
             case let .router(routingID): endpoint = state.endpointByRoutingID[routingID]
             }
             guard let endpoint, let peer = state.peers[endpoint], peer.status == .up, let remote = peer.remote else { return }
-            func decode(_ registrations: [WireRegistration]) -> [(key: String, id: ClusterActorID)] {
+            func decode(_ registrations: [WireRegistration], checkingKeys: Bool) -> [(key: String, id: ClusterActorID)] {
                 registrations.compactMap { registration in
                     guard let id = try? ClusterActorID(wire: registration.actor), id.node == remote, !registration.key.isEmpty else {
                         refused += 1
+                        return nil
+                    }
+                    if checkingKeys, let allowedKeys, !allowedKeys.contains(registration.key) {
+                        forbiddenKeys.insert(registration.key)
                         return nil
                     }
                     return (registration.key, id)
@@ -164,12 +173,12 @@ extension ClusterSystem {
                 }
                 table = [:]
             }
-            for (key, id) in decode(update.added) {
+            for (key, id) in decode(update.added, checkingKeys: true) {
                 table[key, default: []].insert(id)
                 changedKeys.insert(key)
                 gone.remove(id)
             }
-            for (key, id) in decode(update.removed) {
+            for (key, id) in decode(update.removed, checkingKeys: false) {
                 table[key]?.remove(id)
                 if table[key]?.isEmpty == true { table[key] = nil }
                 changedKeys.insert(key)
@@ -186,6 +195,13 @@ extension ClusterSystem {
         effects.run()
         if refused > 0 {
             logger.warning("Refused receptionist entries", metadata: ["peer": "\(describe(route))", "count": "\(refused)"])
+        }
+        if !forbiddenKeys.isEmpty {
+            metrics.framesRejected.increment()
+            logger.warning("Refused registrations under keys this member may not use", metadata: [
+                "peer": "\(describe(route))", "member": "\(member ?? "-")", "keys": "\(forbiddenKeys.sorted().joined(separator: ","))",
+                "allowed": "\((allowedKeys ?? []).sorted().joined(separator: ","))",
+            ])
         }
     }
 }

@@ -42,6 +42,9 @@ public distributed actor CoordinatorActor: ClusterCallable {
 
     private let config: ClusterConfig
     private let logger: Logger
+    /// With CURVE: only samplers' keys act as samplers, each sampler name under one key.
+    private let callers: CallerChecks
+    private let samplerNames = SamplerNameBinding()
     private let textLog: Bool
     private var ledger: WorkLedger
     private var feed: QuestionFeed
@@ -97,6 +100,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
         self.actorSystem = actorSystem
         self.config = config
         self.logger = logger
+        self.callers = CallerChecks(config: config, coordinatorEndpoint: nil)
         self.textLog = config.monitor.format == .text
         let journal = try CoordinatorJournal(url: config.output.appendingPathComponent("coordinator.journal"), runIdentity: config.runIdentity)
         let recovered = journal.recovered
@@ -165,7 +169,10 @@ public distributed actor CoordinatorActor: ClusterCallable {
     /// Takes the paths of the leases the sampler finished, then leases it up to `credits`
     /// requests of work; an empty grant says when to ask again, and a finished one that the run
     /// is over.
-    public distributed func requestWork(_ request: Selfimprove_V1_WorkRequest) -> Selfimprove_V1_WorkGrant {
+    /// - Throws: `Unauthorized` when, with CURVE, the caller's key is not a sampler's or the
+    ///   sampler name belongs to another key (nothing of the request is taken).
+    public distributed func requestWork(_ request: Selfimprove_V1_WorkRequest) throws -> Selfimprove_V1_WorkGrant {
+        try requireSampler(request.sampler, claims: request.submissions.map(\.sampler), method: "Coordinator.requestWork")
         if !request.node.isEmpty, samplerNodes[request.node] == nil {
             samplerNodes[request.node] = request.sampler
             log(.notice, "sampler joined", ["sampler": "\(request.sampler)", "node": "\(request.node)"])
@@ -230,7 +237,9 @@ public distributed actor CoordinatorActor: ClusterCallable {
 
     /// A sampler could not serve a lease: its paths go back to the queue (or are given up
     /// after `max_attempts`).
-    public distributed func reportFailure(_ failure: Selfimprove_V1_LeaseFailure) -> Selfimprove_V1_SubmissionReceipt {
+    /// - Throws: `Unauthorized` as ``requestWork(_:)`` does.
+    public distributed func reportFailure(_ failure: Selfimprove_V1_LeaseFailure) throws -> Selfimprove_V1_SubmissionReceipt {
+        try requireSampler(failure.sampler, claims: [], method: "Coordinator.reportFailure")
         progress.leasesFailed += 1
         log(.warning, "backend error; lease re-queued", ["lease": "\(failure.leaseID)", "sampler": "\(failure.sampler)", "error": "\(failure.reason)"])
         let result = ledger.fail(WorkLedger.LeaseID(rawValue: failure.leaseID), by: failure.sampler)
@@ -241,6 +250,16 @@ public distributed actor CoordinatorActor: ClusterCallable {
         }
         for group in result.completed { unitDone(group) }
         return Selfimprove_V1_SubmissionReceipt()
+    }
+
+    /// Throws, and logs, unless the caller may act as sampler `name` (and as every sampler
+    /// its submissions name).
+    private func requireSampler(_ name: String, claims: [String], method: String) throws(RemoteCallError) {
+        for claimed in Set([name] + claims) {
+            guard let reason = callers.refusalUnlessSampler(ClusterSystem.caller, claiming: claimed, names: samplerNames) else { continue }
+            log(.warning, "call refused: the caller may not act as this sampler", ["method": "\(method)", "sampler": "\(claimed)", "reason": "\(reason)"])
+            throw CallerChecks.unauthorized(reason)
+        }
     }
 
     // MARK: - Running

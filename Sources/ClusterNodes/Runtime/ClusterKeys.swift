@@ -9,6 +9,9 @@ import ZeroMQ
 /// `cluster.key`/`cluster.pub` (the pair every node's server uses), and per node `NAME.key`
 /// (its secret, only on the machine that runs it) and `NAME.pub` (on every machine: the nodes
 /// of the config are the allow-list). Z85 text, secrets with owner-only permissions.
+///
+/// A node's key is its identity: a connection made with it is that node's name and role, and
+/// may register actors only under that role's receptionist key (``receptionKey(of:)``).
 public enum ClusterKeys {
     /// The base name of the servers' key pair.
     public static let serverName = "cluster"
@@ -25,11 +28,26 @@ public enum ClusterKeys {
         let folder = config.security.keys
         let server = try keyPair(serverName, in: folder)
         let node = try keyPair(name, in: folder)
-        var allowed: Set<String> = []
+        var members: [String: ClusterSystemConfiguration.Security.Member] = [:]
         for member in config.nodes {
-            allowed.insert(try publicKey(member.address.name, in: folder))
+            let key = try publicKey(member.address.name, in: folder)
+            if let other = members[key] {
+                throw KeyError(description: "nodes '\(other.name)' and '\(member.address.name)' have the same public key in \(folder.path); each node needs its own")
+            }
+            members[key] = .init(name: member.address.name, receptionKeys: [receptionKey(of: member.role)])
         }
-        return .init(serverKeyPair: server, nodeKeyPair: node, allowedPublicKeys: allowed, domain: domain(of: config))
+        return .init(serverKeyPair: server, nodeKeyPair: node, members: members, domain: domain(of: config))
+    }
+
+    /// The receptionist key a node of `role` checks in under: with CURVE, the only one its key
+    /// may register actors under.
+    public static func receptionKey(of role: ClusterConfig.Role) -> String {
+        switch role {
+        case .coordinator: CoordinatorActor.key.name
+        case .sampler: SamplerActor.key.name
+        case .verifier: VerifierActor.key.name
+        case .trainer: TrainerActor.key.name
+        }
     }
 
     /// The ZAP domain every node of `config` uses (a node of another cluster is refused).

@@ -106,6 +106,7 @@ public enum NodeRunner {
         defer { stopWatcher.cancel() }
         var status = ExitStatus.success
         var unrecoverable: String?
+        let callers = CallerChecks(config: config, coordinatorEndpoint: try? coordinatorEndpoint ?? Self.coordinatorEndpoint(config))
         switch role {
         case .coordinator:
             try FileManager.default.createDirectory(at: config.output, withIntermediateDirectories: true)
@@ -189,7 +190,7 @@ public enum NodeRunner {
                 }
             }
             onReady(system.identity.endpoint)
-            let actor = VerifierActor(chain: settings.makeChain(judge: judge), stepJudge: judge.map { StepJudge(backend: $0) }, actorSystem: system,
+            let actor = VerifierActor(chain: settings.makeChain(judge: judge), stepJudge: judge.map { StepJudge(backend: $0) }, callers: callers, actorSystem: system,
                                       onFinish: { stop.fire(finished: true) })
             try system.receptionist.checkIn(actor, with: VerifierActor.key)
             if await join(system, config: config, coordinatorEndpoint: coordinatorEndpoint, logger: logger, stop: stop) {
@@ -201,7 +202,7 @@ public enum NodeRunner {
         case .trainer:
             let actor = try TrainerActor(
                 folder: config.output, prompts: PromptBuilder(exemplars: config.prompt.exemplars), formats: config.trainer.formats,
-                logger: logger, actorSystem: system, onFinish: { stop.fire(finished: true) })
+                callers: callers, logger: logger, actorSystem: system, onFinish: { stop.fire(finished: true) })
             try system.receptionist.checkIn(actor, with: TrainerActor.key)
             onReady(system.identity.endpoint)
             if await join(system, config: config, coordinatorEndpoint: coordinatorEndpoint, logger: logger, stop: stop) {

@@ -29,13 +29,16 @@ public distributed actor TrainerActor: ClusterCallable {
     private let logger: Logger
     private let metrics: TrainerMetrics
     private let finished: @Sendable () -> Void
+    private let callers: CallerChecks
 
     /// Opens (and repairs) the output folder.
+    /// - Parameter callers: Who may append and finish (the coordinator only).
     /// - Throws: If the folder's files cannot be opened.
-    public init(folder: URL, prompts: PromptBuilder, formats: [TrainingExample.Format], logger: Logger,
+    public init(folder: URL, prompts: PromptBuilder, formats: [TrainingExample.Format], callers: CallerChecks, logger: Logger,
                 actorSystem: ClusterSystem, onFinish: @escaping @Sendable () -> Void = {}) throws
     {
         self.actorSystem = actorSystem
+        self.callers = callers
         let sink = try TrainerSink(folder: folder)
         self.sink = sink
         self.prompts = prompts
@@ -54,8 +57,10 @@ public distributed actor TrainerActor: ClusterCallable {
     ///
     /// The batch comes with its records encoded (the coordinator encodes each once, for its
     /// journal and this stream); a ``Selfimprove_V1_RecordBatch`` has the same bytes.
-    /// - Throws: ``RemoteCallError`` when a record does not decode (nothing of the batch is stored).
+    /// - Throws: ``RemoteCallError`` when a record does not decode (nothing of the batch is
+    ///   stored), or when the caller is not the coordinator (`Unauthorized`).
     public distributed func append(_ batch: Selfimprove_V1_EncodedRecordBatch) throws -> Selfimprove_V1_AppendReceipt {
+        try callers.requireCoordinator("Trainer.append", logger: logger)
         let records = try batch.records.enumerated().map { index, bytes in
             do {
                 return SinkRecord(wire: try Selfimprove_V1_TrainingRecord(serializedBytes: bytes), prompts: prompts, formats: formats)
@@ -83,7 +88,9 @@ public distributed actor TrainerActor: ClusterCallable {
     }
 
     /// The run is over: the node may stop.
-    public distributed func finish() -> Selfimprove_V1_Empty {
+    /// - Throws: `Unauthorized` when the caller is not the coordinator (the node goes on).
+    public distributed func finish() throws -> Selfimprove_V1_Empty {
+        try callers.requireCoordinator("Trainer.finish", logger: logger)
         finished()
         return Selfimprove_V1_Empty()
     }

@@ -29,12 +29,17 @@ public distributed actor VerifierActor: ClusterCallable {
     private let metrics: VerifierMetrics
     private let finished: @Sendable () -> Void
     private let groups = Atomic<UInt64>(0)
+    private let callers: CallerChecks
 
     /// - Parameters:
     ///   - chain: The verifiers and their weights.
+    ///   - callers: Who may finish the node (the coordinator only).
     ///   - onFinish: Called when the coordinator says the run is over.
-    public init(chain: VerifierChain, stepJudge: StepJudge? = nil, actorSystem: ClusterSystem, onFinish: @escaping @Sendable () -> Void = {}) {
+    public init(chain: VerifierChain, stepJudge: StepJudge? = nil, callers: CallerChecks, actorSystem: ClusterSystem,
+                onFinish: @escaping @Sendable () -> Void = {})
+    {
         self.actorSystem = actorSystem
+        self.callers = callers
         self.chain = chain
         self.stepJudge = stepJudge
         self.nodeName = actorSystem.configuration.nodeName
@@ -110,7 +115,9 @@ public distributed actor VerifierActor: ClusterCallable {
     }
 
     /// The run is over: the node may stop.
-    public distributed func finish() -> Selfimprove_V1_Empty {
+    /// - Throws: `Unauthorized` when the caller is not the coordinator (the node goes on).
+    public distributed func finish() throws -> Selfimprove_V1_Empty {
+        try callers.requireCoordinator("Verifier.finish", logger: actorSystem.logger)
         finished()
         return Selfimprove_V1_Empty()
     }

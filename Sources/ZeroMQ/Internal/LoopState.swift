@@ -195,8 +195,8 @@ struct LoopState {
         guard let socket = sockets[id] else { return }
         for _ in 0 ..< configuration.readBatch {
             do {
-                guard let frames = try socket.receive() else { return }
-                emit(.message(id, frames: frames), counter: counter)
+                guard let (frames, userID) = try socket.receiveWithUserID() else { return }
+                emit(.message(id, frames: frames, userID: userID), counter: counter)
             } catch {
                 logger.debug("Receive failed", metadata: ["zmq.socket": "\(id)", "zmq.error": "\(error)"])
                 return

@@ -94,10 +94,22 @@ final class ClusterLauncher: Sendable {
             for (position, child) in others.enumerated() where !child.process.isRunning && !child.exitHandled {
                 let status = await child.process.waitForExit()
                 guard coordinator.process.isRunning, !stopRequested.load(ordering: .relaxed) else { break }
-                if status == 0 {
+                if status == 0, child.role == .sampler {
                     // Done: a sampler told the run is over.
                     others[position].exitHandled = true
                     continue
+                }
+                if status == 0, await Self.exits(coordinator.process, within: .seconds(5)) {
+                    // A trainer or verifier the coordinator finished, just before it exits.
+                    others[position].exitHandled = true
+                    break
+                }
+                if status == 0 {
+                    // Finished by someone other than the coordinator (which the node refuses,
+                    // so this should not happen) or by a bug: the run needs the node back.
+                    logger.warning("Node exited 0 while the run goes on; it was not finished by the coordinator", metadata: [
+                        "node": "\(child.name)", "role": "\(child.role.rawValue)",
+                    ])
                 }
                 if status == NodeRunner.ExitStatus.unrecoverable {
                     // The node says a restart would fail the same way: stop now, with its reason.
@@ -192,6 +204,15 @@ final class ClusterLauncher: Sendable {
             return .failed("the coordinator did not start (status \(status)); see \(logFile(name).path)")
         }
         return .started(coordinator, endpoint: endpoint)
+    }
+
+    /// Whether `process` exits within `limit` (polled; it is not waited for beyond that).
+    private static func exits(_ process: ChildProcess, within limit: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while process.isRunning, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return !process.isRunning
     }
 
     /// The reason on the `{"unrecoverable": ...}` line a node prints before exiting with
