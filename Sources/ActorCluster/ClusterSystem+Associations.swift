@@ -279,9 +279,10 @@ extension ClusterSystem {
         var handshakes: [Route] = []
         var forgotten: [ZMQSocketID] = []
         var cancellations: [(Route, UInt64)] = []
-        // Unread inbound events may hold the very heartbeats a silent-looking peer sent: while
-        // we are behind, a peer is only declared down after twice the failure timeout.
-        let behind = loop.bufferedEventCount > 0
+        // Unread inbound messages may hold the very heartbeats a silent-looking peer sent: while
+        // we are behind (the I/O thread busy past its limit, or a read that left messages
+        // waiting), a peer is only declared down after twice the failure timeout.
+        let behind = loop.isBehind
         let silenceLimit = behind ? configuration.failureTimeout * 2 : configuration.failureTimeout
         state.withLock { state in
             guard !state.isShutDown else { return }

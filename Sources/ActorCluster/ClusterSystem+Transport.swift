@@ -217,13 +217,19 @@ extension ClusterSystem {
         let key = ServedCall(route: route, callID: call.callID)
         let executor: (any TaskExecutor)? = configuration.callExecution == .eventLoop ? loop : nil
         let perPeer = configuration.maxCallsInFlightPerPeer, total = configuration.maxCallsInFlight
+        let size = call.arguments.reduce(0) { $0 + $1.count }
         // Created under the lock, so the task's own removal (below) cannot come first.
         let refusal: String? = state.withLock { state in
             let running = state.servingPerRoute[route, default: 0]
             if running >= perPeer { return "\(running) calls from this peer are running on \(configuration.nodeName); try again later" }
             if state.serving.count >= total { return "\(state.serving.count) calls are running on \(configuration.nodeName); try again later" }
+            if !state.serving.isEmpty, state.servingBytes + size > configuration.maxCallBytesInFlight {
+                return "calls holding \(state.servingBytes) bytes of arguments are running on \(configuration.nodeName), and this one has \(size); try again later"
+            }
             guard state.serving[key] == nil else { return nil }
             state.servingPerRoute[route] = running + 1
+            state.servingSizes[key] = size
+            state.servingBytes += size
             let caller = switch route {
             case let .dealer(socket): CallerIdentity(connection: .dialled, endpoint: state.endpointByDealer[socket], member: nil)
             case let .router(routingID): CallerIdentity(connection: .accepted, endpoint: state.endpointByRoutingID[routingID], member: member)

@@ -98,6 +98,10 @@ public struct ClusterSystemConfiguration: Sendable, Hashable {
     public var maxCallsInFlightPerPeer: Int = 1024
     /// Incoming calls all peers together may have running at once.
     public var maxCallsInFlight: Int = 8192
+    /// Bytes of arguments all incoming calls running at once may hold: a call that would pass
+    /// it is refused as `Overloaded` (one call is always taken), so peers cannot make the node
+    /// hold `maxCallsInFlight` calls of `maxMessageSize` each.
+    public var maxCallBytesInFlight: Int = 1 << 30
 
     public init() {}
 

@@ -68,6 +68,10 @@ public final class ZMQEventLoop: Sendable {
     private let loopThread = Atomic<UInt>(0)
     private let buffered: ZMQEventStream.Counter
     private let queuedBytes = Atomic<Int>(0)
+    /// Monotonic nanoseconds at which the thread last left `zmq_poll` for work, 0 while it polls.
+    private let busySince = Atomic<UInt64>(0)
+    /// Whether the last turn left messages unread (a socket gave a whole read batch).
+    private let backlogged = Atomic<Bool>(false)
     private let continuation: AsyncStream<ZMQEvent>.Continuation
     private let exited = DispatchSemaphore(value: 0)
 
@@ -121,6 +125,19 @@ public final class ZMQEventLoop: Sendable {
 
     /// Events received and not yet taken from ``events``: how far behind the consumer is.
     public var bufferedEventCount: Int { buffered.value }
+
+    /// How long the thread may work between polls before it counts as behind.
+    public static let busyLimit: Duration = .milliseconds(50)
+
+    /// Whether messages may be waiting unread: events not yet consumed from ``events``, a turn
+    /// that left a socket with more to read, or the thread busy (running jobs or handlers) for
+    /// longer than ``busyLimit`` since it last polled. A failure detector uses it not to mistake
+    /// its own backlog for a peer's silence.
+    public var isBehind: Bool {
+        if buffered.value > 0 || backlogged.load(ordering: .relaxed) { return true }
+        let since = busySince.load(ordering: .relaxed)
+        return since != 0 && monotonicNanoseconds() &- since > UInt64(Self.busyLimit.components.attoseconds / 1_000_000_000)
+    }
 
     /// Opens a socket and binds it.
     /// - Returns: The socket's id and the bound endpoint with any wildcard port resolved.
@@ -241,13 +258,17 @@ public final class ZMQEventLoop: Sendable {
             let queuedLocally = shared.withLock { !$0.commands.isEmpty }
             let reading = buffered.value < configuration.maxBufferedEvents
             let pollTimeout = queuedLocally ? 0 : (loop.hasQueuedSends || !reading ? 1 : 250)
+            busySince.store(0, ordering: .relaxed)
             let readable = loop.poll(wake: wakeReceiver, readSockets: reading, timeoutMs: pollTimeout)
+            busySince.store(monotonicNanoseconds(), ordering: .relaxed)
             if readable.wake {
                 while (try? wakeReceiver.receive()) != nil {}
             }
+            var leftUnread = false
             for id in readable.sockets {
-                loop.read(id, counter: buffered)
+                if loop.read(id, counter: buffered) { leftUnread = true }
             }
+            backlogged.store(leftUnread, ordering: .relaxed)
             // Run what is queued, including work the handlers and jobs just queued, until the
             // queue is quiet (bounded, so sockets are polled again regularly): a call served on
             // this thread is several short jobs in a row, and a poll between each would cost
@@ -323,4 +344,11 @@ private final class UncheckedTransfer<Value>: @unchecked Sendable {
         defer { value = nil }
         return value
     }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds (never 0 on a running system), for lock-free timestamps.
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
 }

@@ -105,6 +105,71 @@ struct AssociationTests {
             }
         }
     }
+
+    /// The cure for the stall above: a method run on the global pool (`callExecution:
+    /// .globalPool`, as the coordinator, verifiers and trainer run theirs) may block for longer
+    /// than the failure timeout while the node's I/O thread goes on heartbeating.
+    @Test(.timeLimit(.minutes(1)))
+    func aBlockingMethodOnThePoolLeavesItsNodeHeard() async throws {
+        let logs = CapturedLogs()
+        var workerSettings = testConfiguration("worker")
+        workerSettings.callExecution = .globalPool
+        var peerSettings = testConfiguration("peer")
+        peerSettings.failureTimeout = .seconds(1)
+        let (worker, workerDiagnostics) = try await startNode("worker", configuration: workerSettings)
+        let (peer, peerDiagnostics) = try await startNode("peer", configuration: peerSettings, logs: logs)
+        defer { withExtendedLifetime((workerDiagnostics, peerDiagnostics)) {} }
+        do {
+            try await worker.register(BlockingActor.self)
+            try await peer.register(BlockingActor.self)
+            let blocking = BlockingActor(actorSystem: worker)
+            _ = try await peer.join(worker.identity.endpoint, timeout: .seconds(5))
+            let reply = try await BlockingActor.resolve(id: blocking.id, using: peer).block(echoRequest(1500))
+            #expect(reply.sequence == 1500)
+            #expect(peer.upNodes.contains(worker.identity))
+            #expect(!logs.all.contains { $0.message == "Node down" })
+        } catch {
+            await peer.shutdown()
+            await worker.shutdown()
+            throw error
+        }
+        await peer.shutdown()
+        await worker.shutdown()
+    }
+
+    /// A node whose own I/O thread is stalled (a long method run on it) does not read the
+    /// heartbeats waiting for it: it must not take that for its peers' silence. Stalled for 1.5
+    /// failure timeouts, it keeps its peer up (the limit doubles while it is behind).
+    @Test(.timeLimit(.minutes(1)))
+    func aNodeStalledByItsOwnWorkDoesNotDeclareItsPeersDown() async throws {
+        let logs = CapturedLogs()
+        var stalledSettings = testConfiguration("stalled")
+        stalledSettings.failureTimeout = .seconds(1)
+        stalledSettings.callExecution = .eventLoop
+        let (stalled, stalledDiagnostics) = try await startNode("stalled", configuration: stalledSettings, logs: logs)
+        let (peer, peerDiagnostics) = try await startNode("peer")
+        defer { withExtendedLifetime((stalledDiagnostics, peerDiagnostics)) {} }
+        do {
+            try await stalled.register(BlockingActor.self)
+            try await peer.register(BlockingActor.self)
+            let blocking = BlockingActor(actorSystem: stalled)
+            _ = try await peer.join(stalled.identity.endpoint, timeout: .seconds(5))
+            let peerIdentity = peer.identity
+            try await eventually("the stalled node sees its peer") { stalled.upNodes.contains(peerIdentity) }
+            // The call stalls the node's I/O thread for 1.5 s; the peer may well give up on it
+            // (it hears nothing meanwhile), which is right and not what this test is about.
+            _ = try? await BlockingActor.resolve(id: blocking.id, using: peer).block(echoRequest(1500))
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(stalled.upNodes.contains(peerIdentity))
+            #expect(!logs.all.contains { $0.message == "Node down" && $0.metadata["peer"] == "\(peerIdentity)" })
+        } catch {
+            await peer.shutdown()
+            await stalled.shutdown()
+            throw error
+        }
+        await peer.shutdown()
+        await stalled.shutdown()
+    }
 }
 
 /// A loopback endpoint nobody listens on: bound by a throwaway node, which then stops.

@@ -135,6 +135,31 @@ struct HostileInputTests {
         }
     }
 
+    /// Calls are bounded by the bytes they hold too: past `maxCallBytesInFlight`, more calls
+    /// are refused as `Overloaded` however few are running.
+    @Test(.timeLimit(.minutes(1)))
+    func callsBeyondTheBytesInFlightBoundAreRefusedAsOverloaded() async throws {
+        try await withNodes(1, configure: { index in
+            var configuration = testConfiguration("node-\(index)")
+            configuration.maxCallBytesInFlight = 5 << 20
+            return configuration
+        }) { nodes in
+            let node = nodes[0]
+            var sleep = Selfimprove_V1_SleepRequest()
+            sleep.milliseconds = 1000
+            // A 2 MiB unknown field (number 15, length-delimited) rides along; decoding keeps it.
+            var argument = try sleep.serializedData()
+            argument.append(contentsOf: [0x7A, 0x80, 0x80, 0x80, 0x01])
+            argument.append(Data(count: 2 << 20))
+            let calls = try (1 ... 4).map { try wireMessage(diagnosticsCall(UInt64($0), "Diagnostics.sleep", arguments: [argument], on: node)) }
+            let replies = try await rawExchange(endpoint: node.system.identity.endpoint, send: [try wireMessage(fakeHandshake())] + calls,
+                                                replies: 100, timeout: .seconds(3))
+            let (refused, answered) = try overloadedAndAnswered(replies)
+            #expect(refused.sorted() == [3, 4])
+            #expect(answered.sorted() == [1, 2])
+        }
+    }
+
     @Test func theBudgetCountsNestedFieldsAndLetsOrdinaryMessagesThrough() throws {
         // Empty elements: one field per two bytes.
         let empties = emptyRepeatedElements(bytes: 40_000)

@@ -120,4 +120,27 @@ struct ZMQEventLoopTests {
         while await events.next() != nil {}
         await #expect(throws: ZMQError.self) { _ = try await loop.bind(.router, to: "tcp://127.0.0.1:*") }
     }
+
+    /// A job that holds the loop's thread makes the loop report itself behind (messages may be
+    /// waiting unread), and the report clears once the thread polls again.
+    @Test(.timeLimit(.minutes(1)))
+    func aBusyThreadReportsItselfBehind() async throws {
+        let loop = try makeLoop()
+        defer { loop.shutdown() }
+        #expect(!loop.isBehind)
+        let job = Task(executorPreference: loop) { usleep(400_000) }
+        var sawBehind = false
+        for _ in 0 ..< 100 where !sawBehind {
+            try await Task.sleep(for: .milliseconds(10))
+            sawBehind = loop.isBehind
+        }
+        #expect(sawBehind)
+        await job.value
+        var cleared = false
+        for _ in 0 ..< 100 where !cleared {
+            try await Task.sleep(for: .milliseconds(10))
+            cleared = !loop.isBehind
+        }
+        #expect(cleared)
+    }
 }

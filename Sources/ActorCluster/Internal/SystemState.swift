@@ -82,6 +82,9 @@ struct SystemState {
     var serving: [ServedCall: Task<Void, Never>] = [:]
     /// Calls running per peer (the entries of `serving` by route).
     var servingPerRoute: [Route: Int] = [:]
+    /// Argument bytes of each running call, and their sum.
+    var servingSizes: [ServedCall: Int] = [:]
+    var servingBytes = 0
 
     /// Forgets a served call (finished or cancelled) and returns its task.
     @discardableResult
@@ -89,6 +92,7 @@ struct SystemState {
         guard let task = serving.removeValue(forKey: key) else { return nil }
         let left = servingPerRoute[key.route, default: 1] - 1
         servingPerRoute[key.route] = left > 0 ? left : nil
+        servingBytes -= servingSizes.removeValue(forKey: key) ?? 0
         return task
     }
 

@@ -237,8 +237,10 @@ public enum NodeRunner {
         system.failureTimeout = config.network.failureTimeout
         system.callTimeout = config.network.callTimeout
         system.tick = min(.milliseconds(50), config.network.heartbeatInterval)
-        // Verifiers and the trainer compute or fsync in their methods: keep that off the I/O thread.
-        system.callExecution = role == .verifier || role == .trainer ? .globalPool : .eventLoop
+        // Verifiers compute, the trainer and the coordinator write and fsync (records, the
+        // journal and its compaction) in their methods: all of that stays off the I/O thread,
+        // which must keep reading heartbeats. A sampler's actor only answers status queries.
+        system.callExecution = role == .sampler ? .eventLoop : .globalPool
         return system
     }
 

@@ -191,17 +191,20 @@ struct LoopState {
     }
 
     /// Reads up to one batch of messages from a socket into the event stream.
-    func read(_ id: ZMQSocketID, counter: ZMQEventStream.Counter) {
-        guard let socket = sockets[id] else { return }
+    /// - Returns: Whether the batch was full (more may be waiting).
+    @discardableResult
+    func read(_ id: ZMQSocketID, counter: ZMQEventStream.Counter) -> Bool {
+        guard let socket = sockets[id] else { return false }
         for _ in 0 ..< configuration.readBatch {
             do {
-                guard let (frames, userID) = try socket.receiveWithUserID() else { return }
+                guard let (frames, userID) = try socket.receiveWithUserID() else { return false }
                 emit(.message(id, frames: frames, userID: userID), counter: counter)
             } catch {
                 logger.debug("Receive failed", metadata: ["zmq.socket": "\(id)", "zmq.error": "\(error)"])
-                return
+                return false
             }
         }
+        return true
     }
 
     mutating func closeAll() {
