@@ -153,7 +153,15 @@ public final class OpenAICompatibleBackend: ModelBackend {
             attempt += 1
             let failure: AttemptFailure
             do {
-                return try await slots.run { try await self.attempt(body) }
+                let reply = try await slots.run { try await self.attempt(body) }
+                try Self.checkSizes(reply, maxTokens: request.maxTokens)
+                if reply.repairedInvalidUTF8 || reply.nonFiniteLogProbabilities > 0 {
+                    logger.warning("The model server's reply held invalid values; they were repaired", metadata: [
+                        "url": "\(url)", "invalid_utf8": "\(reply.repairedInvalidUTF8)",
+                        "non_finite_logprobs": "\(reply.nonFiniteLogProbabilities)",
+                    ])
+                }
+                return reply
             } catch let error as AttemptFailure {
                 failure = error
             }
@@ -206,6 +214,21 @@ public final class OpenAICompatibleBackend: ModelBackend {
         } catch {
             // Often a proxy's error page or a reply cut short: worth another try.
             throw AttemptFailure(message: "malformed reply: \(error)", retryable: true)
+        }
+    }
+
+    /// Bytes a path may have per token asked for (UTF-8 of the longest tokens, with room).
+    static let bytesPerToken = 64
+
+    /// Refuses (for good: the server answered, wrongly) a reply with a path longer than
+    /// `maxTokens` tokens can be, which would otherwise travel through the cluster into the
+    /// training data.
+    private static func checkSizes(_ reply: OpenAIWire.Reply, maxTokens: Int) throws(AttemptFailure) {
+        let limit = max(64 << 10, maxTokens * bytesPerToken)
+        for (index, path) in reply.paths.enumerated() where path.text.utf8.count > limit {
+            throw AttemptFailure(
+                message: "choice \(index) is \(path.text.utf8.count) bytes, more than \(maxTokens) tokens can be (\(limit) bytes at \(bytesPerToken) a token, at least 64 KiB); the reply is refused",
+                retryable: false)
         }
     }
 

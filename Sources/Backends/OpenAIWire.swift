@@ -101,20 +101,33 @@ public enum OpenAIWire {
         public var model: String?
         public var promptTokens: Int?
         public var completionTokens: Int?
+        /// The body was not valid UTF-8: its invalid bytes were read as U+FFFD.
+        public var repairedInvalidUTF8 = false
+        /// Log-probabilities that were NaN or infinite (their paths carry none).
+        public var nonFiniteLogProbabilities = 0
     }
 
     /// Parses a reply of `api`.
     /// - Throws: ``MalformedReply`` naming what is missing or wrong, with the body's first bytes.
     public static func parseReply(_ body: Data, api: API) throws(MalformedReply) -> Reply {
+        // Invalid bytes in a text are the server's fault, not the path's: read them as U+FFFD
+        // rather than lose the whole reply (a byte-level token cut mid-character, say).
+        let repaired = String(bytes: body, encoding: .utf8) == nil
+        let text = repaired ? Data(String(decoding: body, as: UTF8.self).utf8) : body
+        let decoder = JSONDecoder()
+        // Python servers (vLLM, SGLang) write NaN and Infinity as bare literals, which JSON
+        // lacks and JSON5 has; such values are dropped below.
+        decoder.allowsJSON5 = true
         let wire: WireReply
         do {
-            wire = try JSONDecoder().decode(WireReply.self, from: body)
+            wire = try decoder.decode(WireReply.self, from: text)
         } catch {
             throw malformed("not the JSON of \(api.path) (\(describe(error)))", body)
         }
         guard let choices = wire.choices else { throw malformed("no \"choices\" in the reply", body) }
         guard !choices.isEmpty else { throw malformed("\"choices\" is empty", body) }
         var paths: [(index: Int, path: SampledPath, tokens: Int?)] = []
+        var nonFinite = 0
         for (position, choice) in choices.enumerated() {
             let text: String?
             switch api {
@@ -126,18 +139,25 @@ public enum OpenAIWire {
             }
             let tokenLogProbabilities = choice.logprobs?.tokenLogprobs?.compactMap { $0 }
                 ?? choice.logprobs?.content?.compactMap(\.logprob)
-            let logProbability = tokenLogProbabilities.flatMap { $0.isEmpty ? nil : $0.reduce(0, +) }
+            // A NaN or infinite term makes the sum meaningless (and unwritable as JSON): the path
+            // then has no log-probability, as from a server that sends none.
+            let invalid = tokenLogProbabilities?.filter { !$0.isFinite }.count ?? 0
+            nonFinite += invalid
+            let logProbability = tokenLogProbabilities.flatMap { $0.isEmpty || invalid > 0 ? nil : $0.reduce(0, +) }
             var path = SampledPath(text: text, completionTokens: 0, finishReason: choice.finishReason ?? "unknown",
                                    logProbability: logProbability)
-            path.firstTokenAlternatives = choice.logprobs?.firstTokenAlternatives
+            path.firstTokenAlternatives = choice.logprobs?.firstTokenAlternatives?.filter { $0.value.isFinite }
             paths.append((choice.index ?? position, path, tokenLogProbabilities?.count))
         }
         paths.sort { $0.index < $1.index }
         var result = paths.map(\.path)
         let counted = paths.map(\.tokens)
         distributeTokens(total: wire.usage?.completionTokens, counted: counted, into: &result)
-        return Reply(paths: result, model: wire.model, promptTokens: wire.usage?.promptTokens,
-                     completionTokens: wire.usage?.completionTokens)
+        var reply = Reply(paths: result, model: wire.model, promptTokens: wire.usage?.promptTokens,
+                          completionTokens: wire.usage?.completionTokens)
+        reply.repairedInvalidUTF8 = repaired
+        reply.nonFiniteLogProbabilities = nonFinite
+        return reply
     }
 
     /// Token counts per path: exact where log-probabilities counted them, otherwise the reply's

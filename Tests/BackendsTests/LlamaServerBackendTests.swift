@@ -102,6 +102,27 @@ struct LlamaServerBackendTests {
         ((try? String(contentsOf: folder.appendingPathComponent("starts"), encoding: .utf8)) ?? "").split(separator: "\n").count
     }
 
+    /// A stand-in body: a one-thread Python HTTP server on `--port` whose GETs (`/health`)
+    /// answer 200 and whose POSTs run `post` (Python, one statement per line).
+    static func pythonServer(imports: String, post: String) -> String {
+        let body = post.split(separator: "\n").map { "        " + $0 }.joined(separator: "\n")
+        return """
+            exec python3 - "$@" <<'PY'
+            import sys, \(imports)
+            from http.server import BaseHTTPRequestHandler, HTTPServer
+            port = int(sys.argv[sys.argv.index("--port") + 1])
+            class Handler(BaseHTTPRequestHandler):
+                def log_message(self, *args): pass
+                def do_GET(self):
+                    self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"{}")
+                def do_POST(self):
+            \(body)
+            HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+            PY
+
+            """
+    }
+
     /// Starts the stand-in and returns the error its start threw.
     private func startError(_ configuration: ManagedLlamaServer.Configuration) async throws -> BackendError {
         let server = ManagedLlamaServer(configuration: configuration, logger: logger)
@@ -157,22 +178,10 @@ struct LlamaServerBackendTests {
     /// backend gives up at once with the signal's name instead of restarting it.
     @Test(.timeLimit(.minutes(1)))
     func aServerThatDiesOfSIGILLWhileServingIsGivenUpAtOnce() async throws {
-        let (folder, standIn) = try standIn("""
-            exec python3 - "$@" <<'PY'
-            import os, signal, sys
-            from http.server import BaseHTTPRequestHandler, HTTPServer
-            port = int(sys.argv[sys.argv.index("--port") + 1])
-            class Handler(BaseHTTPRequestHandler):
-                def log_message(self, *args): pass
-                def do_GET(self):
-                    self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"{}")
-                def do_POST(self):
-                    print("ggml: first matrix product", file=sys.stderr, flush=True)
-                    os.kill(os.getpid(), signal.SIGILL)
-            HTTPServer(("127.0.0.1", port), Handler).serve_forever()
-            PY
-
-            """)
+        let (folder, standIn) = try standIn(Self.pythonServer(imports: "os, signal", post: """
+            print("ggml: first matrix product", file=sys.stderr, flush=True)
+            os.kill(os.getpid(), signal.SIGILL)
+            """))
         defer { try? FileManager.default.removeItem(at: folder) }
         var configuration = LlamaServerBackend.Configuration(server: standIn)
         configuration.retry = RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(200), maxDelay: .milliseconds(500))
@@ -191,6 +200,34 @@ struct LlamaServerBackendTests {
             return error.permanent && error.message.contains("died of SIGILL") && error.message.contains("while serving")
         }
         #expect(starts(folder) == 1, "a server that died of SIGILL was restarted")
+        await backend.shutdown()
+    }
+
+    /// A server that accepts connections and answers nothing (a deadlock, say): its requests
+    /// time out, and the watchdog, hearing nothing from `/health` either, kills it so that it
+    /// is restarted like a server that died.
+    @Test(.timeLimit(.minutes(1)))
+    func aServerThatStopsAnsweringIsKilledAndRestarted() async throws {
+        // One thread: once a POST blocks, /health goes unanswered too.
+        let (folder, standIn) = try standIn(Self.pythonServer(imports: "time", post: "time.sleep(3600)"))
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var server = standIn
+        server.hangTimeout = .seconds(2)
+        server.healthInterval = .milliseconds(500)
+        var configuration = LlamaServerBackend.Configuration(server: server)
+        configuration.requestTimeout = .seconds(1)
+        configuration.retry = RetryPolicy(maxAttempts: 1)
+        configuration.logProbabilities = false
+        let backend = LlamaServerBackend(configuration: configuration, logger: logger)
+        try await backend.start()
+        let request = SamplingRequest(prompt: "Q: 2 + 3?\nA:", n: 1, maxTokens: 8)
+        await #expect(throws: BackendError.self) { _ = try await backend.sample(request) }
+        for _ in 0 ..< 200 where starts(folder) < 2 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(starts(folder) == 2, "the hung server was not restarted")
+        #expect(await backend.server.hangs == 1)
+        #expect(await backend.server.givenUp == nil)
         await backend.shutdown()
     }
 }

@@ -230,6 +230,46 @@ struct OpenAICompatibleBackendTests {
             _ = try OpenAICompatibleBackend(configuration: configuration, environment: [:])
         }
     }
+
+    /// A completion far longer than `max_tokens` could produce is refused at once (not retried,
+    /// not passed on into the cluster and the training data), with what was wrong.
+    @Test(.timeLimit(.minutes(1)))
+    func aFiftyMegabyteCompletionIsRefused() async throws {
+        let huge = String(repeating: "7", count: 50 << 20)
+        let reply = Self.reply([huge])
+        let server = try await ScriptedHTTPServer(script: { _, _ in .json(reply) })
+        let client = try backend(server)
+        do {
+            _ = try await client.sample(SamplingRequest(prompt: "Q: x\nA:", n: 1, maxTokens: 256))
+            Issue.record("a 50 MB completion was accepted")
+        } catch let error as BackendError {
+            #expect(error.message.contains("choice 0 is 52428800 bytes, more than 256 tokens can be"), "\(error.message.prefix(300))")
+        }
+        #expect(server.requests.count == 1, "the refused reply was asked for again")
+        await client.shutdown()
+        await server.stop()
+    }
+
+    /// Invalid UTF-8 in a text and NaN or infinite log-probabilities (bare literals, as Python
+    /// servers write them) are repaired, not fatal: the path is kept, with U+FFFD for the bad
+    /// bytes and no log-probability.
+    @Test(.timeLimit(.minutes(1)))
+    func invalidUTF8AndNaNLogProbabilitiesAreRepaired() async throws {
+        var body = Data(#"{"choices":[{"index":0,"text":"The answer is 4"#.utf8)
+        body.append(contentsOf: [0xFF, 0xFE])
+        body.append(contentsOf: Data(#".","finish_reason":"stop","logprobs":{"token_logprobs":[-0.5,NaN,-Infinity]}}],"usage":{"completion_tokens":3}}"#.utf8))
+        let reply = body
+        let server = try await ScriptedHTTPServer(script: { _, _ in .reply(status: 200, body: reply, headers: [("Content-Type", "application/json")]) })
+        let client = try backend(server) { $0.logProbabilities = true }
+        let response = try await client.sample(SamplingRequest(prompt: "Q: 2 + 2?\nA:", n: 1, maxTokens: 32))
+        let path = try #require(response.paths.first)
+        #expect(path.text == "The answer is 4\u{FFFD}\u{FFFD}.")
+        #expect(path.logProbability == nil)
+        #expect(path.completionTokens == 3)
+        #expect(server.requests.count == 1)
+        await client.shutdown()
+        await server.stop()
+    }
 }
 
 /// Collects what a logger writes, as text.

@@ -66,4 +66,43 @@ struct FullDiskRunTests {
         let manifest = try RunOutputChecks.verifyOutput(folder, m: 8, questions: nil)
         #expect(manifest["status"] as? String == "finished")
     }
+
+    static let canMount = geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/bin/mount")
+    static let required = ProcessInfo.processInfo.environment["CI"] == "true"
+
+    /// A round's model folder on a full filesystem (a 16 KiB tmpfs, filled): the attempt that
+    /// writes the model there fails with the reason, and once there is room the next attempt
+    /// trains and the round goes on. Needs root to mount (under CI=true it fails without).
+    @Test(.timeLimit(.minutes(3)), .enabled(if: FullDiskRunTests.canMount || FullDiskRunTests.required, "needs root to mount a tmpfs"))
+    func aRoundsModelFolderOnAFullDiskIsAFailedAttemptAndTheNextOneTrains() async throws {
+        try #require(Self.canMount, "needs root to mount a tmpfs (CI=true: fails instead of skipping)")
+        let folder = try RunTestSupport.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let model = folder.appendingPathComponent("round-1/model")
+        try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
+        try #require(RunTestSupport.tool("/bin/mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", model.path]) == 0, "mount failed")
+        var mounted = true
+        defer { if mounted { RunTestSupport.tool("/bin/umount", ["-l", model.path]) } }
+        // Fill it: nothing more fits.
+        let filler = FileManager.default.createFile(atPath: model.appendingPathComponent("filler").path, contents: Data(count: 16 << 10))
+        #expect(!filler || FileManager.default.createFile(atPath: model.appendingPathComponent("more").path, contents: Data(count: 8 << 10)) == false)
+
+        let run = try ChildProcess(executable: RunTestSupport.executable(), arguments: [
+            "launch", Self.roundsSynthetic, "--output", folder.path, "--set", "dataset.limit=40", "--set", "rounds.evaluation.dataset.limit=40",
+            "--set", "rounds.max=1", "--set", "rounds.retries=1", "--set", "rounds.engine.duration=3s", "--set", "monitor.interval=500ms",
+        ])
+        // Room again once the second attempt has started (it writes its model 3 s later).
+        try await RunOutputChecks.waitUntil("the second training attempt starts", seconds: 150) {
+            FileManager.default.fileExists(atPath: folder.appendingPathComponent("round-1/train-attempt-2.log").path)
+        }
+        #expect(RunTestSupport.tool("/bin/umount", ["-l", model.path]) == 0)
+        mounted = false
+        #expect(await run.waitForExit() == 0, "launch failed: \(run.standardErrorTail.suffix(3000))")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("rounds.json"))) as? [String: Any])
+        let first = try #require((summary["rounds"] as? [[String: Any]])?.first)
+        #expect(first["training_attempts"] as? Int == 2)
+        let failures = try #require(first["training_failures"] as? [String])
+        #expect(failures.count == 1 && failures[0].contains("No space left on device"), "\(failures)")
+        #expect(first["promoted"] as? Bool == true)
+    }
 }

@@ -33,6 +33,12 @@ public actor ManagedLlamaServer {
         public var startupTimeout: Duration = .seconds(120)
         /// Restarts after unexpected exits before giving up.
         public var maxRestarts = 5
+        /// A running server that has not answered `/health` for this long is hung (it accepts
+        /// connections and answers nothing): it is killed and restarted like one that died.
+        /// llama-server answers `/health` from threads of its own, also while every slot decodes.
+        public var hangTimeout: Duration = .seconds(60)
+        /// How often a running server's `/health` is asked (each ask waits up to this long).
+        public var healthInterval: Duration = .seconds(5)
         /// Where the server's own log goes (appended); none: only its last lines are kept.
         public var logFile: String?
 
@@ -47,6 +53,13 @@ public actor ManagedLlamaServer {
     private var port: Int
     private var child: ChildProcess?
     private var watcher: Task<Void, Never>?
+    private var prober: Task<Void, Never>?
+    /// When the running server last answered `/health` (or was started).
+    private var lastHealthy = ContinuousClock.now
+    /// Whether a start is under way (its own health wait decides then).
+    private var launching = false
+    /// How many times the server was killed for hanging.
+    public private(set) var hangs = 0
     private var stopping = false
     private var restarts = 0
     private var failure: BackendError?
@@ -108,6 +121,7 @@ public actor ManagedLlamaServer {
             }
         }
         watcher = Task { await self.watch() }
+        prober = Task { await self.probe() }
     }
 
     /// Why one start failed; `kind` tells one failure from the same failure again.
@@ -129,6 +143,7 @@ public actor ManagedLlamaServer {
     public func stop(grace: Duration = .seconds(5)) async {
         stopping = true
         watcher?.cancel()
+        prober?.cancel()
         if let child { await Self.stopGroup(of: child, grace: grace) }
         child = nil
         logHandle?.close()
@@ -136,6 +151,11 @@ public actor ManagedLlamaServer {
     }
 
     private func launch() async throws {
+        launching = true
+        defer {
+            launching = false
+            lastHealthy = .now
+        }
         let arguments = [configuration.command, "-m", configuration.modelPath, "--host", "127.0.0.1", "--port", "\(port)",
                          "--ctx-size", "\(configuration.slots * configuration.contextPerSlot)", "--",
                          "--parallel", "\(configuration.slots)", "--threads", "\(configuration.threads)",
@@ -244,6 +264,36 @@ public actor ManagedLlamaServer {
                 // `launch` set `child` to the failed process; the loop sees it exited and counts again.
             }
         }
+    }
+
+    /// Asks a running server's `/health` every ``Configuration/healthInterval``; one silent for
+    /// ``Configuration/hangTimeout`` is killed, so ``watch()`` restarts it (and counts it).
+    private func probe() async {
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
+        while !stopping, !Task.isCancelled {
+            try? await Task.sleep(for: configuration.healthInterval)
+            guard !stopping, !launching, let process = child, process.isRunning else { continue }
+            let url = baseURL + "/health"
+            let answered = (try? await client.execute(HTTPClientRequest(url: url), timeout: Self.timeAmount(configuration.healthInterval))) != nil
+            guard !stopping, !launching, child === process else { continue }
+            if answered {
+                lastHealthy = .now
+                continue
+            }
+            let silent = ContinuousClock.now - lastHealthy
+            guard silent >= configuration.hangTimeout else { continue }
+            hangs += 1
+            logger.error("llama-server has not answered /health; killing it so that it is restarted", metadata: [
+                "silent_ms": "\(silent.milliseconds)", "hang_timeout": "\(configuration.hangTimeout)", "pid": "\(process.pid)",
+            ])
+            lastHealthy = .now
+            await Self.stopGroup(of: process, grace: .zero)
+        }
+        try? await client.shutdown()
+    }
+
+    private static func timeAmount(_ duration: Duration) -> TimeAmount {
+        .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
     /// Stops the guard's whole process group (the entry point and the server).

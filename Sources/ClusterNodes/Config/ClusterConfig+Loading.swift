@@ -428,6 +428,11 @@ extension ClusterConfig {
             server.startupTimeout = try value.duration()
             if server.startupTimeout < .seconds(1) { throw value.error("must be at least 1s") }
         }
+        if let value = map.optional("hang_timeout") {
+            server.hangTimeout = try value.duration()
+            if server.hangTimeout < .seconds(1) { throw value.error("must be at least 1s") }
+            server.healthInterval = min(server.healthInterval, server.hangTimeout / 3)
+        }
         if let value = map.optional("extra_args") {
             server.extraArguments = try value.list().map { v throws(ConfigError) in try v.string() }
         }

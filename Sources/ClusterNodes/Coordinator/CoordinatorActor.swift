@@ -400,6 +400,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
         for group in expired.outcome.completed { unitDone(group) }
         refill()
         updateMetrics()
+        watchTrainerWindow(now: now)
         if journal.growth >= config.coordinator.journalCompactBytes, !journalSyncing {
             compactJournal()
         }
@@ -420,13 +421,52 @@ public distributed actor CoordinatorActor: ClusterCallable {
             logger.notice("progress", metadata: line.metadata)
         }
         if stalled() {
-            end(.failed("no progress for \(RunProgress.format(seconds: config.coordinator.stallTimeout.seconds)); samplers alive: "
-                + "\(actorSystem.receptionist.lookup(SamplerActor.key).count)"))
+            end(.failed("no progress for \(RunProgress.format(seconds: config.coordinator.stallTimeout.seconds)); \(stallCause())"))
         }
         writeProgressFile()
     }
 
     private var lastAdvance = (time: ContinuousClock.now, paths: 0, done: 0)
+    /// Since when the trainer window has been full (no new question is admitted), and whether
+    /// that was reported.
+    private var trainerWindowFull: (since: ContinuousClock.Instant, reported: Bool)?
+
+    /// Why the run makes no progress, for the stall error: the trainer when records wait on it
+    /// with the window full (sampling waits for it), else the samplers.
+    private func stallCause() -> String {
+        let samplers = actorSystem.receptionist.lookup(SamplerActor.key).count
+        if pending.count >= config.coordinator.trainerWindow || (!pending.isEmpty && admitted.isEmpty) {
+            return "the trainer holds the run up: \(trainerBackPressure()); samplers alive: \(samplers)"
+        }
+        return samplers == 0 ? "no sampler is connected" : "samplers alive: \(samplers)"
+    }
+
+    /// The trainer's side of back-pressure, in words.
+    private func trainerBackPressure() -> String {
+        let connected = !actorSystem.receptionist.lookup(TrainerActor.key).isEmpty
+        return "\(pending.count) records wait for its acknowledgement (trainer_window \(config.coordinator.trainerWindow)), "
+            + "and it is \(connected ? "connected but does not acknowledge them" : "not connected")"
+    }
+
+    /// Reports, once per episode, a trainer window that stays full: the trainer, not the
+    /// samplers, is what the run waits for.
+    private func watchTrainerWindow(now: ContinuousClock.Instant) {
+        guard pending.count >= config.coordinator.trainerWindow, outcome == nil else {
+            if trainerWindowFull?.reported == true { log(.notice, "trainer caught up; sampling goes on", ["records.waiting": "\(pending.count)"]) }
+            trainerWindowFull = nil
+            return
+        }
+        guard let full = trainerWindowFull else {
+            trainerWindowFull = (now, false)
+            return
+        }
+        let patience = max(config.monitor.interval * 2, .seconds(5))
+        guard !full.reported, now - full.since >= patience else { return }
+        trainerWindowFull?.reported = true
+        log(.warning, "back-pressure from the trainer: sampling waits for it", [
+            "waiting_s": "\(RunProgress.format(seconds: (now - full.since).seconds))", "cause": "\(trainerBackPressure())",
+        ])
+    }
 
     private func stalled() -> Bool {
         let now = ContinuousClock.now
