@@ -45,6 +45,8 @@ public distributed actor CoordinatorActor: ClusterCallable {
     /// With CURVE: only samplers' keys act as samplers, each sampler name under one key.
     private let callers: CallerChecks
     private let samplerNames = SamplerNameBinding()
+    /// The lease ids samplers see: unpredictable, unlike the ledger's sequential ones.
+    private let leaseIDs = LeaseIDCipher()
     private let textLog: Bool
     private var ledger: WorkLedger
     private var feed: QuestionFeed
@@ -196,7 +198,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
         grant.sampling = sampling
         grant.leases = leases.map { lease in
             var wire = Selfimprove_V1_WorkLease()
-            wire.leaseID = lease.id.rawValue
+            wire.leaseID = leaseIDs.encode(lease.id.rawValue)
             wire.questionID = lease.question.id
             wire.prompt = lease.work.prompt
             if !lease.work.usesRunSettings { wire.sampling = settings(of: lease.work) }
@@ -214,7 +216,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
             SampledPath(text: path.text, completionTokens: Int(path.completionTokens), finishReason: path.finishReason,
                         logProbability: path.hasLogProbability ? path.logProbability : nil)
         }
-        let result = ledger.complete(WorkLedger.LeaseID(rawValue: submission.leaseID), by: submission.sampler, paths: paths,
+        let result = ledger.complete(WorkLedger.LeaseID(rawValue: leaseIDs.decode(submission.leaseID)), by: submission.sampler, paths: paths,
                                      modelVersion: submission.modelVersion)
         if let holder = result.heldBy {
             log(.warning, "paths for a lease granted to another sampler refused", [
@@ -242,7 +244,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
         try requireSampler(failure.sampler, claims: [], method: "Coordinator.reportFailure")
         progress.leasesFailed += 1
         log(.warning, "backend error; lease re-queued", ["lease": "\(failure.leaseID)", "sampler": "\(failure.sampler)", "error": "\(failure.reason)"])
-        let result = ledger.fail(WorkLedger.LeaseID(rawValue: failure.leaseID), by: failure.sampler)
+        let result = ledger.fail(WorkLedger.LeaseID(rawValue: leaseIDs.decode(failure.leaseID)), by: failure.sampler)
         if let holder = result.heldBy {
             log(.warning, "failure of a lease granted to another sampler refused", [
                 "lease": "\(failure.leaseID)", "sampler": "\(failure.sampler)", "granted_to": "\(holder)",
@@ -394,7 +396,7 @@ public distributed actor CoordinatorActor: ClusterCallable {
         let expired = ledger.expire(now: now)
         for lease in expired.revoked {
             progress.leasesExpired += 1
-            log(.notice, "lease expired; re-leased", ["lease": "\(lease.id.rawValue)", "sampler": "\(lease.sampler)",
+            log(.notice, "lease expired; re-leased", ["lease": "\(leaseIDs.encode(lease.id.rawValue))", "sampler": "\(lease.sampler)",
                                                       "question": "\(lease.question.id)", "paths": "\(lease.indices.count)"])
         }
         for group in expired.outcome.completed { unitDone(group) }
