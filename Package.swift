@@ -174,7 +174,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CommandLineTests",
-            dependencies: ["ProcessSupervision", "ScriptedHTTPServer", "Backends", "SelfImproveCore", "ZeroMQ", "CVerifierBuild"],
+            dependencies: ["ProcessSupervision", "ScriptedHTTPServer", "Backends", "SelfImproveCore", "ZeroMQ", "CVerifierBuild",
+                           "ActorCluster", "ClusterNodes", "Wire", "TestLogs"],
             swiftSettings: strict
         ),
         .testTarget(

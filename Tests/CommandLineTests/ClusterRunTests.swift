@@ -1,6 +1,10 @@
+import ActorCluster
+import ClusterNodes
 import Foundation
 import ProcessSupervision
+import TestLogs
 import Testing
+import Wire
 import ZeroMQ
 
 /// The cluster run as users run it: `selfimprove launch` and `selfimprove node` processes on
@@ -203,7 +207,7 @@ struct ClusterRunTests {
         #expect(await intruderGenerate.waitForExit() == 0)
 
         let common = ["--config", Self.synthetic, "--output", folder.appendingPathComponent("out").path, "--stop-on-stdin-eof",
-                      "--set", "dataset.limit=30", "--set", "monitor.interval=500ms"] + security
+                      "--set", "dataset.limit=100", "--set", "monitor.interval=500ms"] + security
         let coordinator = try ChildProcess(executable: executable(), arguments: [
             "node", "--role", "coordinator", "--name", "coordinator", "--ready-line", "--set", "security.keys=\(keys.path)"] + common)
         let ready = try #require(await coordinator.nextLine(timeout: .seconds(30)), "coordinator did not start: \(coordinator.standardErrorTail)")
@@ -215,20 +219,77 @@ struct ClusterRunTests {
         try await RunOutputChecks.waitUntil("the coordinator refuses sampler-2's key", seconds: 30) {
             coordinator.standardErrorTail.contains("Refused a connection")
         }
+        let trainerPort = try RunOutputChecks.freePort()
         for (role, name) in [("trainer", "trainer"), ("verifier", "verifier-1"), ("sampler", "sampler-1")] {
             others.append(try ChildProcess(executable: executable(), arguments: [
-                "node", "--role", role, "--name", name, "--coordinator", endpoint, "--set", "security.keys=\(keys.path)"] + common))
+                "node", "--role", role, "--name", name, "--coordinator", endpoint, "--set", "security.keys=\(keys.path)"]
+                + (role == "trainer" ? ["--port", "\(trainerPort)"] : []) + common))
         }
+        // A member of the cluster, with verifier-1's own key, tries other roles' parts.
+        try await RunOutputChecks.waitForRecords(in: folder.appendingPathComponent("out"), atLeast: 3)
+        try await Self.impersonate(asMember: "verifier-1", keys: keys, coordinator: endpoint, trainer: "tcp://127.0.0.1:\(trainerPort)")
         let status = await coordinator.waitForExit()
         for child in others { await child.stop(grace: .seconds(5)) }
         let log = coordinator.standardErrorTail
         #expect(status == 0, "coordinator failed: \(log.suffix(2000))")
         #expect(log.contains("Refused a connection"))
         #expect(log.contains("not in the allow-list"))
-        try verifyOutput(folder.appendingPathComponent("out"), m: 8, questions: try datasetIDs(limit: 30))
+        #expect(log.contains("Refused registrations under keys this member may not use"), "\(log.suffix(2000))")
+        #expect(log.contains("call refused: the caller may not act as this sampler"), "\(log.suffix(2000))")
+        #expect(others[1].standardErrorTail.contains("Refused a call only the coordinator may make"), "\(others[1].standardErrorTail.suffix(2000))")
+        try verifyOutput(folder.appendingPathComponent("out"), m: 8, questions: try datasetIDs(limit: 100))
         let records = try String(contentsOf: folder.appendingPathComponent("out/records.jsonl"), encoding: .utf8)
         #expect(!records.contains("\"sampler-2\""), "the refused sampler's paths were stored")
         #expect(records.contains("\"sampler-1\""))
+    }
+
+    /// A member (its own, valid key) posing as other roles in a running CURVE cluster: it
+    /// registers as the trainer, finishes the trainer and appends to it, and asks for work and
+    /// completes a lease as a sampler. Each is refused (`Unauthorized`, or left out of the
+    /// listings), and the run goes on to end exactly once.
+    static func impersonate(asMember member: String, keys: URL, coordinator: String, trainer: String) async throws {
+        let config = try ClusterConfig.load(file: synthetic, overrides: ["security.curve=true", "security.keys=\(keys.path)"])
+        var settings = ClusterSystemConfiguration()
+        settings.nodeName = "impostor"
+        settings.security = try ClusterKeys.security(for: member, config: config)
+        let system = try await ClusterSystem.start(configuration: settings, logger: CapturedLogs().logger())
+        do {
+            try await NodeRunner.registerRoles(on: system)
+            func unauthorized(_ error: any Error) -> Bool { (error as? RemoteCallError)?.typeName == "Unauthorized" }
+            // Registers as the trainer at the coordinator.
+            let posing = DiagnosticsActor(actorSystem: system)
+            try system.receptionist.checkIn(posing, with: ReceptionKey<DiagnosticsActor>(TrainerActor.key.name))
+            _ = try await system.join(coordinator, timeout: .seconds(10))
+            // Finishes the trainer and appends to it.
+            _ = try await system.join(trainer, timeout: .seconds(10))
+            var target: TrainerActor?
+            for _ in 0 ..< 100 where target == nil {
+                target = system.receptionist.lookup(TrainerActor.key).first
+                if target == nil { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let trainerActor = try #require(target, "the trainer is not listed")
+            do { _ = try await trainerActor.finish(); Issue.record("a forged finish went through") } catch { #expect(unauthorized(error), "\(error)") }
+            do { _ = try await trainerActor.append(Selfimprove_V1_EncodedRecordBatch()); Issue.record("a forged append went through") } catch {
+                #expect(unauthorized(error), "\(error)")
+            }
+            // Asks for work, and completes a lease, as sampler-1.
+            let coordinatorActor = try #require(system.receptionist.lookup(CoordinatorActor.key).first, "the coordinator is not listed")
+            var request = Selfimprove_V1_WorkRequest()
+            request.sampler = "sampler-1"
+            request.credits = 1
+            var submission = Selfimprove_V1_PathSubmission()
+            submission.leaseID = 1
+            submission.sampler = "sampler-1"
+            request.submissions = [submission]
+            do { _ = try await coordinatorActor.requestWork(request); Issue.record("a verifier's key was taken for a sampler") } catch {
+                #expect(unauthorized(error), "\(error)")
+            }
+            withExtendedLifetime(posing) {}
+        } catch {
+            await system.shutdown()
+            throw error
+        }
+        await system.shutdown()
     }
 
     /// A malformed data set line is skipped and counted (`on_bad_line: skip`), or ends the run
