@@ -177,6 +177,8 @@ struct CVerifierNodeTests {
                 call(5, "Verifier.scoreGroups", [scoring], target: otherActor),
                 call(6, "Verifier.scoreGroups", [Data([0xFF, 0xFF, 0xFF, 0xFF, 0x0F])], target: target),
                 call(7, "Verifier.scoreGroups", [try batch([["x"]], critic: "process").serializedData()], target: target),
+                // Only the coordinator, over the connection the node opened to it, may finish it.
+                call(8, "Verifier.finish", [], target: target),
                 // Scored group by group, 300 ms each: the cancel arrives before its first group.
                 call(20, "Verifier.scoreGroups", [try batch([["1 + 1 = 2"], ["1 + 1 = 2"], ["1 + 1 = 2"]]).serializedData()], target: target),
                 cancel,
@@ -203,11 +205,13 @@ struct CVerifierNodeTests {
             #expect(errors[6]?.code == RemoteCallError.argumentsInvalid)
             #expect(errors[7]?.code == RemoteCallError.remoteThrew)
             #expect(errors[7]?.message == "critic 'process' needs a judge_backend on this verifier")
+            #expect(errors[8]?.typeName == "Unauthorized", "\(String(describing: errors[8]))")
             #expect(errors[20] == nil && answered[20] == nil, "a cancelled call is not answered")
             let scored = try Selfimprove_V1_ScoreBatchReply(serializedBytes: try #require(answered[21], "call 21 not answered"))
             #expect(scored.groups.map { $0.scores.map(\.combined) } == [[1]])
-            #expect(answered.count == 1 && errors.count == 7, "exactly one answer per call: \(answered.keys) \(errors.keys)")
+            #expect(answered.count == 1 && errors.count == 8, "exactly one answer per call: \(answered.keys) \(errors.keys)")
         }
+        // Still running when stopped: the forged finish did not end it.
         #expect(status == 130)
     }
 

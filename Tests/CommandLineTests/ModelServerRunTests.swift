@@ -149,6 +149,76 @@ struct ModelServerRunTests {
         return (script.path, model.path)
     }
 
+    /// A stand-in `llama-cpp-server` (one-thread Python) that answers every completion with
+    /// "3 + 4 = 7", except the first POST any of its instances gets: that one never answers,
+    /// and since the server has one thread, neither does `/health` from then on.
+    private func hangingServer(in folder: URL) throws -> (server: String, model: String) {
+        let script = folder.appendingPathComponent("llama-cpp-server")
+        try """
+            #!/bin/sh
+            echo start >> "\(folder.path)/starts"
+            exec python3 - "$@" <<'PY'
+            import json, os, sys, time
+            from http.server import BaseHTTPRequestHandler, HTTPServer
+            port = int(sys.argv[sys.argv.index("--port") + 1])
+            flag = "\(folder.path)/hung"
+            class Handler(BaseHTTPRequestHandler):
+                def log_message(self, *args): pass
+                def reply(self, body):
+                    self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+                def do_GET(self):
+                    self.reply(b"{}")
+                def do_POST(self):
+                    request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+                    try:
+                        os.close(os.open(flag, os.O_CREAT | os.O_EXCL))
+                        time.sleep(3600)
+                    except FileExistsError:
+                        pass
+                    n = request.get("n", 1)
+                    choices = [{"index": i, "text": " 3 + 4 = 7. The answer is 7.", "finish_reason": "stop"} for i in range(n)]
+                    self.reply(json.dumps({"model": "stand-in", "choices": choices, "usage": {"completion_tokens": 12 * n}}).encode())
+            HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+            PY
+
+            """.write(to: script, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+        let model = folder.appendingPathComponent("model.gguf")
+        try Data("GGUF".utf8).write(to: model)
+        return (script.path, model.path)
+    }
+
+    /// A managed server that accepts a request and never answers it: the lease expires and its
+    /// work moves to the other sampler, the hung server is killed once `/health` has been silent
+    /// for `hang_timeout` and started again, and the run stores every question once.
+    @Test(.timeLimit(.minutes(3)))
+    func aHungModelServerIsRestartedAndItsWorkMoves() async throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let (server, model) = try hangingServer(in: folder)
+        let output = folder.appendingPathComponent("run")
+        let launch = try ChildProcess(executable: executable(), arguments: [
+            "launch", Self.repository.appendingPathComponent("cluster/local.yaml").path, "--output", output.path,
+            "--set", "dataset.limit=6", "--set", "coordinator.lease_timeout=2s",
+            "--set", "samplers.0.backend.server=\(server)", "--set", "samplers.0.backend.model=\(model)",
+            "--set", "samplers.0.backend.hang_timeout=4s",
+        ])
+        let status = await launch.waitForExit()
+        let log = launch.standardErrorTail
+        #expect(status == 0, "\(log.suffix(3000))")
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("hung").path), "no request hung")
+        let starts = try String(contentsOf: folder.appendingPathComponent("starts"), encoding: .utf8).split(separator: "\n").count
+        #expect(starts == 3, "two samplers' servers and one restart expected, got \(starts) starts")
+        let samplerLogs = try ["sampler-1", "sampler-2"].map {
+            try String(contentsOf: output.appendingPathComponent("logs/\($0).log"), encoding: .utf8)
+        }.joined()
+        #expect(samplerLogs.contains("llama-server has not answered /health; killing it so that it is restarted"), "\(samplerLogs.suffix(3000))")
+        let coordinatorLog = try String(contentsOf: output.appendingPathComponent("logs/coordinator.log"), encoding: .utf8)
+        #expect(coordinatorLog.contains("lease expired; re-leased"), "\(coordinatorLog.suffix(3000))")
+        _ = try RunOutputChecks.verifyOutput(output, m: 8, questions: try RunOutputChecks.datasetIDs(
+            Self.repository.appendingPathComponent("cluster/data/arithmetic-1step-30.jsonl"), limit: 6))
+    }
+
     /// The run stops at once with the signal's name: neither the server nor the sampler is
     /// restarted (the launcher's restarts would meet the same instruction), and a rounds run
     /// says why its phase failed.

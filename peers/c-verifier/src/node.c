@@ -408,6 +408,15 @@ static void handle_call(node_t *node, const route_t *route, const Selfimprove__V
         send_error(node, route, call->call_id, "actor.not_found", "", message);
         return;
     }
+    if (arity == 0 && route->inbound) {
+        /* Only the coordinator ends the node, and it calls over the connection this node opened
+           to it; a finish from a connection made to this node is refused, as the Swift nodes do. */
+        snprintf(message, sizeof message, "Verifier.finish is the coordinator's call, and it came over a connection made to %s, not the one to the coordinator",
+                 node->options->name);
+        log_line(LOG_WARNING, "Refused a call only the coordinator may make method=Verifier.finish");
+        send_error(node, route, call->call_id, "remote.threw", "Unauthorized", message);
+        return;
+    }
     if (arity == 0) {
         /* Verifier.finish: the run is over. Answer, then stop. */
         send_reply(node, route, call->call_id, NULL, 0);
