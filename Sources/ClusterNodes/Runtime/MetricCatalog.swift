@@ -1,5 +1,5 @@
 /// Every metric a node exports, with its Prometheus type and help text: the one list the
-/// `/metrics` endpoint's `# HELP` lines, the README's table and the tests read.
+/// `/metrics` endpoint's `# HELP` lines, the table in docs/running.md and the tests read.
 ///
 /// Conventions: one prefix (`selfimprove_`), base units (seconds, bytes), `_total` on
 /// counters; labels of bounded cardinality only: `role` and `node` on every series, and
