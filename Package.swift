@@ -146,16 +146,22 @@ let package = Package(
             path: "Tests/Support/TestLogs",
             swiftSettings: strict
         ),
+        .target(
+            name: "TestFiles",
+            path: "Tests/Support/TestFiles",
+            swiftSettings: strict
+        ),
         // Builds the C verifier node (peers/c-verifier) for the tests that run it (not shipped).
         .target(
             name: "CVerifierBuild",
+            dependencies: ["TestFiles"],
             path: "Tests/Support/CVerifierBuild",
             swiftSettings: strict
         ),
         .testTarget(
             name: "BackendsTests",
             dependencies: [
-                "Backends", "SelfImproveCore", "ScriptedHTTPServer",
+                "Backends", "SelfImproveCore", "ScriptedHTTPServer", "TestFiles",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -168,14 +174,14 @@ let package = Package(
         ),
         .testTarget(
             name: "ClusterNodesTests",
-            dependencies: ["ClusterNodes", "SelfImproveCore", "Backends", "Verifiers", "ActorCluster", "Wire", "TestLogs", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            dependencies: ["ClusterNodes", "SelfImproveCore", "Backends", "Verifiers", "ActorCluster", "Wire", "TestLogs", "TestFiles", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                            .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: strict
         ),
         .testTarget(
             name: "CommandLineTests",
             dependencies: ["ProcessSupervision", "ScriptedHTTPServer", "Backends", "SelfImproveCore", "ZeroMQ", "CVerifierBuild",
-                           "ActorCluster", "ClusterNodes", "Wire", "TestLogs"],
+                           "ActorCluster", "ClusterNodes", "Wire", "TestLogs", "TestFiles"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -192,6 +198,7 @@ let package = Package(
                 "Wire",
                 "CVerifierBuild",
                 "TestLogs",
+                "TestFiles",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -4,6 +4,7 @@ import Distributed
 import Foundation
 import ProcessSupervision
 import SwiftProtobuf
+import TestFiles
 import Testing
 import TestLogs
 import Wire
@@ -351,8 +352,7 @@ struct CVerifierNodeTests {
 
     @Test(.timeLimit(.minutes(1)), .enabled(if: ZMQContext.has("curve"), "libzmq was built without CURVE (zmq_has(\"curve\") is 0)"))
     func withCurveItAdmitsOnlyTheConfigsNodes() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("c-verifier-keys-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try TestFiles.temporaryFolder("c-verifier-keys")
         defer { try? FileManager.default.removeItem(at: folder) }
         var pairs: [String: ZMQCurveKeyPair] = [:]
         for name in ["cluster", "coordinator", "c-verifier", "member", "intruder"] {

@@ -1,12 +1,12 @@
 import Foundation
+import TestFiles
 import Testing
 
 /// The committed Swift wire types must come from the committed `.proto` files:
 /// `Protos/generate.sh` records their checksums (and its own) beside the code it generates.
 @Suite("Generated wire code")
 struct GeneratedWireCodeTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
+    static let repository = TestFiles.repository
 
     /// The Swift code (`Sources/Wire/Generated`) and the C code (`peers/c-verifier/generated`).
     @Test(arguments: ["Sources/Wire/Generated", "peers/c-verifier/generated"])

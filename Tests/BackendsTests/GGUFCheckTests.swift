@@ -1,5 +1,6 @@
 import Backends
 import Foundation
+import TestFiles
 import Testing
 
 /// A candidate GGUF is checked whole before a server loads it: a truncated or damaged file is
@@ -85,7 +86,7 @@ struct GGUFCheckTests {
 @Suite("Model folder digits")
 struct ModelFolderDigitsTests {
     @Test func theSameFilesGiveTheSameDigitsAndAChangedFileNewOnes() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("folder-\(UUID().uuidString)")
+        let root = try TestFiles.temporaryFolder("folder")
         defer { try? FileManager.default.removeItem(at: root) }
         func write(_ folder: String, _ weights: String) throws -> String {
             let url = root.appendingPathComponent(folder)

@@ -1,6 +1,7 @@
 import Backends
 import Foundation
 import SelfImproveCore
+import TestFiles
 import Testing
 
 /// The trainable simulated model: its file round trip, and training that follows the data.
@@ -30,8 +31,7 @@ struct SyntheticModelTests {
     }
 
     @Test func fileRoundTripAndBadFiles() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("synthetic-model-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try TestFiles.temporaryFolder("synthetic-model")
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("model.json").path
         var model = SyntheticModel(stepErrorRate: 0.125)

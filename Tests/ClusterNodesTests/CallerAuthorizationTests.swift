@@ -4,6 +4,7 @@ import Distributed
 import Foundation
 import SelfImproveCore
 import Synchronization
+import TestFiles
 import Testing
 import TestLogs
 import Wire
@@ -43,7 +44,7 @@ struct CallerAuthorizationTests {
 
     @Test(.timeLimit(.minutes(1)), .enabled(if: ZMQContext.has("curve"), "libzmq was built without CURVE"))
     func membersCannotActAsAnotherRole() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("callers-\(UUID().uuidString)")
+        let folder = try TestFiles.temporaryFolder("callers")
         defer { try? FileManager.default.removeItem(at: folder) }
         let config = try ClusterConfig.load(file: Self.synthetic, overrides: [
             "security.curve=true", "security.keys=\(folder.appendingPathComponent("keys").path)",
@@ -147,7 +148,7 @@ struct CallerAuthorizationTests {
     /// own connection: the claim is ignored and the forged `finish` refused.
     @Test(.timeLimit(.minutes(1)))
     func withoutCurveAClaimOfTheCoordinatorsEndpointCannotFinishTheTrainer() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("callers-\(UUID().uuidString)")
+        let folder = try TestFiles.temporaryFolder("callers")
         defer { try? FileManager.default.removeItem(at: folder) }
         let config = try ClusterConfig.load(file: Self.synthetic, output: folder.path)
         try FileManager.default.createDirectory(at: config.output, withIntermediateDirectories: true)

@@ -2,12 +2,12 @@ import Backends
 import ClusterNodes
 import Foundation
 import SelfImproveCore
+import TestFiles
 import Testing
 
 @Suite("Cluster config")
 struct ClusterConfigTests {
-    static let clusterFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("cluster")
+    static let clusterFolder = TestFiles.cluster
 
     /// The samplers section of ``validText(extra:)``.
     static let samplersSection = """

@@ -1,5 +1,6 @@
 import ClusterNodes
 import Foundation
+import TestFiles
 import Testing
 
 /// Secret keys are created owner-only and a secret others can read is refused.
@@ -12,7 +13,7 @@ struct ClusterKeysTests {
     }
 
     @Test func secretsAreWrittenOwnerOnlyAndNeverOverwritten() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString)")
+        let folder = try TestFiles.temporaryFolder("keys")
         defer { try? FileManager.default.removeItem(at: folder) }
         let cluster = try config(keys: folder)
         let written = try ClusterKeys.generateMissing(for: cluster)
@@ -27,7 +28,7 @@ struct ClusterKeysTests {
     }
 
     @Test func aSecretReadableByOthersIsRefused() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString)")
+        let folder = try TestFiles.temporaryFolder("keys")
         defer { try? FileManager.default.removeItem(at: folder) }
         let cluster = try config(keys: folder)
         _ = try ClusterKeys.generateMissing(for: cluster)

@@ -2,15 +2,14 @@
 import Foundation
 import SelfImproveCore
 import SwiftProtobuf
+import TestFiles
 import Testing
 import Wire
 
 @Suite("Coordinator journal")
 struct CoordinatorJournalTests {
     private func journalURL() throws -> URL {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        return folder.appendingPathComponent("coordinator.journal")
+        try TestFiles.temporaryFolder("journal").appendingPathComponent("coordinator.journal")
     }
 
     private func question(_ number: Int) -> Question {

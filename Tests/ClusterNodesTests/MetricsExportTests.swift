@@ -6,6 +6,7 @@ import FoundationNetworking
 #endif
 import Metrics
 import Prometheus
+import TestFiles
 import Testing
 
 /// The Prometheus side of a node: the catalog's conventions, the factory's help lines, and the
@@ -28,8 +29,7 @@ struct MetricsExportTests {
     }
 
     @Test func theOperatorsGuideListsEveryMetric() throws {
-        let guide = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("docs/running.md")
+        let guide = TestFiles.repository.appendingPathComponent("docs/running.md")
         let text = try String(contentsOf: guide, encoding: .utf8)
         for entry in MetricCatalog.entries {
             #expect(text.contains("`\(entry.name)`"), "docs/running.md lacks \(entry.name)")

@@ -1,15 +1,12 @@
 import ClusterNodes
 import Foundation
 import SelfImproveCore
+import TestFiles
 import Testing
 
 @Suite("Trainer sink")
 struct TrainerSinkTests {
-    private func folder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sink-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
+    private func folder() throws -> URL { try TestFiles.temporaryFolder("sink") }
 
     private func item(_ sequence: UInt64, id: String? = nil) -> SinkRecord {
         let input = VoteInput(id: id ?? "q\(sequence)", question: "What is \(sequence) + 1?",

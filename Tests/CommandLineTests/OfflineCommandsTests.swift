@@ -1,5 +1,6 @@
 import Foundation
 import ProcessSupervision
+import TestFiles
 import Testing
 
 /// `selfimprove dataset generate` and `selfimprove vote`, run as the built executable.
@@ -20,11 +21,7 @@ struct OfflineCommandsTests {
         return Run(status: status, stdout: lines, stderr: child.standardErrorTail)
     }
 
-    private func temporaryFolder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("selfimprove-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
+    private func temporaryFolder() throws -> URL { try TestFiles.temporaryFolder() }
 
     private func jsonObject(_ text: some StringProtocol) throws -> [String: Any] {
         guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {

@@ -1,12 +1,12 @@
 import Foundation
 import ProcessSupervision
+import TestFiles
 import Testing
 
 /// What the tests that run `selfimprove` as processes share.
 enum RunTestSupport {
     /// The repository's root (configs and data sets are read from it).
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
+    static let repository = TestFiles.repository
 
     /// The built `selfimprove`.
     static func executable() throws -> String {
@@ -14,11 +14,7 @@ enum RunTestSupport {
     }
 
     /// A new empty folder under the temporary directory.
-    static func temporaryFolder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("selfimprove-run-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
+    static func temporaryFolder() throws -> URL { try TestFiles.temporaryFolder("selfimprove-run") }
 
     /// Runs a system tool (ip, tc, mount) with its output discarded; its exit status.
     @discardableResult

@@ -18,6 +18,11 @@ struct GroupVerdict: Sendable {
     var labelledBy: String?
     /// search: what its tree did.
     var search: SearchCounts?
+    /// Whether the record names the verifier that labelled its paths (where the verifier's
+    /// labels, not a vote, decide what is kept).
+    var namesLabeller = true
+    /// The vote refused the question (LMSI; the coordinator logs it).
+    var rejectedByVote = false
 }
 
 /// SCORE at inference, counted over questions: answers refined, and with gold labels, right
@@ -96,7 +101,8 @@ enum MethodRecords {
             record.gold = gold.canonical
             record.majorityCorrect = vote.majority == gold
         }
-        return GroupVerdict(record: record, answers: result.answers, vote: vote, gold: result.question.gold, completionTokens: tokens)
+        return GroupVerdict(record: record, answers: result.answers, vote: vote, gold: result.question.gold, completionTokens: tokens,
+                            namesLabeller: false, rejectedByVote: !record.accepted)
     }
 }
 

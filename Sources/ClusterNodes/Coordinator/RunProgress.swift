@@ -43,8 +43,8 @@ struct RunProgress: Sendable {
     /// sent to the critics, since this coordinator started: for the live rates.
     var pathsByPurpose: [String: Int] = [:]
     var criticTexts = 0
-    /// Trees open now (questions admitted and not finished), set before each progress line.
-    var treesOpen = 0
+    /// Questions admitted and not finished (a search's open trees), set before each progress line.
+    var openQuestions = 0
     let started = ContinuousClock.now
     /// When this coordinator granted its first lease: work flows from then on (before it, the
     /// other nodes start and connect).
@@ -141,10 +141,10 @@ struct RunProgress: Sendable {
             let meanDepth = search.trees > 0 ? Double(search.depthSum) / Double(search.trees) : 0
             let simulationsPerTree = search.trees > 0 ? Double(search.totals.simulations) / Double(search.trees) : 0
             let tokensPerTree = search.trees > 0 ? search.totals.completionTokens / search.trees : 0
-            text += " | search: \(treesOpen) trees open, \(String(format: "%.1f", expansionsPerSecond)) steps/s, "
+            text += " | search: \(openQuestions) trees open, \(String(format: "%.1f", expansionsPerSecond)) steps/s, "
                 + "\(pathsByPurpose["rollout", default: 0]) rollouts, \(criticTexts) critic calls, "
                 + "finished trees: mean depth \(String(format: "%.1f", meanDepth)), budget spent \(String(format: "%.1f", simulationsPerTree)) simulations and \(tokensPerTree) tokens per tree"
-            metadata["search.trees_open"] = "\(treesOpen)"
+            metadata["search.trees_open"] = "\(openQuestions)"
             metadata["search.steps_per_s"] = "\(String(format: "%.1f", expansionsPerSecond))"
             metadata["search.rollouts"] = "\(pathsByPurpose["rollout", default: 0])"
             metadata["search.critic_calls"] = "\(criticTexts)"

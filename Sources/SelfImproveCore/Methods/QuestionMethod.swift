@@ -98,11 +98,15 @@ public struct ScoreWork: Sendable, Hashable {
     /// The texts; an empty one stands for a path that does not exist (scored, then ignored).
     public var texts: [String]
     public var critic: Critic
+    /// Whether the run's statistics count the texts as critic calls (by default those scored by
+    /// a critic other than the verifiers' chain).
+    public var isCriticCall: Bool
 
-    public init(key: Int, texts: [String], critic: Critic = .verifiers) {
+    public init(key: Int, texts: [String], critic: Critic = .verifiers, isCriticCall: Bool? = nil) {
         self.key = key
         self.texts = texts
         self.critic = critic
+        self.isCriticCall = isCriticCall ?? (critic != .verifiers)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestFiles
 import Synchronization
 
 /// The C verifier node (`peers/c-verifier`) built for tests with its own Makefile, once per test
@@ -7,8 +8,7 @@ import Synchronization
 /// puts it and `cluster/c-verifier.yaml` looks for it). `make` rebuilds only what changed.
 public enum CVerifierBuild {
     /// The repository's root.
-    public static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
+    public static let repository = TestFiles.repository
 
     /// The built programs.
     public struct Binaries: Sendable {

@@ -270,7 +270,8 @@ public struct SearchMethod: QuestionMethod {
 
     private mutating func score(_ purpose: Purpose, texts: [String], critic: ScoreWork.Critic) -> MethodStep {
         counters.criticCalls += texts.count
-        return .score(ScoreWork(key: newKey(purpose), texts: texts, critic: critic))
+        // Every text a search scores is a critic call, the verifiers' outcome rewards included.
+        return .score(ScoreWork(key: newKey(purpose), texts: texts, critic: critic, isCriticCall: true))
     }
 
     /// The evaluated nodes' rewards, backed up.
