@@ -104,10 +104,24 @@ let package = Package(
             dependencies: [.product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        // The self-improvement loop as a library: the rounds driver, the launcher of a cluster's
+        // processes, training jobs and round files.
+        .target(
+            name: "Rounds",
+            dependencies: [
+                "Backends",
+                "ClusterNodes",
+                "ProcessSupervision",
+                "SelfImproveCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "selfimprove",
             dependencies: [
                 "ActorCluster",
+                "Rounds",
                 "CMalloc",
                 "Backends",
                 "ClusterNodes",

@@ -3,6 +3,7 @@ import Backends
 import ClusterNodes
 import Foundation
 import Logging
+import Rounds
 import SelfImproveCore
 
 /// `selfimprove bench backend`: how much of a model server's speed the cluster keeps. One

@@ -2,6 +2,7 @@ import ArgumentParser
 import ClusterNodes
 import Foundation
 import Logging
+import Rounds
 import SelfImproveCore
 
 /// `selfimprove bench pipeline`: a whole cluster on the zero-latency simulator, measuring paths/s

@@ -3,6 +3,7 @@ import Backends
 import ClusterNodes
 import Foundation
 import Logging
+import Rounds
 import SelfImproveCore
 
 /// `selfimprove bench refine`: SCORE's central comparison on the packaged model. For each

@@ -3,6 +3,7 @@ import ClusterNodes
 import Foundation
 import Logging
 import ProcessSupervision
+import Rounds
 
 /// `selfimprove bench rounds`: the embedded self-improvement loop measured: per round the
 /// evaluation figures with their intervals, the pseudo-label accuracy of the trained data and

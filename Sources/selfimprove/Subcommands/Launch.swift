@@ -2,6 +2,7 @@ import ArgumentParser
 import ClusterNodes
 import Foundation
 import Logging
+import Rounds
 
 /// `selfimprove launch CONFIG`: the whole cluster on this machine, one process per node.
 struct Launch: AsyncParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import ClusterNodes
 import Foundation
 import Logging
+import Rounds
 
 /// `selfimprove node`: one node of a cluster, for running roles on other machines (and for
 /// `launch`, which starts every node this way).

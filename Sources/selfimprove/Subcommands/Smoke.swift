@@ -1,3 +1,4 @@
+import Rounds
 import Wire
 import ActorCluster
 import ArgumentParser

@@ -1,5 +1,6 @@
 import Foundation
 import ProcessSupervision
+import Rounds
 
 /// Starts `selfimprove peer` children and reads their ready line.
 enum PeerLauncher {

@@ -39,8 +39,3 @@ func printJSONLine(_ object: [String: Any]) {
     data.append(0x0A)
     SafeFileWriter.standardOutput.write(data)
 }
-
-/// The path of the running `selfimprove` executable, for spawning child nodes.
-func currentExecutablePath() -> String {
-    URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-}

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Rounds
 import Synchronization
 
 /// What a benchmark run has done so far, for the progress lines it writes on stderr while it

@@ -2,6 +2,7 @@ import ArgumentParser
 import ClusterNodes
 import Foundation
 import Logging
+import Rounds
 
 /// `bench backend`'s cluster side: a coordinator, one sampler on the same server with the same
 /// request settings as the direct client, a verifier and a trainer, each its own process as

@@ -1,5 +1,6 @@
 import Backends
 import Foundation
+import Rounds
 import SelfImproveCore
 import Verifiers
 

@@ -1,5 +1,6 @@
 import Backends
 import Foundation
+import Rounds
 import SelfImproveCore
 
 /// `bench backend`'s direct side: the requests a sampler makes, sent straight to the server by

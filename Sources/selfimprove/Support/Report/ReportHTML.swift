@@ -1,4 +1,5 @@
 import Foundation
+import Rounds
 
 /// `report.html`: one self-contained page (inline CSS and SVG, no script, nothing fetched at
 /// view time) with a run's figures and charts.

@@ -1,4 +1,5 @@
 import Foundation
+import Rounds
 import SelfImproveCore
 
 /// The rounds part of `report.html`: per model (the starting one, then each round's

@@ -1,4 +1,5 @@
 import Foundation
+import Rounds
 
 /// What `selfimprove report` shows, read from a run's output folder: `manifest.json`,
 /// `records.jsonl` (confidence and correctness per question, which sampler drew each path),

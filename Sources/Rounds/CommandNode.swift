@@ -8,10 +8,10 @@ import ProcessSupervision
 /// error, and stops it (SIGTERM, closed standard input, then SIGKILL after the config's
 /// `stop_grace`) when this process is asked to stop. `launch` and the Slurm script start nodes
 /// through `selfimprove node`, so they run and supervise it like any node.
-enum CommandNode {
+public enum CommandNode {
     /// Runs the program to its end.
     /// - Returns: Its exit status (a program killed by a signal counts as failed, 1).
-    static func run(config: ClusterConfig, settings: ClusterConfig.VerifierSettings, name: String, coordinatorEndpoint: String,
+    public static func run(config: ClusterConfig, settings: ClusterConfig.VerifierSettings, name: String, coordinatorEndpoint: String,
                     port: Int?, advertise: String?, logger: Logger, stopRequested: @escaping @Sendable () async -> Void) async throws -> Int32
     {
         let words = CommandNodeArguments.make(config: config, settings: settings, name: name, coordinatorEndpoint: coordinatorEndpoint,

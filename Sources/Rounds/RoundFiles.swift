@@ -5,9 +5,9 @@ import SelfImproveCore
 /// Reads what a phase's cluster run wrote (`records.jsonl`, `sft.jsonl`, `manifest.json`) into
 /// the rounds' pure types. Every malformed line is an error naming the file and the line: a
 /// round must never train or be judged on data it could not read.
-enum RoundFiles {
-    struct ReadError: Error, CustomStringConvertible {
-        let description: String
+public enum RoundFiles {
+    public struct ReadError: Error, CustomStringConvertible {
+        public let description: String
     }
 
     /// A line of `records.jsonl`.
@@ -17,7 +17,7 @@ enum RoundFiles {
     }
 
     /// Every record of a run, in file order.
-    static func records(in folder: URL) throws -> [VoteRecord] {
+    public static func records(in folder: URL) throws -> [VoteRecord] {
         try lines(of: folder.appendingPathComponent("records.jsonl")).map { (line: String, number: Int, file: String) in
             do {
                 return try JSONDecoder().decode(RecordLine.self, from: Data(line.utf8)).record
@@ -28,7 +28,7 @@ enum RoundFiles {
     }
 
     /// Per-question outcomes of an evaluation run, with greedy correctness from a greedy run.
-    static func outcomes(records: [VoteRecord], greedy: [VoteRecord]?) -> [QuestionOutcome] {
+    public static func outcomes(records: [VoteRecord], greedy: [VoteRecord]?) -> [QuestionOutcome] {
         let greedyByID = Dictionary((greedy ?? []).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         return records.map { record in
             let correct = record.gold.map { gold in record.paths.filter { $0.answer == gold }.count } ?? 0
@@ -43,7 +43,7 @@ enum RoundFiles {
 
     /// The versions of the paths of `records` other than `expected` (given-up paths carry none):
     /// a round's data must come from the one model that was in force.
-    static func foreignVersions(in records: [VoteRecord], expected: String) -> Set<String> {
+    public static func foreignVersions(in records: [VoteRecord], expected: String) -> Set<String> {
         var foreign: Set<String> = []
         for record in records {
             for path in record.paths where path.givenUp != true {
@@ -54,7 +54,7 @@ enum RoundFiles {
     }
 
     /// The questions of a data set (its first `limit` unless `ignoringLimit`).
-    static func questions(_ dataset: ClusterConfig.DatasetSettings, ignoringLimit: Bool = false) throws -> [Question] {
+    public static func questions(_ dataset: ClusterConfig.DatasetSettings, ignoringLimit: Bool = false) throws -> [Question] {
         let lines: FileLines
         do {
             lines = try FileLines(path: dataset.path)
@@ -72,7 +72,7 @@ enum RoundFiles {
     }
 
     /// One JSON object as a line (sorted keys, slashes as they are).
-    static func jsonLine(_ object: [String: Any]) throws -> String {
+    public static func jsonLine(_ object: [String: Any]) throws -> String {
         String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
     }
 
@@ -86,7 +86,7 @@ enum RoundFiles {
 
     /// The training examples of a sampling run, each with its record's confidence and (for the
     /// report only) whether its majority is right.
-    static func candidateExamples(in folder: URL, records: [VoteRecord]) throws -> [TrainingDataSelection.Example] {
+    public static func candidateExamples(in folder: URL, records: [VoteRecord]) throws -> [TrainingDataSelection.Example] {
         let byID = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         return try lines(of: folder.appendingPathComponent("sft.jsonl")).map { (line: String, number: Int, file: String) in
             let example: ExampleLine
@@ -104,7 +104,7 @@ enum RoundFiles {
     }
 
     /// A round's selected training data (`train.jsonl`, written by ``writeExamples(_:to:)``).
-    static func readExamples(_ file: URL) throws -> [TrainingDataSelection.Example] {
+    public static func readExamples(_ file: URL) throws -> [TrainingDataSelection.Example] {
         try lines(of: file).map { (line: String, number: Int, path: String) in
             do {
                 return try JSONDecoder().decode(TrainingDataSelection.Example.self, from: Data(line.utf8))
@@ -116,7 +116,7 @@ enum RoundFiles {
 
     /// Writes examples as JSON lines (`prompt`, `completion`, `id`, `format`, `confidence`,
     /// `majority_correct`), atomically.
-    static func writeExamples(_ examples: [TrainingDataSelection.Example], to file: URL) throws {
+    public static func writeExamples(_ examples: [TrainingDataSelection.Example], to file: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var data = Data()
@@ -128,7 +128,7 @@ enum RoundFiles {
     }
 
     /// A finished run's manifest, or an error saying why the phase did not finish.
-    static func finishedManifest(in folder: URL) throws -> [String: Any] {
+    public static func finishedManifest(in folder: URL) throws -> [String: Any] {
         let file = folder.appendingPathComponent("manifest.json")
         guard let data = FileManager.default.contents(atPath: file.path),
               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
@@ -140,7 +140,7 @@ enum RoundFiles {
     }
 
     /// Writes a JSON value atomically (sorted keys, readable).
-    static func writeJSON<T: Encodable>(_ value: T, to file: URL) throws {
+    public static func writeJSON<T: Encodable>(_ value: T, to file: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try encoder.encode(value).write(to: file, options: .atomic)

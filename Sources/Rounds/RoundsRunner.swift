@@ -17,20 +17,20 @@ import Synchronization
 /// state is saved atomically after every phase (`rounds-state.json`): a run started again with
 /// the same config continues where it stopped, never repeating a finished phase; an
 /// interrupted training job is run again from its start.
-final class RoundsRunner: Sendable {
-    let config: ClusterConfig
-    let rounds: RoundsSettings
-    let configFile: String
+public final class RoundsRunner: Sendable {
+    public let config: ClusterConfig
+    public let rounds: RoundsSettings
+    public let configFile: String
     /// `--set` overrides from the command line (every phase gets them).
-    let overrides: [String]
+    public let overrides: [String]
     /// Logging options for the nodes.
-    let loggingArguments: [String]
-    let terminal: TerminalOutput
-    let logger: Logger
+    public let loggingArguments: [String]
+    public let terminal: TerminalOutput
+    public let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
     private let currentLauncher = Mutex<ClusterLauncher?>(nil)
 
-    init(config: ClusterConfig, rounds: RoundsSettings, configFile: String, overrides: [String], loggingArguments: [String],
+    public init(config: ClusterConfig, rounds: RoundsSettings, configFile: String, overrides: [String], loggingArguments: [String],
          terminal: TerminalOutput, logger: Logger)
     {
         self.config = config
@@ -42,25 +42,25 @@ final class RoundsRunner: Sendable {
         self.logger = logger
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
         init(_ description: String) { self.description = description }
     }
 
-    var output: URL { config.output }
+    public var output: URL { config.output }
     private var stateFile: URL { output.appendingPathComponent("rounds-state.json") }
 
     /// Asks the run to stop (Ctrl-C, SIGTERM): the phase in progress stops; the state says
     /// where to continue.
-    func requestStop() {
+    public func requestStop() {
         stopRequested.store(true, ordering: .relaxed)
         currentLauncher.withLock { $0 }?.requestStop()
     }
 
-    var stopping: Bool { stopRequested.load(ordering: .relaxed) }
+    public var stopping: Bool { stopRequested.load(ordering: .relaxed) }
 
     /// Runs every remaining phase. Returns the exit status (0 finished, 1 failed, 130 stopped).
-    func run() async -> Int32 {
+    public func run() async -> Int32 {
         do {
             try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
             var state = try loadOrStart()
@@ -82,7 +82,7 @@ final class RoundsRunner: Sendable {
         }
     }
 
-    struct Stopped: Error {}
+    public struct Stopped: Error {}
 
     // MARK: State
 
@@ -207,7 +207,7 @@ final class RoundsRunner: Sendable {
         }
     }
 
-    func folder(_ round: Int) -> URL { output.appendingPathComponent("round-\(round)") }
+    public func folder(_ round: Int) -> URL { output.appendingPathComponent("round-\(round)") }
 
     /// Selects the round's data, runs the engine (once; the state machine counts attempts).
     private func train(_ state: inout RoundsState) async throws {
@@ -363,7 +363,7 @@ final class RoundsRunner: Sendable {
     /// Adapters sit beside the starting model (requests name the one they want), so the starting
     /// model needs no push; whole weights replace the server's, so the model in force is always
     /// pushed, the starting one too (a resumed run may find a candidate's weights loaded).
-    func push(_ model: ModelReference) async throws {
+    public func push(_ model: ModelReference) async throws {
         let kind: ModelPush.Kind
         switch rounds.push.kind {
         case .restart: return
@@ -383,7 +383,7 @@ final class RoundsRunner: Sendable {
     }
 
     /// Every path of a phase must come from the model in force: a group never mixes versions.
-    func checkVersions(_ records: [VoteRecord], model: ModelReference, folder: URL) throws {
+    public func checkVersions(_ records: [VoteRecord], model: ModelReference, folder: URL) throws {
         let foreign = RoundFiles.foreignVersions(in: records, expected: model.version)
         guard foreign.isEmpty else {
             throw Failure("paths in \(folder.path) were sampled with \(foreign.sorted().joined(separator: ", ")), not with \(model.version)")
@@ -437,7 +437,7 @@ final class RoundsRunner: Sendable {
     }
 
     /// What a phase's cluster run does, beyond the config.
-    enum ClusterPhase {
+    public enum ClusterPhase {
         /// The config's sampling (with `dataset` instead of the config's, when given).
         case sample(dataset: ClusterConfig.DatasetSettings?)
         /// LMSI's m paths per question on `dataset`, records only.
@@ -448,7 +448,7 @@ final class RoundsRunner: Sendable {
 
     /// Runs one cluster phase to its end in `folder` (resuming it from its journal if it was
     /// interrupted before).
-    func runCluster(folder: URL, model: ModelReference, phase: ClusterPhase) async throws {
+    public func runCluster(folder: URL, model: ModelReference, phase: ClusterPhase) async throws {
         if stopping { throw Stopped() }
         if (try? RoundFiles.finishedManifest(in: folder)) != nil { return }   // finished before a crash
         let phaseOverrides = overrides + modelOverrides(model) + Self.phaseOverrides(phase, config: config)
@@ -493,7 +493,7 @@ final class RoundsRunner: Sendable {
 
     /// The overrides of a phase: the data set and sampling settings of an evaluation or of the
     /// imagination (records only: no training data, no rounds), or the round's data set.
-    static func phaseOverrides(_ phase: ClusterPhase, config: ClusterConfig) -> [String] {
+    public static func phaseOverrides(_ phase: ClusterPhase, config: ClusterConfig) -> [String] {
         // Evaluations and the imagination use LMSI's sampling of m paths whatever the method, so
         // that rounds of different methods compare (the refine and search settings are cleared).
         let lmsi = config.method.name == "lmsi" ? [] : ["method.name=lmsi", "method.search="] + ClusterConfig.RefineSettings.keys.map { "method.\($0)=" }
@@ -522,7 +522,7 @@ final class RoundsRunner: Sendable {
     }
 
     /// A YAML double-quoted scalar (a path with spaces or colons stays one string).
-    static func yamlString(_ text: String) -> String {
+    public static func yamlString(_ text: String) -> String {
         let data = try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])
         let array = data.map { String(decoding: $0, as: UTF8.self) } ?? "[\"\(text)\"]"
         return String(array.dropFirst().dropLast())
@@ -538,7 +538,7 @@ final class RoundsRunner: Sendable {
         ])
     }
 
-    static func percent(_ estimate: Estimate) -> String {
+    public static func percent(_ estimate: Estimate) -> String {
         String(format: "%.3f [%.3f, %.3f]", estimate.mean, estimate.lower, estimate.upper)
     }
 

@@ -9,7 +9,7 @@ import SelfImproveCore
 /// seen so far and of every evaluation question are dropped, and the rest join the round's
 /// sampling (`round-N/imagined.jsonl`), where they are voted on and selected like any other.
 extension RoundsRunner {
-    func imagine(_ state: inout RoundsState) async throws {
+    public func imagine(_ state: inout RoundsState) async throws {
         guard let settings = rounds.imagination else { throw Failure("round \(state.round) has an imagination phase but no imagination settings") }
         let round = state.round
         let phaseFolder = folder(round).appendingPathComponent("imagine")
@@ -73,7 +73,7 @@ extension RoundsRunner {
     }
 
     /// The questions round `round`'s imagination added (none without one).
-    func imaginedQuestions(round: Int) throws -> [Question] {
+    public func imaginedQuestions(round: Int) throws -> [Question] {
         let file = folder(round).appendingPathComponent("imagined.jsonl")
         guard FileManager.default.fileExists(atPath: file.path) else { return [] }
         return try RoundFiles.questions(ClusterConfig.DatasetSettings(
@@ -88,7 +88,7 @@ extension RoundsRunner {
     /// (prompts × paths, counted in questions of m paths) and the questions it added take the
     /// place of the pool's last questions, so that rounds with and without imagination sample
     /// the same number of paths.
-    func samplingDataset(round: Int) throws -> ClusterConfig.DatasetSettings? {
+    public func samplingDataset(round: Int) throws -> ClusterConfig.DatasetSettings? {
         guard let settings = rounds.imagination else { return nil }
         let imagined = try imaginedQuestions(round: round)
         let full = try RoundFiles.questions(config.dataset)

@@ -11,8 +11,8 @@ import Synchronization
 /// journal, and the other nodes find it again there. A stop request stops the coordinator
 /// first (it writes its manifest), then the rest.
 /// Logs go to `OUTPUT/logs/NAME.log`; the coordinator's are also echoed to standard error.
-final class ClusterLauncher: Sendable {
-    struct Child: Sendable {
+public final class ClusterLauncher: Sendable {
+    public struct Child: Sendable {
         let role: ClusterConfig.Role
         let name: String
         let process: ChildProcess
@@ -23,19 +23,19 @@ final class ClusterLauncher: Sendable {
         var exitHandled = false
     }
 
-    let config: ClusterConfig
-    let configFile: String
-    let childArguments: [String]
-    let terminal: TerminalOutput
-    let echoCoordinator: Bool
-    let logger: Logger
+    public let config: ClusterConfig
+    public let configFile: String
+    public let childArguments: [String]
+    public let terminal: TerminalOutput
+    public let echoCoordinator: Bool
+    public let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
     private let lastFailure = Mutex<String?>(nil)
 
     /// - Parameters:
     ///   - childArguments: Options every node gets (`--set`, `--output`, logging).
     ///   - echoCoordinator: Echo the coordinator's log to standard error.
-    init(config: ClusterConfig, configFile: String, childArguments: [String], terminal: TerminalOutput, echoCoordinator: Bool, logger: Logger) {
+    public init(config: ClusterConfig, configFile: String, childArguments: [String], terminal: TerminalOutput, echoCoordinator: Bool, logger: Logger) {
         self.config = config
         self.configFile = URL(fileURLWithPath: configFile).standardizedFileURL.path
         self.childArguments = childArguments
@@ -45,16 +45,16 @@ final class ClusterLauncher: Sendable {
     }
 
     /// Asks the run to stop (Ctrl-C, SIGTERM).
-    func requestStop() { stopRequested.store(true, ordering: .relaxed) }
+    public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
 
     /// Why the last ``run()`` failed, when the launcher ended it (a node that kept dying or
     /// cannot work here); nil when it finished or the coordinator decided.
-    var failureReason: String? { lastFailure.withLock { $0 } }
+    public var failureReason: String? { lastFailure.withLock { $0 } }
 
     /// Runs the cluster to its end.
     /// - Returns: The coordinator's exit status (0: finished), or 1 if the cluster could not
     ///   be started or a node kept dying.
-    func run() async -> Int32 {
+    public func run() async -> Int32 {
         let logs = config.output.appendingPathComponent("logs")
         do {
             try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
@@ -217,7 +217,7 @@ final class ClusterLauncher: Sendable {
 
     /// The reason on the `{"unrecoverable": ...}` line a node prints before exiting with
     /// ``NodeRunner/ExitStatus/unrecoverable``.
-    static func unrecoverableReason(of process: ChildProcess) async -> String? {
+    public static func unrecoverableReason(of process: ChildProcess) async -> String? {
         while let line = await process.nextLine(timeout: .milliseconds(500)) {
             if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                let reason = object["unrecoverable"] as? String
@@ -229,7 +229,7 @@ final class ClusterLauncher: Sendable {
     }
 
     /// The port of a `tcp://host:port` endpoint.
-    static func port(of endpoint: String) -> Int? {
+    public static func port(of endpoint: String) -> Int? {
         endpoint.split(separator: ":").last.flatMap { Int($0) }
     }
 

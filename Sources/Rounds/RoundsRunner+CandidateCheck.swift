@@ -10,7 +10,7 @@ extension RoundsRunner {
     /// Why `candidate` cannot be evaluated, or nil when it can: the file is still the one
     /// trained (same fingerprint), a GGUF file is whole (``GGUFCheck``), and where the samplers
     /// run their own llama-server, a server on it answers one request.
-    func candidateProblem(_ candidate: ModelReference, round: Int) async -> String? {
+    public func candidateProblem(_ candidate: ModelReference, round: Int) async -> String? {
         switch rounds.product {
         case .hf, .loraAdapter:
             return FileManager.default.fileExists(atPath: candidate.path) ? nil : "\(candidate.path) is missing"

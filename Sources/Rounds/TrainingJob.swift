@@ -8,13 +8,13 @@ import Synchronization
 /// Everything it prints goes to the round's training log; lines that are JSON objects with
 /// `"event": "progress"` (`step`, `steps`, `loss`, `tokens_per_s`, `eta_s`) are also logged as
 /// the run's progress.
-struct TrainingJob: Sendable {
-    let command: [String]
-    let log: URL
-    let timeout: Duration?
-    let logger: Logger
+public struct TrainingJob: Sendable {
+    public let command: [String]
+    public let log: URL
+    public let timeout: Duration?
+    public let logger: Logger
 
-    enum Outcome: Sendable, Equatable {
+    public enum Outcome: Sendable, Equatable {
         case succeeded
         case failed(String)
         case stopped
@@ -22,7 +22,7 @@ struct TrainingJob: Sendable {
 
     /// Runs the command to its end.
     /// - Parameter shouldStop: Polled while the job runs; true stops the job's whole group.
-    func run(shouldStop: @escaping @Sendable () -> Bool) async -> Outcome {
+    public func run(shouldStop: @escaping @Sendable () -> Bool) async -> Outcome {
         let handle: SafeFileWriter
         do {
             handle = try SafeFileWriter(appendingTo: log.path, truncating: true)

@@ -4,25 +4,25 @@ import SelfImproveCore
 /// `rounds.json`: the run's rounds at a glance (per-question outcomes stay in each round's
 /// `evaluation.json`), and the before/after table the run ends with. Written by the rounds
 /// driver, read back by `selfimprove report` and `bench rounds` through the same type.
-struct RoundsSummary: Codable {
-    struct Evaluation: Codable {
-        var questions: Int
-        var labelled: Int
-        var m: Int
-        var passAt1: Estimate
-        var majAtM: Estimate
-        var passAtM: Estimate
-        var greedy: Estimate?
-        var meanConfidence: Double
-        var calibrationError: Double?
-        var passAtK: PassAtK?
-        var extra: [String: Evaluation]?
+public struct RoundsSummary: Codable {
+    public struct Evaluation: Codable {
+        public var questions: Int
+        public var labelled: Int
+        public var m: Int
+        public var passAt1: Estimate
+        public var majAtM: Estimate
+        public var passAtM: Estimate
+        public var greedy: Estimate?
+        public var meanConfidence: Double
+        public var calibrationError: Double?
+        public var passAtK: PassAtK?
+        public var extra: [String: Evaluation]?
 
-        struct PassAtK: Codable {
-            var k: Int
-            var n: Int
-            var questions: Int
-            var estimate: Estimate
+        public struct PassAtK: Codable {
+            public var k: Int
+            public var n: Int
+            public var questions: Int
+            public var estimate: Estimate
         }
 
         init(_ evaluation: RoundEvaluation) {
@@ -50,24 +50,24 @@ struct RoundsSummary: Codable {
         }
     }
 
-    struct Round: Codable {
-        var round: Int
-        var sampledWith: String
-        var candidate: String?
-        var questionsSampled: Int
-        var questionsAccepted: Int
-        var examplesTrained: Int
-        var pseudoLabelAccuracy: Double?
-        var trainingAttempts: Int
-        var trainingFailures: [String]
-        var minutes: [String: Double]
-        var before: Evaluation?
-        var after: Evaluation?
-        var promoted: Bool?
-        var decision: PromotionGate.Decision?
-        var trainedFrom: String?
-        var imagination: ImaginationReport?
-        var selection: SelectionReport?
+    public struct Round: Codable {
+        public var round: Int
+        public var sampledWith: String
+        public var candidate: String?
+        public var questionsSampled: Int
+        public var questionsAccepted: Int
+        public var examplesTrained: Int
+        public var pseudoLabelAccuracy: Double?
+        public var trainingAttempts: Int
+        public var trainingFailures: [String]
+        public var minutes: [String: Double]
+        public var before: Evaluation?
+        public var after: Evaluation?
+        public var promoted: Bool?
+        public var decision: PromotionGate.Decision?
+        public var trainedFrom: String?
+        public var imagination: ImaginationReport?
+        public var selection: SelectionReport?
 
         enum CodingKeys: String, CodingKey {
             case round, candidate, minutes, before, after, promoted, decision, imagination, selection
@@ -82,20 +82,20 @@ struct RoundsSummary: Codable {
         }
     }
 
-    var phase: String
-    var round: Int
-    var stopReason: String?
-    var bestModel: ModelReference
-    var baseline: Evaluation?
-    var baselineMinutes: Double?
-    var rounds: [Round]
+    public var phase: String
+    public var round: Int
+    public var stopReason: String?
+    public var bestModel: ModelReference
+    public var baseline: Evaluation?
+    public var baselineMinutes: Double?
+    public var rounds: [Round]
 
     /// Reads a `rounds.json`.
-    static func read(_ file: URL) throws -> RoundsSummary {
+    public static func read(_ file: URL) throws -> RoundsSummary {
         try JSONDecoder().decode(RoundsSummary.self, from: Data(contentsOf: file))
     }
 
-    init(state: RoundsState) {
+    public init(state: RoundsState) {
         phase = state.phase.rawValue
         round = state.round
         stopReason = state.stopReason
@@ -124,7 +124,7 @@ struct RoundsSummary: Codable {
     /// evaluation before and after (pass@1, maj@m, greedy, pass@m, large-k pass@k, confidence
     /// and its calibration error), the flips and the decision; then the extra sets, a line per
     /// round and set, and the imagination's counts.
-    static func table(_ state: RoundsState) -> [String] {
+    public static func table(_ state: RoundsState) -> [String] {
         func figure(_ estimate: Estimate?) -> String { estimate.map { String(format: "%.3f", $0.mean) } ?? "-" }
         func number(_ value: Double?) -> String { value.map { String(format: "%.3f", $0) } ?? "-" }
         func minutes(_ record: RoundRecord, _ phase: String) -> String { record.seconds[phase].map { String(format: "%.1f", $0 / 60) } ?? "-" }
@@ -168,7 +168,7 @@ struct RoundsSummary: Codable {
     }
 
     /// The extra sets evaluated in any round, in order of first appearance.
-    static func extraNames(_ state: RoundsState) -> [String] {
+    public static func extraNames(_ state: RoundsState) -> [String] {
         var names: [String] = []
         for record in state.rounds {
             for evaluation in [record.before, record.after].compactMap({ $0 }) {
