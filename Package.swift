@@ -117,10 +117,58 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // What the command line's subcommands share: logging and config options, stop signals,
+        // JSON lines, launching peers.
+        .target(
+            name: "CommandLineSupport",
+            dependencies: [
+                "ClusterNodes",
+                "ProcessSupervision",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // `selfimprove bench`: the benchmarks, each printing JSON for comparison across commits.
+        .target(
+            name: "Benchmarks",
+            dependencies: [
+                "ActorCluster",
+                "Backends",
+                "ClusterNodes",
+                "CommandLineSupport",
+                "ProcessSupervision",
+                "Rounds",
+                "SelfImproveCore",
+                "Verifiers",
+                "Wire",
+                "ZeroMQ",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // `selfimprove k8s` and `slurm`: manifests and batch scripts generated from a config.
+        .target(
+            name: "Deployment",
+            dependencies: ["ClusterNodes"],
+            swiftSettings: strict
+        ),
+        // `selfimprove report`: a run's or a rounds folder's figures as one HTML page.
+        .target(
+            name: "RunReport",
+            dependencies: ["Rounds", "SelfImproveCore"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "selfimprove",
             dependencies: [
                 "ActorCluster",
+                "Benchmarks",
+                "CommandLineSupport",
+                "Deployment",
+                "RunReport",
                 "Rounds",
                 "CMalloc",
                 "Backends",

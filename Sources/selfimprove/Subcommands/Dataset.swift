@@ -1,5 +1,6 @@
 import ClusterNodes
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import SelfImproveCore
 
@@ -43,11 +44,4 @@ struct Dataset: AsyncParsableCommand {
             try writer.close()
         }
     }
-}
-
-struct GSM8KLine: Encodable {
-    let id: String
-    let question: String
-    let answer: String
-    let steps: Int
 }

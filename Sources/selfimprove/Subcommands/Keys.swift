@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClusterNodes
+import CommandLineSupport
 import Foundation
 import ZeroMQ
 

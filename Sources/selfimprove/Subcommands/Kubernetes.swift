@@ -1,5 +1,7 @@
 import ArgumentParser
 import ClusterNodes
+import CommandLineSupport
+import Deployment
 import Foundation
 import ProcessSupervision
 

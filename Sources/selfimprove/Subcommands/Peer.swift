@@ -1,3 +1,4 @@
+import CommandLineSupport
 import Wire
 import ActorCluster
 import ArgumentParser

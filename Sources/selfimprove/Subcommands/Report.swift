@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RunReport
 
 /// `selfimprove report OUTPUT`: a self-contained `report.html` of a run (or a rounds run) to
 /// look at in a browser, offline.

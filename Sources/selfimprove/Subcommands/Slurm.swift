@@ -1,5 +1,7 @@
 import ArgumentParser
 import ClusterNodes
+import CommandLineSupport
+import Deployment
 import Foundation
 
 /// `selfimprove slurm CONFIG`: an sbatch script that runs the cluster as one Slurm job.

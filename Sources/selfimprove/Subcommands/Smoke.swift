@@ -1,3 +1,4 @@
+import CommandLineSupport
 import Rounds
 import Wire
 import ActorCluster
@@ -96,9 +97,4 @@ struct Smoke: AsyncParsableCommand {
         let status = try await remote.status()
         logger.info("Node B status", metadata: ["node": "\(status.nodeName)", "calls_served": "\(status.callsServed)", "rss_bytes": "\(status.residentBytes)"])
     }
-}
-
-func microseconds(_ duration: Duration) -> Int {
-    let (seconds, attoseconds) = duration.components
-    return Int(seconds) * 1_000_000 + Int(attoseconds / 1_000_000_000_000)
 }

@@ -1,5 +1,6 @@
 import ClusterNodes
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import SelfImproveCore
 import ProcessSupervision

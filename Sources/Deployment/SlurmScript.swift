@@ -7,8 +7,8 @@ import Foundation
 /// find the coordinator on the first host of Slurm's node list. The job asks to be requeued
 /// on preemption; a requeued job starts the same tasks again, and the coordinator resumes from
 /// its journal in the output folder (which must be on a file system every node sees).
-struct SlurmScript {
-    struct Options {
+public struct SlurmScript {
+    public struct Options {
         var configPath: String
         var workdir: String
         var binary: String
@@ -19,17 +19,35 @@ struct SlurmScript {
         var gpusPerNode: Int
         /// `--set` overrides given to every node (those of the command line).
         var overrides: [String]
+
+        public init(configPath: String, workdir: String, binary: String, basePort: Int, nodes: Int?, partition: String?, time: String?,
+                    gpusPerNode: Int, overrides: [String]) {
+            self.configPath = configPath
+            self.workdir = workdir
+            self.binary = binary
+            self.basePort = basePort
+            self.nodes = nodes
+            self.partition = partition
+            self.time = time
+            self.gpusPerNode = gpusPerNode
+            self.overrides = overrides
+        }
     }
 
-    let config: ClusterConfig
-    let options: Options
+    public let config: ClusterConfig
+    public let options: Options
+
+    public init(config: ClusterConfig, options: Options) {
+        self.config = config
+        self.options = options
+    }
 
     /// The run's output folder (after an `output=` override): the job's log goes there.
-    var outputFolder: String {
+    public var outputFolder: String {
         options.overrides.last { $0.hasPrefix("output=") }.map { String($0.dropFirst("output=".count)) } ?? config.output.path
     }
 
-    func render() -> String {
+    public func render() -> String {
         let nodes = config.nodes
         var header = [
             "#SBATCH --job-name=\(config.name)",
@@ -86,7 +104,7 @@ struct SlurmScript {
     }
 
     /// A word quoted for bash.
-    static func quote(_ word: String) -> String {
+    public static func quote(_ word: String) -> String {
         word.allSatisfy { $0.isLetter || $0.isNumber || "-_./:=,@".contains($0) } ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }

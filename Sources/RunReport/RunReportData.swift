@@ -4,41 +4,41 @@ import Rounds
 /// What `selfimprove report` shows, read from a run's output folder: `manifest.json`,
 /// `records.jsonl` (confidence and correctness per question, which sampler drew each path),
 /// `progress.jsonl` (rates over the run) and, for a rounds folder, `rounds.json`.
-struct RunReportData {
-    struct Bucket {
+public struct RunReportData {
+    public struct Bucket {
         var low: Double
         var high: Double
         var questions = 0
         var right = 0
     }
 
-    struct Sample {
+    public struct Sample {
         var seconds: Double
         var pathsPerSecond: Double
         var tokensPerSecond: Double
     }
 
 
-    var title: String
-    var status: String
-    var method: String
-    var seconds: Double
-    var counts: [String: Int] = [:]
-    var accuracy: [String: Double] = [:]
-    var labelled = 0
-    var meanConfidence: Double?
-    var acceptance: Double?
+    public var title: String
+    public var status: String
+    public var method: String
+    public var seconds: Double
+    public var counts: [String: Int] = [:]
+    public var accuracy: [String: Double] = [:]
+    public var labelled = 0
+    public var meanConfidence: Double?
+    public var acceptance: Double?
     /// Accuracy of the vote by confidence, tenths (LMSI's calibration figure).
-    var calibration: [Bucket] = (0 ..< 10).map { Bucket(low: Double($0) / 10, high: Double($0 + 1) / 10) }
-    var samplerShare: [(sampler: String, paths: Int)] = []
-    var samples: [Sample] = []
+    public var calibration: [Bucket] = (0 ..< 10).map { Bucket(low: Double($0) / 10, high: Double($0 + 1) / 10) }
+    public var samplerShare: [(sampler: String, paths: Int)] = []
+    public var samples: [Sample] = []
     /// The rounds, when the folder is a rounds run's (`rounds.json`).
-    var rounds: RoundsSummary?
+    public var rounds: RoundsSummary?
 
     /// Reads `folder` (a run's output, or a rounds run's, whose latest phase with a manifest is
     /// the run shown).
     /// - Throws: ``ReportError`` naming the file that is missing or unreadable.
-    init(folder: URL) throws {
+    public init(folder: URL) throws {
         var runFolder = folder
         let roundsFile = folder.appendingPathComponent("rounds.json")
         if FileManager.default.fileExists(atPath: roundsFile.path) {
@@ -123,7 +123,7 @@ struct RunReportData {
 }
 
 /// A report cannot be made from the folder; the message names what is missing.
-struct ReportError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct ReportError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

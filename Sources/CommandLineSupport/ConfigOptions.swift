@@ -4,20 +4,22 @@ import Foundation
 import ProcessSupervision
 
 /// The options that pick and adjust a cluster configuration (`launch`, `node`, `bench pipeline`).
-struct ConfigOptions: ParsableArguments {
+public struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key, e.g. --set method.m=16 (repeatable).", valueName: "key.path=value"))
-    var overrides: [String] = []
+    public var overrides: [String] = []
 
     @Option(help: "Output folder (overrides the config's 'output'; relative to the working directory).")
-    var output: String?
+    public var output: String?
+
+    public init() {}
 
     /// Loads the config, or prints the error and exits with ``ConfigExit/status``.
-    func load(_ file: String) throws -> ClusterConfig {
+    public func load(_ file: String) throws -> ClusterConfig {
         try Self.load(file, overrides: overrides, output: output)
     }
 
     /// Loads a config, or prints the error and exits with ``ConfigExit/status``.
-    static func load(_ file: String, overrides: [String] = [], output: String? = nil) throws -> ClusterConfig {
+    public static func load(_ file: String, overrides: [String] = [], output: String? = nil) throws -> ClusterConfig {
         do {
             return try ClusterConfig.load(file: file, overrides: overrides, output: output)
         } catch {
@@ -28,7 +30,7 @@ struct ConfigOptions: ParsableArguments {
 
     /// Loads a config whose nodes a deployment (`k8s`, `slurm`) binds on every interface:
     /// refused without CURVE unless `security.plaintext_network` accepts it, then warned.
-    func loadForAllInterfaces(_ file: String) throws -> ClusterConfig {
+    public func loadForAllInterfaces(_ file: String) throws -> ClusterConfig {
         let config = try load(file)
         if let refusal = config.security.plaintextRefusal { throw ValidationError(refusal) }
         if let warning = config.security.plaintextWarning { SafeFileWriter.standardError.write(Data((warning + "\n").utf8)) }
@@ -36,12 +38,12 @@ struct ConfigOptions: ParsableArguments {
     }
 
     /// The same options as arguments, for child processes.
-    var arguments: [String] {
+    public var arguments: [String] {
         overrides.flatMap { ["--set", $0] } + (output.map { ["--output", $0] } ?? [])
     }
 }
 
 /// The exit status of a command whose configuration is invalid (`EX_CONFIG` of sysexits.h).
-enum ConfigExit {
-    static let status: Int32 = 78
+public enum ConfigExit {
+    public static let status: Int32 = 78
 }

@@ -1,12 +1,12 @@
 import Foundation
 
 /// Appends JSON lines to a file, buffering writes.
-final class JSONLinesWriter {
+public final class JSONLinesWriter {
     private let handle: FileHandle
     private var pending = Data()
     private let encoder: JSONEncoder
 
-    init(path: String) throws {
+    public init(path: String) throws {
         _ = FileManager.default.createFile(atPath: path, contents: nil)
         guard let handle = FileHandle(forWritingAtPath: path) else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
@@ -17,20 +17,20 @@ final class JSONLinesWriter {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     }
 
-    func write<Value: Encodable>(_ value: Value) throws {
+    public func write<Value: Encodable>(_ value: Value) throws {
         pending.append(try encoder.encode(value))
         pending.append(0x0A)
         if pending.count >= 1 << 20 { try flush() }
     }
 
-    func flush() throws {
+    public func flush() throws {
         guard !pending.isEmpty else { return }
         try handle.write(contentsOf: pending)
         pending.removeAll(keepingCapacity: true)
     }
 
     /// Flushes, syncs to disk and closes.
-    func close() throws {
+    public func close() throws {
         try flush()
         try handle.synchronize()
         try handle.close()

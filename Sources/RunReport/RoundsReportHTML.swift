@@ -7,10 +7,10 @@ import SelfImproveCore
 /// confidence beside accuracy (sharpening shows as confidence rising faster), calibration
 /// error, flips against the model in force, each gate decision with its rule and reason, the
 /// extra sets, and what each round's imagination and selection did.
-enum RoundsReportHTML {
-    typealias Evaluation = RoundsSummary.Evaluation
+public enum RoundsReportHTML {
+    public typealias Evaluation = RoundsSummary.Evaluation
 
-    static func sections(_ summary: RoundsSummary) -> String {
+    public static func sections(_ summary: RoundsSummary) -> String {
         let models: [(name: String, evaluation: Evaluation?, round: RoundsSummary.Round?)] =
             [("starting model", summary.baseline, nil)] + summary.rounds.map { ("round \($0.round)", $0.after, $0) }
         var html = "<p>\(ReportHTML.escape(summary.stopReason ?? "running")); best model: \(ReportHTML.escape(summary.bestModel.version))</p>\n"

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Backends
 import ClusterNodes
+import CommandLineSupport
 import Foundation
 import Logging
 import Rounds

@@ -4,10 +4,10 @@ import ProcessSupervision
 
 /// Waits for the process to be asked to stop: SIGINT, SIGTERM, or (optionally) standard input
 /// reaching end of file, which is how a parent that dies takes its children with it.
-enum StopSignal {
+public enum StopSignal {
     /// Suspends until a stop is requested.
     /// - Parameter watchStandardInput: Also stop when standard input closes.
-    static func wait(watchStandardInput: Bool) async {
+    public static func wait(watchStandardInput: Bool) async {
         let (stream, continuation) = AsyncStream<Void>.makeStream()
         let sources = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
             signal(number, SIG_IGN)
@@ -34,7 +34,7 @@ enum StopSignal {
 
 /// Writes one JSON object as a line on standard output and flushes it (the handshake line a
 /// parent process reads from a child node).
-func printJSONLine(_ object: [String: Any]) {
+public func printJSONLine(_ object: [String: Any]) {
     guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
     data.append(0x0A)
     SafeFileWriter.standardOutput.write(data)

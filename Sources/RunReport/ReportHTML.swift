@@ -3,8 +3,8 @@ import Rounds
 
 /// `report.html`: one self-contained page (inline CSS and SVG, no script, nothing fetched at
 /// view time) with a run's figures and charts.
-enum ReportHTML {
-    static func page(_ data: RunReportData, generated: Date = Date()) -> String {
+public enum ReportHTML {
+    public static func page(_ data: RunReportData, generated: Date = Date()) -> String {
         var body = "<h1>\(escape(data.title))</h1>\n"
         if let rounds = data.rounds {
             // A rounds run leads with its rounds; the latest phase's figures follow.
@@ -35,7 +35,7 @@ enum ReportHTML {
         """
     }
 
-    static func section(_ title: String, _ content: String) -> String {
+    public static func section(_ title: String, _ content: String) -> String {
         "<h2>\(escape(title))</h2>\n\(content)\n"
     }
 
@@ -63,9 +63,9 @@ enum ReportHTML {
 
     // MARK: - Charts (SVG)
 
-    static let width = 640.0, height = 220.0, left = 48.0, bottom = 28.0, top = 10.0
+    public static let width = 640.0, height = 220.0, left = 48.0, bottom = 28.0, top = 10.0
 
-    static func frame(_ content: String, yLabel: String, yMax: Double) -> String {
+    public static func frame(_ content: String, yLabel: String, yMax: Double) -> String {
         let plotHeight = height - bottom - top
         var axis = "<line x1='\(left)' y1='\(top)' x2='\(left)' y2='\(height - bottom)' stroke='#333'/>"
             + "<line x1='\(left)' y1='\(height - bottom)' x2='\(width - 8)' y2='\(height - bottom)' stroke='#333'/>"
@@ -133,12 +133,12 @@ enum ReportHTML {
 
     // MARK: - Text
 
-    static func escape(_ text: String) -> String {
+    public static func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;").replacingOccurrences(of: "'", with: "&#39;")
     }
 
-    static func percent(_ value: Double?) -> String { value.map { format($0 * 100, "%.1f") + "%" } ?? "-" }
+    public static func percent(_ value: Double?) -> String { value.map { format($0 * 100, "%.1f") + "%" } ?? "-" }
 
-    static func format(_ value: Double, _ pattern: String) -> String { String(format: pattern, value) }
+    public static func format(_ value: Double, _ pattern: String) -> String { String(format: pattern, value) }
 }

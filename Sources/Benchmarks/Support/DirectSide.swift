@@ -1,4 +1,5 @@
 import Backends
+import CommandLineSupport
 import Foundation
 import Rounds
 import SelfImproveCore

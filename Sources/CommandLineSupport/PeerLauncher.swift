@@ -3,19 +3,19 @@ import ProcessSupervision
 import Rounds
 
 /// Starts `selfimprove peer` children and reads their ready line.
-enum PeerLauncher {
-    struct Launched {
-        let process: ChildProcess
-        let endpoint: String
-        let incarnation: String
+public enum PeerLauncher {
+    public struct Launched {
+        public let process: ChildProcess
+        public let endpoint: String
+        public let incarnation: String
     }
 
-    struct LaunchError: Error, CustomStringConvertible {
-        var description: String
+    public struct LaunchError: Error, CustomStringConvertible {
+        public var description: String
     }
 
     /// Starts a peer with extra arguments and waits (up to `timeout`) for its ready line.
-    static func launch(_ arguments: [String], timeout: Duration = .seconds(30)) async throws -> Launched {
+    public static func launch(_ arguments: [String], timeout: Duration = .seconds(30)) async throws -> Launched {
         let process = try ChildProcess(executable: currentExecutablePath(), arguments: ["peer"] + arguments)
         guard let line = await process.nextLine(timeout: timeout),
               let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],

@@ -5,20 +5,20 @@ import ProcessSupervision
 
 /// Writes one JSON object per log line to standard error: `ts`, `level`, `label`, `message`
 /// and the metadata as string fields.
-struct JSONLogHandler: LogHandler {
-    let label: String
-    var logLevel: Logger.Level = .info
-    var metadata: Logger.Metadata = [:]
+public struct JSONLogHandler: LogHandler {
+    public let label: String
+    public var logLevel: Logger.Level = .info
+    public var metadata: Logger.Metadata = [:]
     private static let lock = Mutex(())
 
-    init(label: String) { self.label = label }
+    public init(label: String) { self.label = label }
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    func log(event: LogEvent) {
+    public func log(event: LogEvent) {
         var object: [String: String] = [:]
         for (key, value) in metadata { object[key] = "\(value)" }
         for (key, value) in event.metadata ?? [:] { object[key] = "\(value)" }

@@ -2,14 +2,16 @@ import ArgumentParser
 import Logging
 
 /// Flags every subcommand shares.
-struct GlobalOptions: ParsableArguments {
+public struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
+    public var logLevel: String = "info"
 
     @Flag(name: .long, help: "Log JSON lines instead of text.")
-    var logJSON = false
+    public var logJSON = false
 
-    func validate() throws {
+    public init() {}
+
+    public func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
         }
@@ -17,7 +19,7 @@ struct GlobalOptions: ParsableArguments {
 
     /// Bootstraps swift-log once for this process and returns the root logger.
     /// - Parameter json: Log JSON lines even without `--log-json` (a config's `monitor.format`).
-    func makeLogger(label: String = "selfimprove", json forceJSON: Bool = false) -> Logger {
+    public func makeLogger(label: String = "selfimprove", json forceJSON: Bool = false) -> Logger {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let json = logJSON || forceJSON
         LoggingBootstrap.once {
@@ -32,11 +34,11 @@ struct GlobalOptions: ParsableArguments {
 }
 
 /// Guards `LoggingSystem.bootstrap`, which may run only once per process.
-enum LoggingBootstrap {
+public enum LoggingBootstrap {
     nonisolated(unsafe) private static var done = false
     // nonisolated(unsafe): only touched from the command's single startup path, before any
     // concurrent work begins.
-    static func once(_ body: () -> Void) {
+    public static func once(_ body: () -> Void) {
         guard !done else { return }
         done = true
         body()

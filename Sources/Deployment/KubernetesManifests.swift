@@ -6,8 +6,8 @@ import Foundation
 /// volume, so that a run's output is one folder) as a StatefulSet behind a headless Service,
 /// and each samplers and verifiers entry as a Deployment with the entry's replicas. Every pod
 /// runs `selfimprove node`; replicas of one entry run under their pod's name.
-struct KubernetesManifests {
-    struct Options {
+public struct KubernetesManifests {
+    public struct Options {
         var image: String
         var namespace: String?
         /// Where the image holds the project (the config's relative paths resolve there).
@@ -16,24 +16,40 @@ struct KubernetesManifests {
         var configPath: String
         var storage: String
         var gpusPerSampler: Int
+
+        public init(image: String, namespace: String?, workdir: String, configPath: String, storage: String, gpusPerSampler: Int) {
+            self.image = image
+            self.namespace = namespace
+            self.workdir = workdir
+            self.configPath = configPath
+            self.storage = storage
+            self.gpusPerSampler = gpusPerSampler
+        }
     }
 
-    static let coordinatorPort = 7400, samplerPort = 7401, verifierPort = 7402, trainerPort = 7403, metricsPort = 9400
+    public static let coordinatorPort = 7400, samplerPort = 7401, verifierPort = 7402, trainerPort = 7403, metricsPort = 9400
 
-    let config: ClusterConfig
+    public let config: ClusterConfig
     /// The config as the pods read it (addresses and output rewritten for the cluster).
-    let podConfig: String
-    let options: Options
+    public let podConfig: String
+    public let options: Options
     /// CURVE key files by name (empty without `security`).
-    let keys: [String: Data]
+    public let keys: [String: Data]
 
-    var base: String { Self.dnsName(config.name) }
-    var coordinatorHost: String { "\(base)-coordinator-0.\(base)-coordinator" }
-    var configMount: String { options.workdir + "/" + (options.configPath as NSString).deletingLastPathComponent }
-    var configFile: String { "k8s-" + (options.configPath as NSString).lastPathComponent }
+    public init(config: ClusterConfig, podConfig: String, options: Options, keys: [String: Data]) {
+        self.config = config
+        self.podConfig = podConfig
+        self.options = options
+        self.keys = keys
+    }
+
+    public var base: String { Self.dnsName(config.name) }
+    public var coordinatorHost: String { "\(base)-coordinator-0.\(base)-coordinator" }
+    public var configMount: String { options.workdir + "/" + (options.configPath as NSString).deletingLastPathComponent }
+    public var configFile: String { "k8s-" + (options.configPath as NSString).lastPathComponent }
 
     /// All objects as one multi-document YAML file.
-    func render() -> String {
+    public func render() -> String {
         var documents = [configMap()]
         if !keys.isEmpty { documents.append(secret()) }
         documents.append(service())
@@ -152,7 +168,7 @@ struct KubernetesManifests {
 
     /// The key files a node of `entry` gets: the servers' pair and every public key (shared by
     /// all nodes), and its own secret only, never another entry's.
-    func keyFiles(for entry: String) -> [String] {
+    public func keyFiles(for entry: String) -> [String] {
         keys.keys.filter { $0.hasSuffix(".pub") || $0 == "\(ClusterKeys.serverName).key" || $0 == "\(entry).key" }.sorted()
     }
 
@@ -242,7 +258,7 @@ struct KubernetesManifests {
     }
 
     /// A DNS-1123 label from a name: lower case, `-` for anything else, at most 40 characters.
-    static func dnsName(_ name: String) -> String {
+    public static func dnsName(_ name: String) -> String {
         let mapped = String(name.lowercased().map { ($0.isLetter && $0.isASCII) || $0.isNumber ? $0 : "-" }.prefix(40))
         let trimmed = mapped.trimmingCharacters(in: CharacterSet(charactersIn: "-"))
         return trimmed.isEmpty ? "run" : trimmed
