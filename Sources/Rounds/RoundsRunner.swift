@@ -496,7 +496,7 @@ public final class RoundsRunner: Sendable {
     public static func phaseOverrides(_ phase: ClusterPhase, config: ClusterConfig) -> [String] {
         // Evaluations and the imagination use LMSI's sampling of m paths whatever the method, so
         // that rounds of different methods compare (the refine and search settings are cleared).
-        let lmsi = config.method.name == "lmsi" ? [] : ["method.name=lmsi", "method.search="] + ClusterConfig.RefineSettings.keys.map { "method.\($0)=" }
+        let lmsi = config.method.name == .lmsi ? [] : ["method.name=lmsi", "method.search="] + ClusterConfig.RefineSettings.keys.map { "method.\($0)=" }
         let recordsOnly = ["trainer.formats=[]", "rounds="]   // (empty: none) a plain run: no training data, no rounds settings
         switch phase {
         case let .sample(dataset):

@@ -92,7 +92,7 @@ struct ClusterConfigTests {
     @Test func refineIsReadWithItsSettingsAndItsOwnDefaultM() throws {
         let config = try load(Self.validText().replacingOccurrences(of: "  m: 8\n", with: ""),
                               overrides: ["method.name=refine", "method.right_at=0.7", "method.rebalance=true", "method.critique_max_tokens=300"])
-        #expect(config.method.name == "refine")
+        #expect(config.method.name == .refine)
         #expect(config.method.m == 10)
         let refine = try #require(config.method.refine)
         #expect(refine.rightAt == 0.7 && refine.rebalance && refine.critiqueMaxTokens == 300 && refine.maxCritiques == 10)

@@ -66,13 +66,13 @@ extension ClusterConfig {
             throw ConfigError(file: document.file, key: "method.vote", line: nil, message: "'weighted' needs at least one verifier under 'verifiers'")
         }
         try checkSearch(method: method, samplers: samplers, verifiers: verifiers, file: document.file)
-        if method.name != "lmsi", method.name != "search", verifiers.isEmpty {
+        if method.name.needsVerifierLabels, verifiers.isEmpty {
             throw ConfigError(file: document.file, key: "method.name", line: nil, message: "'\(method.name)' needs at least one verifier under 'verifiers' (they label solutions right or wrong)")
         }
-        if method.name != "lmsi", method.vote == .weighted {
+        if method.name != .lmsi, method.vote == .weighted {
             throw ConfigError(file: document.file, key: "method.vote", line: nil, message: "'weighted' applies to method 'lmsi' only")
         }
-        if prompt.template == .raw, method.name != "lmsi" {
+        if prompt.template == .raw, method.name != .lmsi {
             throw ConfigError(file: document.file, key: "prompt.template", line: nil, message: "'raw' applies to method 'lmsi' only")
         }
         if method.minPathScore > 0, verifiers.isEmpty {
@@ -164,10 +164,17 @@ extension ClusterConfig {
     }
 
     private static func parseMethod(_ map: ConfigMapping?) throws(ConfigError) -> MethodSettings {
-        let name = try map?.optional("name")?.choice(["lmsi", "refine", "verify_refine", "search"]) ?? "lmsi"
+        let chosen = try map?.optional("name")?.choice(MethodName.allCases.map(\.rawValue))
+        let name = chosen.flatMap(MethodName.init(rawValue:)) ?? .lmsi
         let mValue = map?.optional("m")
-        let m = try mValue?.int() ?? (name == "refine" ? 10 : name == "verify_refine" ? 1 : name == "search" ? 16 : 32)
-        if name == "verify_refine", m != 1 { throw mValue!.error("must be 1 for verify_refine (it answers once, then refines)") }
+        let defaultM = switch name {
+        case .lmsi: 32
+        case .refine: 10
+        case .verifyRefine: 1
+        case .search: 16
+        }
+        let m = try mValue?.int() ?? defaultM
+        if name == .verifyRefine, m != 1 { throw mValue!.error("must be 1 for verify_refine (it answers once, then refines)") }
         if m < 1 { throw mValue!.error("must be at least 1, got \(m)") }
         let pprValue = map?.optional("paths_per_request")
         let ppr = try pprValue?.int() ?? m
@@ -194,13 +201,13 @@ extension ClusterConfig {
         let minPathScore = try scoreValue?.double() ?? 0
         if minPathScore < 0 || minPathScore > 1 { throw scoreValue!.error("must be between 0 and 1, got \(minPathScore)") }
         var refine: RefineSettings?
-        if name == "refine" || name == "verify_refine" {
-            let other = name == "refine" ? RefineSettings.inferenceOnly : RefineSettings.collectOnly
+        if name == .refine || name == .verifyRefine {
+            let other = name == .refine ? RefineSettings.inferenceOnly : RefineSettings.collectOnly
             for key in other {
-                if let value = map?.optional(key) { throw value.error("applies to method '\(name == "refine" ? "verify_refine" : "refine")' only") }
+                if let value = map?.optional(key) { throw value.error("applies to method '\(name == .refine ? MethodName.verifyRefine : .refine)' only") }
             }
             refine = try parseRefine(map)
-            if name == "verify_refine" {
+            if name == .verifyRefine {
                 // Greedy by default at inference: one answer, one critique, one refinement.
                 if map?.optional("critique_temperature") == nil { refine?.critiqueTemperature = 0 }
                 if map?.optional("refinement_temperature") == nil { refine?.refinementTemperature = 0 }
@@ -210,9 +217,9 @@ extension ClusterConfig {
         }
         var search: SearchSettings?
         if let searchValue = map?.optional("search") {
-            if name != "search" { throw searchValue.error("applies to method 'search' only") }
+            if name != .search { throw searchValue.error("applies to method 'search' only") }
             search = try parseSearch(try searchValue.mapping())
-        } else if name == "search" {
+        } else if name == .search {
             search = SearchSettings()
         }
         try map?.finish()

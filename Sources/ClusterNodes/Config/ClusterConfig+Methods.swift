@@ -10,7 +10,7 @@ extension ClusterConfig.MethodSettings {
         if let search {
             return SearchMethodFactory(settings: search, prompts: PromptBuilder(exemplars: exemplars), answerStop: stop)
         }
-        if let refine, name == "verify_refine" {
+        if let refine, name == .verifyRefine {
             return VerifyRefineMethodFactory(settings: VerifyRefineMethod.Settings(
                 prompts: PromptBuilder(exemplars: exemplars), threshold: refine.threshold, critiqueTemperature: refine.critiqueTemperature,
                 critiqueMaxTokens: refine.critiqueMaxTokens, refinementTemperature: refine.refinementTemperature))

@@ -210,7 +210,7 @@ extension ClusterConfig {
     func checkRounds(file: String) throws(ConfigError) {
         guard let rounds else { return }
         func fail(_ message: String) -> ConfigError { ConfigError(file: file, key: "rounds", line: nil, message: message) }
-        if method.name == "verify_refine" {
+        if method.name == .verifyRefine {
             throw ConfigError(file: file, key: "method.name", line: nil, message: "'verify_refine' evaluates and makes no training data: rounds need 'lmsi' or 'refine'")
         }
         let written = Set(trainer.formats.map(\.rawValue))
@@ -231,7 +231,7 @@ extension ClusterConfig {
     }
 
     /// - Parameter method: `method.name`: `refine` trains on the refiner's data by default.
-    static func parseRounds(_ map: ConfigMapping, method: String, resolve: (String) -> URL) throws(ConfigError) -> RoundsSettings {
+    static func parseRounds(_ map: ConfigMapping, method: MethodName, resolve: (String) -> URL) throws(ConfigError) -> RoundsSettings {
         func positive(_ map: ConfigMapping?, _ key: String, _ fallback: Int, minimum: Int = 1) throws(ConfigError) -> Int {
             guard let value = map?.optional(key) else { return fallback }
             let number = try value.int()
@@ -249,7 +249,7 @@ extension ClusterConfig {
         let engine = try parseEngine(try map.required("engine").mapping(), resolve: resolve)
 
         let dataMap = try map.optional("data")?.mapping()
-        var formats = [method == "refine" ? TrainingExample.Format.refine.rawValue : TrainingExample.Format.fewShotChainOfThought.rawValue]
+        var formats = [method == .refine ? TrainingExample.Format.refine.rawValue : TrainingExample.Format.fewShotChainOfThought.rawValue]
         if let value = dataMap?.optional("formats") {
             formats = try value.list().map { v throws(ConfigError) in try v.choice(TrainingExample.Format.allCases.map(\.rawValue)) }
             if formats.isEmpty { throw value.error("must name at least one format") }

@@ -94,7 +94,7 @@ public struct ClusterConfig: Sendable {
     }
 
     public struct MethodSettings: Sendable, Hashable {
-        public var name: String
+        public var name: MethodName
         public var m: Int
         public var pathsPerRequest: Int
         public var temperature: Double

@@ -135,7 +135,7 @@ extension MethodRecords {
     /// record is accepted when some critique and refinement are kept.
     static func verdict(for result: RefineResult) -> GroupVerdict {
         var record = Selfimprove_V1_TrainingRecord()
-        record.method = "refine"
+        record.method = MethodName.refine.recordName
         record.questionID = result.question.id
         record.question = result.question.text
         record.rightAt = result.rightAt
@@ -197,7 +197,7 @@ extension MethodRecords {
     /// No training data: `accepted` is false.
     static func verdict(for result: VerifyRefineResult) -> GroupVerdict {
         var record = Selfimprove_V1_TrainingRecord()
-        record.method = "verify_refine"
+        record.method = MethodName.verifyRefine.recordName
         record.questionID = result.question.id
         record.question = result.question.text
         let before = result.answerBefore, after = result.answerAfter

@@ -33,7 +33,7 @@ struct RunManifest {
             "config": config.canonicalText,
             "dataset": ["path": config.dataset.path, "questions": progress.total, "lines_skipped": progress.datasetLinesSkipped],
             "method": [
-                "name": config.method.name, "m": config.method.m, "paths_per_request": config.method.pathsPerRequest,
+                "name": config.method.name.rawValue, "m": config.method.m, "paths_per_request": config.method.pathsPerRequest,
                 "temperature": config.method.temperature, "top_p": config.method.topP, "max_tokens": config.method.maxTokens,
                 "vote": config.method.vote.rawValue, "min_confidence": config.method.minConfidence ?? NSNull(),
                 "min_path_score": config.method.minPathScore,
@@ -71,7 +71,7 @@ struct RunManifest {
             },
         ]
         if let reason { object["reason"] = reason }
-        if config.method.name == "verify_refine" {
+        if config.method.name == .verifyRefine {
             let counts = progress.verifyRefine
             func share(_ count: Int) -> Any { counts.labelled > 0 ? Double(count) / Double(counts.labelled) : NSNull() }
             object["verify_refine"] = [
@@ -82,7 +82,7 @@ struct RunManifest {
                 "verifiers": config.verifiers.first.map { $0.chain.map(\.kind.rawValue) } ?? [],
             ] as [String: Any]
         }
-        if config.method.name == "refine" {
+        if config.method.name == .refine {
             func entry(_ refine: RefineCounts) -> [String: Any] {
                 ["solutions": refine.solutions, "judged_wrong": refine.judgedWrong, "critiqued": refine.critiqued,
                  "passed_filters": refine.passedFilters, "refined_right": refine.refinedRight, "rebalanced": refine.rebalanced,

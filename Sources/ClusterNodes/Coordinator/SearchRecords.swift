@@ -63,7 +63,7 @@ extension MethodRecords {
     /// goes along for the exports (preference pairs, step labels) and for inspection.
     static func verdict(for result: SearchResult) -> GroupVerdict {
         var record = Selfimprove_V1_TrainingRecord()
-        record.method = "search"
+        record.method = MethodName.search.recordName
         record.questionID = result.question.id
         record.question = result.question.text
         let (paths, _) = recordPaths(result.paths.map { Optional($0) }, answers: result.answers, scores: result.outcomes.map { $0 ?? 0 })

@@ -24,9 +24,10 @@ extension SinkRecord {
             keptPaths: wire.keptPaths.map { Int($0) }, gold: wire.hasGold ? wire.gold : nil,
             majorityCorrect: wire.hasMajorityCorrect ? wire.majorityCorrect : nil, vote: wire.vote.isEmpty ? nil : wire.vote)
         var examples: [TrainingExample] = []
-        if wire.method == "refine" || wire.method == "verify_refine" {
+        let method = MethodName(recordName: wire.method)
+        if method == .refine || method == .verifyRefine {
             record.method = wire.method
-            record.rightAt = wire.method == "refine" ? wire.rightAt : nil
+            record.rightAt = method == .refine ? wire.rightAt : nil
             record.reference = wire.hasReferencePath ? Int(wire.referencePath) : nil
             record.labelledBy = wire.labelledBy.isEmpty ? nil : wire.labelledBy
             record.refinements = wire.refinements.map { attempt in
@@ -39,9 +40,9 @@ extension SinkRecord {
                     completionTokens: attempt.outcome == "rebalanced" ? nil : Int(attempt.completionTokens))
             }
             // verify_refine evaluates: it makes no training data.
-            examples = wire.method == "refine" ? Self.refineExamples(wire, formats: formats) : []
+            examples = method == .refine ? Self.refineExamples(wire, formats: formats) : []
         } else {
-            if wire.method == "search" {
+            if method == .search {
                 record.method = wire.method
                 record.search = SearchTreeRecord(wire: wire.search)
             }

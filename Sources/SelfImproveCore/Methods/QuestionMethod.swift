@@ -38,7 +38,7 @@ public enum MethodStep: Sendable {
 /// Makes the method for each question of a run (one per `method.name`).
 public protocol QuestionMethodFactory: Sendable {
     /// The method's name in the config (`method.name`).
-    var name: String { get }
+    var name: MethodName { get }
     /// A fresh state machine for `question`.
     func make(for question: Question) -> any QuestionMethod
 }

@@ -220,7 +220,7 @@ public struct RefineResult: Sendable {
 /// Makes ``RefineMethod``s (`method.name: refine`).
 public struct RefineMethodFactory: QuestionMethodFactory {
     public let settings: RefineMethod.Settings
-    public var name: String { "refine" }
+    public var name: MethodName { .refine }
 
     public init(settings: RefineMethod.Settings) { self.settings = settings }
 

@@ -101,7 +101,7 @@ public struct VerifyRefineResult: Sendable {
 /// Makes ``VerifyRefineMethod``s (`method.name: verify_refine`).
 public struct VerifyRefineMethodFactory: QuestionMethodFactory {
     public let settings: VerifyRefineMethod.Settings
-    public var name: String { "verify_refine" }
+    public var name: MethodName { .verifyRefine }
 
     public init(settings: VerifyRefineMethod.Settings) { self.settings = settings }
 

@@ -365,7 +365,7 @@ public struct SearchMethodFactory: QuestionMethodFactory {
     public let prompts: PromptBuilder
     public let answerStop: [String]
     private let promptPrefix: String
-    public var name: String { "search" }
+    public var name: MethodName { .search }
 
     public init(settings: SearchSettings, prompts: PromptBuilder, answerStop: [String]) {
         self.settings = settings

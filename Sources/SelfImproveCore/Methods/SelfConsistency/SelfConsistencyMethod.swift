@@ -100,7 +100,7 @@ public struct SelfConsistencyResult: Sendable {
 /// Makes ``SelfConsistencyMethod``s (`method.name: lmsi`).
 public struct SelfConsistencyMethodFactory: QuestionMethodFactory {
     public let settings: SelfConsistencyMethod.Settings
-    public var name: String { "lmsi" }
+    public var name: MethodName { .lmsi }
 
     public init(settings: SelfConsistencyMethod.Settings) { self.settings = settings }
 
