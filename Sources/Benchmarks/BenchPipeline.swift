@@ -142,22 +142,19 @@ struct BenchPipeline: AsyncParsableCommand {
                                        terminal: TerminalOutput(drawsBar: false), echoCoordinator: false, logger: logger)
         let status = await launcher.run()
         let manifestURL = config.output.appendingPathComponent("manifest.json")
-        guard status == 0, let data = try? Data(contentsOf: manifestURL),
-              let manifest = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let counts = manifest["counts"] as? [String: Any], let timings = manifest["timings"] as? [String: Any]
-        else {
+        guard status == 0, let manifest = try? RunManifest.read(manifestURL) else {
             logger.error("The benchmark run failed", metadata: ["status": "\(status)", "logs": "\(config.output.appendingPathComponent("logs").path)"])
             throw ExitCode.failure
         }
         return [
             "rep": rep,
-            "questions": counts["records"] ?? 0,
-            "paths": counts["paths"] ?? 0,
-            "seconds": timings["seconds"] ?? 0,
-            "startup_seconds": timings["startup_seconds"] ?? 0,
-            "paths_per_s": ((timings["working_paths_per_s"] as? Double) ?? 0).rounded(),
-            "paths_per_s_with_startup": ((timings["paths_per_s"] as? Double) ?? 0).rounded(),
-            "coordinator_peak_rss_bytes": Double(manifest["coordinator_peak_rss_bytes"] as? Int ?? 0),
+            "questions": manifest.counts.records,
+            "paths": manifest.counts.paths,
+            "seconds": manifest.timings.seconds,
+            "startup_seconds": manifest.timings.startupSeconds,
+            "paths_per_s": manifest.timings.workingPathsPerS.rounded(),
+            "paths_per_s_with_startup": manifest.timings.pathsPerS.rounded(),
+            "coordinator_peak_rss_bytes": Double(manifest.coordinatorPeakRssBytes),
             "evidence": folder.lastPathComponent,
         ]
     }

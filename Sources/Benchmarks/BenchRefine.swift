@@ -95,20 +95,19 @@ struct BenchRefine: AsyncParsableCommand {
                 let devRun = try await runOnce(verifier: verifier, split: "dev", dataset: devFile, threshold: 0, baseURL: baseURL,
                                                folder: folder, logger: logger)
                 let points = try Self.points(devRun.appendingPathComponent("records.jsonl"))
-                let devCounts = try Self.manifest(devRun)["verify_refine"] as? [String: Any] ?? [:]
+                let devCounts = try Self.counts(devRun)
                 let tuned = ThresholdTuning.best(points)
                 logger.notice("bench refine: \(verifier), test run (threshold \(tuned.threshold))")
                 let testRun = try await runOnce(verifier: verifier, split: "test", dataset: testFile, threshold: tuned.threshold,
                                                 baseURL: baseURL, folder: folder, logger: logger)
-                let manifest = try Self.manifest(testRun)
-                let counts = manifest["verify_refine"] as? [String: Any] ?? [:]
+                let counts = try Self.counts(testRun)
                 results.append([
                     "verifier": verifier, "chain": Self.chains[verifier]!, "threshold": tuned.threshold,
                     "dev": ["questions": points.count, "accuracy_before": ThresholdTuning.accuracy(points, threshold: 1),
                             "accuracy_after_all_doubted": ThresholdTuning.accuracy(points, threshold: 0), "accuracy_at_threshold": tuned.accuracy,
-                            "refined": devCounts["refined"] ?? 0, "wrong_to_right": devCounts["wrong_to_right"] ?? 0,
-                            "right_to_wrong": devCounts["right_to_wrong"] ?? 0] as [String: Any],
-                    "test": counts,
+                            "refined": devCounts.refined, "wrong_to_right": devCounts.wrongToRight,
+                            "right_to_wrong": devCounts.rightToWrong] as [String: Any],
+                    "test": try JSONSerialization.jsonObject(with: JSONEncoder().encode(counts)),
                 ])
             }
             await llama.stop()
@@ -171,10 +170,12 @@ struct BenchRefine: AsyncParsableCommand {
         return config.output
     }
 
-    private static func manifest(_ output: URL) throws -> [String: Any] {
-        let data = try Data(contentsOf: output.appendingPathComponent("manifest.json"))
-        guard let manifest = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw ValidationError("unreadable manifest") }
-        return manifest
+    /// What a verify_refine run's answers did (its manifest's `verify_refine`).
+    private static func counts(_ output: URL) throws -> RunManifest.VerifyRefine {
+        guard let counts = try RunManifest.read(output.appendingPathComponent("manifest.json")).verifyRefine else {
+            throw ValidationError("the manifest in \(output.path) has no verify_refine counts")
+        }
+        return counts
     }
 
     /// Each dev question's P(incorrect) and rightness before and after, from its record.

@@ -92,11 +92,11 @@ struct BenchSearch: AsyncParsableCommand {
         try await llama.start()
         let baseURL = await llama.baseURL
         let started = ContinuousClock.now
-        let searchManifest: [String: Any], lmsiOutput: URL, direct: DirectMethodRunner.Outcome
+        let searchManifest: RunManifest, lmsiOutput: URL, direct: DirectMethodRunner.Outcome
         do {
             logger.notice("bench search: search through the cluster (\(questions.count) questions, \(simulations) simulations each)")
-            searchManifest = try Self.manifest(try await cluster(name: "search", method: searchMethod, judge: process, dataset: dataset, baseURL: baseURL,
-                                                                 folder: folder, logger: logger))
+            searchManifest = try RunManifest.read(try await cluster(name: "search", method: searchMethod, judge: process, dataset: dataset, baseURL: baseURL,
+                                                                 folder: folder, logger: logger).appendingPathComponent("manifest.json"))
             logger.notice("bench search: the same search straight against the server")
             direct = try await directSearch(questions, baseURL: baseURL)
             logger.notice("bench search: self-consistency through the cluster (m = \(maxM))")
@@ -107,11 +107,11 @@ struct BenchSearch: AsyncParsableCommand {
             await llama.stop()
             throw error
         }
-        let search = searchManifest["search"] as? [String: Any] ?? [:]
-        let searchTokens = search["completion_tokens"] as? Int ?? 0
-        let searchAccuracy = (searchManifest["accuracy"] as? [String: Any])?["majority"] as? Double ?? 0
-        let steady = (searchManifest["timings"] as? [String: Any])?["steady_seconds"] as? Double ?? 0
-        let clusterSteps = search["steps_drawn"] as? Int ?? 0
+        guard let search = searchManifest.search else { throw ValidationError("the search run's manifest has no search counts") }
+        let searchTokens = search.completionTokens
+        let searchAccuracy = searchManifest.accuracy?.majority ?? 0
+        let steady = searchManifest.timings.steadySeconds
+        let clusterSteps = search.stepsDrawn
         let directSteps = direct.results.reduce(0) { total, result in
             if case let .search(search) = result { return total + search.counters.stepsDrawn }
             return total
@@ -134,9 +134,9 @@ struct BenchSearch: AsyncParsableCommand {
             "settings": ["questions": questions.count, "one_step": oneStep, "two_step": twoStep, "simulations": simulations, "rollouts": rollouts,
                          "process_judge": process, "max_m": maxM, "open_questions": openQuestions, "max_tokens": maxTokens,
                          "temperature": Self.temperature, "slots": modelServer.slots, "threads": modelServer.threads] as [String: Any],
-            "search": ["accuracy": searchAccuracy, "completion_tokens": searchTokens, "trees": search["trees"] ?? 0, "nodes": search["nodes"] ?? 0,
-                       "steps_drawn": clusterSteps, "rollouts": search["rollouts"] ?? 0, "critic_calls": search["critic_calls"] ?? 0,
-                       "kept": search["kept"] ?? 0, "mean_depth": search["mean_depth"] ?? 0, "exhausted": search["exhausted"] ?? 0] as [String: Any],
+            "search": ["accuracy": searchAccuracy, "completion_tokens": searchTokens, "trees": search.trees, "nodes": search.nodes,
+                       "steps_drawn": clusterSteps, "rollouts": search.rollouts, "critic_calls": search.criticCalls,
+                       "kept": search.kept, "mean_depth": search.meanDepth, "exhausted": search.exhausted] as [String: Any],
             "self_consistency": [
                 "equal_tokens": equal.map { ["m": $0.m, "accuracy": $0.accuracy, "completion_tokens": $0.tokens] as [String: Any] } ?? NSNull(),
                 "by_m": voting.map { ["m": $0.m, "accuracy": $0.accuracy, "completion_tokens": $0.tokens] },
@@ -156,7 +156,7 @@ struct BenchSearch: AsyncParsableCommand {
             printJSONLine(result)
         } else {
             print(String(format: "search: accuracy %.3f with %d tokens (%@ trees, %@ nodes, %@ rollouts)", searchAccuracy, searchTokens,
-                         "\(search["trees"] ?? 0)", "\(search["nodes"] ?? 0)", "\(search["rollouts"] ?? 0)"))
+                         "\(search.trees)", "\(search.nodes)", "\(search.rollouts)"))
             if let equal {
                 print(String(format: "self-consistency at equal tokens: maj@%d accuracy %.3f with %d tokens", equal.m, equal.accuracy, equal.tokens))
             } else {
@@ -225,11 +225,6 @@ struct BenchSearch: AsyncParsableCommand {
         return config.output
     }
 
-    private static func manifest(_ output: URL) throws -> [String: Any] {
-        let data = try Data(contentsOf: output.appendingPathComponent("manifest.json"))
-        guard let manifest = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw ValidationError("unreadable manifest") }
-        return manifest
-    }
 
     /// The held-out problems: one-step ones, then two-step ones.
     static func heldOut(oneStep: Int, twoStep: Int) throws -> [String] {

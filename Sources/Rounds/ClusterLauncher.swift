@@ -281,11 +281,8 @@ public final class ClusterLauncher: Sendable {
         var rate = 0.0
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(500))
-            guard let data = try? Data(contentsOf: url),
-                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  let done = object["done"] as? Int, let total = object["total"] as? Int,
-                  let paths = object["paths"] as? Int, let elapsed = object["elapsed_s"] as? Double
-            else { continue }
+            guard let snapshot = ProgressSnapshot.read(url) else { continue }
+            let (done, total, paths, elapsed) = (snapshot.done, snapshot.total, snapshot.paths, snapshot.elapsedS)
             let now = ContinuousClock.now
             let seconds = Double((now - last.time).components.seconds) + Double((now - last.time).components.attoseconds) / 1e18
             if seconds > 0, done >= last.done { rate = rate == 0 ? Double(done - last.done) / seconds : 0.7 * rate + 0.3 * Double(done - last.done) / seconds }

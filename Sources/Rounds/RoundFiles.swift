@@ -128,15 +128,19 @@ public enum RoundFiles {
     }
 
     /// A finished run's manifest, or an error saying why the phase did not finish.
-    public static func finishedManifest(in folder: URL) throws -> [String: Any] {
+    public static func finishedManifest(in folder: URL) throws -> RunManifest {
         let file = folder.appendingPathComponent("manifest.json")
-        guard let data = FileManager.default.contents(atPath: file.path),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else { throw ReadError(description: "\(file.path) is missing or unreadable") }
-        guard object["status"] as? String == "finished" else {
-            throw ReadError(description: "the run in \(folder.path) ended '\(object["status"] ?? "?")'\((object["reason"] as? String).map { ": \($0)" } ?? "")")
+        guard FileManager.default.fileExists(atPath: file.path) else { throw ReadError(description: "\(file.path) is missing") }
+        let manifest: RunManifest
+        do {
+            manifest = try RunManifest.read(file)
+        } catch {
+            throw ReadError(description: "\(file.path) is unreadable: \(error)")
         }
-        return object
+        guard manifest.status == .finished else {
+            throw ReadError(description: "the run in \(folder.path) ended '\(manifest.status.rawValue)'\(manifest.reason.map { ": \($0)" } ?? "")")
+        }
+        return manifest
     }
 
     /// Writes a JSON value atomically (sorted keys, readable).

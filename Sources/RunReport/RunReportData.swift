@@ -1,3 +1,4 @@
+import ClusterNodes
 import Foundation
 import Rounds
 
@@ -51,21 +52,19 @@ public struct RunReportData {
             }
         }
         let manifestURL = runFolder.appendingPathComponent("manifest.json")
-        guard let manifest = try? Self.object(manifestURL) else {
+        guard let manifest = try? RunManifest.read(manifestURL) else {
             throw ReportError("no readable manifest.json in \(runFolder.path): is it a run's output folder (or a rounds run's)?")
         }
-        title = manifest["run"] as? String ?? folder.lastPathComponent
-        status = manifest["status"] as? String ?? "?"
-        method = (manifest["method"] as? [String: Any])?["name"] as? String ?? "lmsi"
-        seconds = (manifest["timings"] as? [String: Any])?["seconds"] as? Double ?? 0
-        for (key, value) in manifest["counts"] as? [String: Any] ?? [:] {
-            if let number = value as? Int { counts[key] = number }
+        title = manifest.run
+        status = manifest.status.rawValue
+        method = manifest.method.name
+        seconds = manifest.timings.seconds
+        counts = manifest.counts.byName
+        if let accuracy = manifest.accuracy {
+            labelled = accuracy.labelled
+            self.accuracy = ["first_path": accuracy.firstPath, "majority": accuracy.majority, "pass_at_m": accuracy.passAtM]
         }
-        if let accuracy = manifest["accuracy"] as? [String: Any] {
-            labelled = accuracy["labelled"] as? Int ?? 0
-            for key in ["first_path", "majority", "pass_at_m"] { self.accuracy[key] = accuracy[key] as? Double }
-        }
-        meanConfidence = manifest["mean_confidence"] as? Double
+        meanConfidence = manifest.meanConfidence
         if let voted = counts["voted"], voted > 0 { acceptance = Double(counts["accepted"] ?? 0) / Double(voted) }
         try readRecords(runFolder.appendingPathComponent("records.jsonl"))
         readProgress(runFolder.appendingPathComponent("progress.jsonl"))
@@ -95,20 +94,10 @@ public struct RunReportData {
     }
 
     private mutating func readProgress(_ url: URL) {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return }
-        for line in text.split(separator: "\n") {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let seconds = object["t_s"] as? Double, let paths = object["paths_per_s"] as? Double,
-                  let tokens = object["tokens_per_s"] as? Double
-            else { continue }
-            samples.append(Sample(seconds: seconds, pathsPerSecond: paths, tokensPerSecond: tokens))
+        for sample in ProgressSample.readAll(url) {
+            guard let paths = sample.pathsPerS, let tokens = sample.tokensPerS else { continue }
+            samples.append(Sample(seconds: sample.tS, pathsPerSecond: paths, tokensPerSecond: tokens))
         }
-    }
-
-    private static func object(_ url: URL) throws -> [String: Any] {
-        let data = try Data(contentsOf: url)
-        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw ReportError("\(url.path) is not a JSON object") }
-        return object
     }
 
     /// The latest round's sampling phase (or the baseline's evaluation, `round-0/eval`) that has a manifest.

@@ -1,3 +1,4 @@
+import ClusterNodes
 import Foundation
 import Logging
 import Rounds
@@ -40,11 +41,10 @@ final class BenchProgress: Sendable {
         guard let file = current.statusFile else {
             return "\(current.paths)/\(total) paths; waiting for llama-server to answer \(current.requestsInFlight) requests"
         }
-        guard let data = try? Data(contentsOf: file),
-              let status = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        guard let status = ProgressSnapshot.read(file) else {
             return "waiting for the cluster's nodes to start and join (no \(file.lastPathComponent) yet)"
         }
-        let paths = status["paths"] as? Int ?? 0, done = status["done"] as? Int ?? 0, questions = status["total"] as? Int ?? 0
+        let paths = status.paths, done = status.done, questions = status.total
         let waiting = paths < total ? "waiting for llama-server to answer the sampler's requests"
             : "every path is in; waiting for the last records to be voted, scored and stored"
         return "\(paths)/\(total) paths, \(done)/\(questions) questions stored; \(waiting)"

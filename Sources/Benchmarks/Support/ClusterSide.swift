@@ -41,17 +41,13 @@ struct ClusterSide: Sendable {
         let status = await launcher.run()
         let wall = (ContinuousClock.now - started).seconds
         let manifestURL = config.output.appendingPathComponent("manifest.json")
-        guard status == 0, let data = try? Data(contentsOf: manifestURL),
-              let manifest = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let counts = manifest["counts"] as? [String: Any], let timings = manifest["timings"] as? [String: Any],
-              let tokens = counts["completion_tokens"] as? Int, let paths = counts["paths"] as? Int,
-              let steady = timings["steady_seconds"] as? Double
-        else {
+        guard status == 0, let manifest = try? RunManifest.read(manifestURL) else {
             logger.error("The cluster run failed", metadata: ["status": "\(status)", "logs": "\(config.output.appendingPathComponent("logs").path)"])
             throw ExitCode.failure
         }
-        return BackendSideRun(side: "cluster", tokens: tokens, paths: paths, steadySeconds: steady,
-                              startupSeconds: timings["startup_seconds"] as? Double ?? 0, tailSeconds: timings["tail_seconds"] as? Double ?? 0,
+        return BackendSideRun(side: "cluster", tokens: manifest.counts.completionTokens, paths: manifest.counts.paths,
+                              steadySeconds: manifest.timings.steadySeconds, startupSeconds: manifest.timings.startupSeconds,
+                              tailSeconds: manifest.timings.tailSeconds,
                               wallSeconds: wall, evidence: folder.lastPathComponent)
     }
 }

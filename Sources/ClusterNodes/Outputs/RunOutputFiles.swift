@@ -18,12 +18,10 @@ struct RunOutputFiles {
     /// Writes `progress.json` and appends a sample to `progress.jsonl`.
     /// - Parameter finished: Whether the run has an outcome.
     mutating func writeProgress(_ progress: RunProgress, finished: Bool, now: Date = Date()) {
-        let object: [String: Any] = [
-            "done": progress.done, "total": progress.total, "paths": progress.pathsReceived,
-            "paths_stored": progress.pathsStored, "accepted": progress.accepted, "voted": progress.voted,
-            "elapsed_s": progress.elapsed.seconds, "finished": finished,
-        ]
-        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+        let snapshot = ProgressSnapshot(done: progress.done, total: progress.total, paths: progress.pathsReceived,
+                                        pathsStored: progress.pathsStored, accepted: progress.accepted, voted: progress.voted,
+                                        elapsedS: progress.elapsed.seconds, finished: finished)
+        if let data = try? Self.encoder.encode(snapshot) {
             try? data.write(to: folder.appendingPathComponent("progress.json"), options: .atomic)
         }
         appendSample(progress, now: now)
@@ -36,20 +34,25 @@ struct RunOutputFiles {
             .write(to: folder.appendingPathComponent("manifest.json"))
     }
 
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
     /// One line of `progress.jsonl`: seconds since the run started, counts, and the rates since
     /// the previous line.
     private mutating func appendSample(_ progress: RunProgress, now: Date) {
         let seconds = now.timeIntervalSince(progress.startedAt)
-        var object: [String: Any] = [
-            "t_s": (seconds * 1000).rounded() / 1000, "done": progress.done, "voted": progress.voted, "paths": progress.pathsReceived,
-            "tokens": progress.completionTokens, "leases_failed": progress.leasesFailed, "leases_expired": progress.leasesExpired,
-        ]
+        var sample = ProgressSample(tS: (seconds * 1000).rounded() / 1000, done: progress.done, voted: progress.voted,
+                                    paths: progress.pathsReceived, tokens: progress.completionTokens,
+                                    leasesFailed: progress.leasesFailed, leasesExpired: progress.leasesExpired)
         if let last = lastSample, seconds > last.seconds {
-            object["paths_per_s"] = Double(progress.pathsReceived - last.paths) / (seconds - last.seconds)
-            object["tokens_per_s"] = Double(progress.completionTokens - last.tokens) / (seconds - last.seconds)
+            sample.pathsPerS = Double(progress.pathsReceived - last.paths) / (seconds - last.seconds)
+            sample.tokensPerS = Double(progress.completionTokens - last.tokens) / (seconds - last.seconds)
         }
         lastSample = (seconds, progress.pathsReceived, progress.completionTokens)
-        guard var line = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        guard var line = try? Self.encoder.encode(sample) else { return }
         line.append(0x0A)
         let url = folder.appendingPathComponent("progress.jsonl")
         if let handle = try? FileHandle(forWritingTo: url) {
