@@ -1,3 +1,5 @@
+import SelfImproveCore
+
 /// What a sampler asks a model for: `n` paths continuing one prompt.
 public struct SamplingRequest: Sendable, Hashable {
     public var prompt: String
@@ -23,26 +25,6 @@ public struct SamplingRequest: Sendable, Hashable {
         self.maxTokens = maxTokens
         self.stop = stop
         self.seed = seed
-    }
-}
-
-/// One generated path.
-public struct SampledPath: Sendable, Hashable {
-    public var text: String
-    public var completionTokens: Int
-    /// `stop`, `length`, ... as the backend reports it.
-    public var finishReason: String
-    /// Sum of token log-probabilities, when the backend offers them.
-    public var logProbability: Double?
-    /// The most likely first tokens and their log-probabilities, when asked for
-    /// (``SamplingRequest/firstTokenAlternatives``) and the backend offers them.
-    public var firstTokenAlternatives: [String: Double]?
-
-    public init(text: String, completionTokens: Int, finishReason: String, logProbability: Double? = nil) {
-        self.text = text
-        self.completionTokens = completionTokens
-        self.finishReason = finishReason
-        self.logProbability = logProbability
     }
 }
 

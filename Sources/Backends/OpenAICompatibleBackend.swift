@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import SelfImproveCore
 import Synchronization
 
 /// A model behind an OpenAI-compatible HTTP server: vLLM, SGLang, TGI, Ollama, llama.cpp's

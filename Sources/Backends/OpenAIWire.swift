@@ -1,4 +1,5 @@
 import Foundation
+import SelfImproveCore
 
 /// The JSON of the OpenAI-compatible `/v1/completions` and `/v1/chat/completions` endpoints, as
 /// vLLM, SGLang, TGI, Ollama and llama.cpp's server speak it: request bodies out, replies in.

@@ -2,6 +2,7 @@ import Backends
 import Foundation
 import Logging
 import ScriptedHTTPServer
+import SelfImproveCore
 import Synchronization
 import Testing
 

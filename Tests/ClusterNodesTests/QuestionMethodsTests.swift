@@ -18,8 +18,9 @@ struct QuestionMethodsTests {
     private func sampled(_ question: Question, answers: [Int]) -> MethodEvent {
         .sampled(WorkLedger.Group(
             question: question, key: 0,
-            paths: answers.map { SampledPath(text: "The answer is \($0).", completionTokens: 6, finishReason: "stop") },
-            samplers: answers.map { _ in "sampler-1" }, modelVersions: answers.map { _ in "v1" }, purpose: nil))
+            paths: answers.map { SampledPath(text: "The answer is \($0).", completionTokens: 6, finishReason: "stop", sampler: "sampler-1",
+                                             modelVersion: "v1") },
+            purpose: nil))
     }
 
     @Test func aQuestionStartedAndSampledInOneBatchFinishesThere() throws {

@@ -18,8 +18,8 @@ struct SelfConsistencyMethodTests {
     }
 
     /// Paths ending in the given answers (nil: the index was given up).
-    private func paths(_ answers: [Int?]) -> [MethodPath?] {
-        answers.map { $0.map { MethodPath(text: " 3 + 4 = \($0). The answer is \($0).", completionTokens: 10, finishReason: "stop",
+    private func paths(_ answers: [Int?]) -> [SampledPath?] {
+        answers.map { $0.map { SampledPath(text: " 3 + 4 = \($0). The answer is \($0).", completionTokens: 10, finishReason: "stop",
                                           sampler: "sampler-1", modelVersion: "synthetic-v1") } }
     }
 

@@ -34,7 +34,7 @@ struct WorkLedgerTests {
         guard let group = completed.first else { return }
         #expect(group.paths.map { $0?.text.hasPrefix("q1#") } == Array(repeating: true, count: 8))
         #expect(group.paths.enumerated().allSatisfy { $0.element?.text.hasPrefix("q1#\($0.offset) ") == true })
-        #expect(group.samplers == Array(repeating: "s1", count: 8))
+        #expect(group.paths.map { $0?.sampler } == Array(repeating: "s1", count: 8))
         #expect(group.failedIndices.isEmpty)
         #expect(ledger.openUnits == 0)
     }
@@ -104,7 +104,7 @@ struct WorkLedgerTests {
         #expect(retry.indices == slow.indices)
         let done = ledger.complete(retry.id, paths: paths(retry), modelVersion: "v1")
         #expect(done.completed.count == 1)
-        #expect(done.completed[0].samplers == Array(repeating: "fast", count: 4))
+        #expect(done.completed[0].paths.map { $0?.sampler } == Array(repeating: "fast", count: 4))
         let late = ledger.complete(slow.id, paths: paths(slow), modelVersion: "v1")
         #expect(late.completed.isEmpty)
         #expect(late.dropped == 4)
@@ -122,7 +122,7 @@ struct WorkLedgerTests {
         // The holder completes it.
         let done = ledger.complete(lease.id, by: "sampler-1", paths: paths(lease), modelVersion: "v1")
         #expect(done.heldBy == nil && done.completed.count == 1)
-        #expect(done.completed[0].modelVersions.allSatisfy { $0 == "v1" })
+        #expect(done.completed[0].paths.allSatisfy { $0?.modelVersion == "v1" })
     }
 
     @Test func aLostSamplersLeasesGoElsewhere() {
@@ -137,7 +137,7 @@ struct WorkLedgerTests {
         _ = ledger.complete(kept.id, paths: paths(kept), modelVersion: "v1")
         let done = ledger.complete(again[0].id, paths: paths(again[0]), modelVersion: "v1")
         #expect(done.completed.count == 1)
-        #expect(done.completed[0].samplers.allSatisfy { $0 == "alive" })
+        #expect(done.completed[0].paths.allSatisfy { $0?.sampler == "alive" })
     }
 
     @Test func fewerPathsThanAskedRequeuesTheRestWithoutAnAttempt() {

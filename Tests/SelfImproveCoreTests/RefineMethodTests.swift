@@ -65,8 +65,8 @@ struct RefineMethodTests {
         #expect(CritiqueFilter.check(Critique(parsing: text), solution: Self.right, answer: sixteen, kind: .number) == nil)
     }
 
-    private func path(_ text: String) -> MethodPath {
-        MethodPath(text: text, completionTokens: 20, finishReason: "stop", sampler: "s1", modelVersion: "v1")
+    private func path(_ text: String) -> SampledPath {
+        SampledPath(text: text, completionTokens: 20, finishReason: "stop", sampler: "s1", modelVersion: "v1")
     }
 
     private func method(n: Int = 4, rebalance: Bool = false) -> RefineMethod {
@@ -158,8 +158,8 @@ private struct Failure: Error, CustomStringConvertible {
 @Suite("Verify-then-refine method")
 struct VerifyRefineMethodTests {
     private let question = RefineMethodTests.question
-    private func path(_ text: String) -> MethodPath {
-        MethodPath(text: text, completionTokens: 20, finishReason: "stop", sampler: "s1", modelVersion: "v1")
+    private func path(_ text: String) -> SampledPath {
+        SampledPath(text: text, completionTokens: 20, finishReason: "stop", sampler: "s1", modelVersion: "v1")
     }
 
     private func method(threshold: Double) -> VerifyRefineMethod {

@@ -19,7 +19,7 @@ struct SearchMethodTests {
 
     /// Runs `method` to its end: each request answered by `sample`/`score`, replies delivered
     /// in reverse order of asking within a batch (the method must not care).
-    static func drive(_ method: SearchMethod, sample: (SampleWork) -> [MethodPath?], score: (ScoreWork) -> [Double], limit: Int = 10_000) -> Trace {
+    static func drive(_ method: SearchMethod, sample: (SampleWork) -> [SampledPath?], score: (ScoreWork) -> [Double], limit: Int = 10_000) -> Trace {
         var method = method
         var trace = Trace()
         var pending = method.start()
@@ -46,8 +46,8 @@ struct SearchMethodTests {
         return trace
     }
 
-    static func path(_ text: String, tokens: Int = 10) -> MethodPath {
-        MethodPath(text: text, completionTokens: tokens, finishReason: "stop", sampler: "s", modelVersion: "v")
+    static func path(_ text: String, tokens: Int = 10) -> SampledPath {
+        SampledPath(text: text, completionTokens: tokens, finishReason: "stop", sampler: "s", modelVersion: "v")
     }
 
     /// The partial answer after the prompt's last `A:`.
@@ -57,7 +57,7 @@ struct SearchMethodTests {
 
     /// A small world: three steps to the answer; a greedy step is right (" 5 + 3 = 8."), a
     /// sampled one wrong (" 5 + 3 = 9.") at even indices; rollouts finish from wherever they are.
-    static func world(_ work: SampleWork) -> [MethodPath?] {
+    static func world(_ work: SampleWork) -> [SampledPath?] {
         let sofar = partial(work.prompt)
         return (0 ..< work.n).map { index in
             if work.purpose == "rollout" {
@@ -100,7 +100,7 @@ struct SearchMethodTests {
     }
 
     /// A world that never runs out: every step is new and none states an answer.
-    static func endless(_ work: SampleWork) -> [MethodPath?] {
+    static func endless(_ work: SampleWork) -> [SampledPath?] {
         (0 ..< work.n).map { index in path(" Step \(work.seed ?? 0)-\(index).", tokens: work.purpose == "rollout" ? 5 : 10) }
     }
 

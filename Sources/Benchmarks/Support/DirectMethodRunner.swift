@@ -28,7 +28,7 @@ struct DirectMethodRunner: Sendable {
     }
 
     private enum Reply: Sendable {
-        case sampled(question: String, key: Int, paths: [MethodPath?])
+        case sampled(question: String, key: Int, paths: [SampledPath?])
         case scored(question: String, key: Int, scores: [Double], answers: [Answer?])
     }
 
@@ -92,8 +92,8 @@ struct DirectMethodRunner: Sendable {
         request.topP = 1
         do {
             let response = try await backend.sample(request)
-            var paths: [MethodPath?] = response.paths.map {
-                MethodPath(text: $0.text, completionTokens: $0.completionTokens, finishReason: $0.finishReason, logProbability: $0.logProbability,
+            var paths: [SampledPath?] = response.paths.map {
+                SampledPath(text: $0.text, completionTokens: $0.completionTokens, finishReason: $0.finishReason, logProbability: $0.logProbability,
                            sampler: "direct", modelVersion: response.modelVersion)
             }
             while paths.count < work.n { paths.append(nil) }

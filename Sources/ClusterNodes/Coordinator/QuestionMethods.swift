@@ -103,7 +103,7 @@ struct QuestionMethods {
                 case let .sampled(group):
                     guard let resting = methods[id] else { continue }
                     method = resting
-                    steps = method.sampled(group.key, paths: group.methodPaths)
+                    steps = method.sampled(group.key, paths: group.paths)
                 case let .scored(_, key, scores, answers):
                     guard let resting = methods[id] else { continue }
                     method = resting
@@ -124,18 +124,6 @@ struct QuestionMethods {
                 outputs.append(output)
             }
             return (outputs, methods)
-        }
-    }
-}
-
-extension WorkLedger.Group {
-    /// The unit's paths as its method takes them, with who drew each.
-    var methodPaths: [MethodPath?] {
-        paths.indices.map { index in
-            paths[index].map { path in
-                MethodPath(text: path.text, completionTokens: path.completionTokens, finishReason: path.finishReason,
-                           logProbability: path.logProbability, sampler: samplers[index] ?? "", modelVersion: modelVersions[index] ?? "")
-            }
         }
     }
 }

@@ -50,11 +50,8 @@ public struct WorkLedger: Sendable {
         public var question: Question
         /// The method's key of the unit's request.
         public var key: Int
-        /// One entry per index `0 ..< n`: the path, or nil where it was given up.
+        /// One entry per index `0 ..< n`: the path with who drew it, or nil where it was given up.
         public var paths: [SampledPath?]
-        /// Who produced each path (nil where given up).
-        public var samplers: [String?]
-        public var modelVersions: [String?]
         /// What the request was for (``SampleWork/purpose``).
         public var purpose: String?
         /// Indices given up after `maxAttempts` failures.
@@ -78,8 +75,6 @@ public struct WorkLedger: Sendable {
         var question: Question
         var work: SampleWork
         var paths: [SampledPath?]
-        var samplers: [String?]
-        var modelVersions: [String?]
         var settled: [Bool]
         var attempts: [Int]
         /// Indices waiting to be leased.
@@ -135,8 +130,7 @@ public struct WorkLedger: Sendable {
         guard units[id] == nil else { return false }
         let n = max(1, work.n)
         units[id] = UnitState(
-            question: question, work: work, paths: Array(repeating: nil, count: n), samplers: Array(repeating: nil, count: n),
-            modelVersions: Array(repeating: nil, count: n), settled: Array(repeating: false, count: n),
+            question: question, work: work, paths: Array(repeating: nil, count: n), settled: Array(repeating: false, count: n),
             attempts: Array(repeating: 0, count: n), waiting: Array(0 ..< n))
         queue.append(id)
         return true
@@ -199,9 +193,10 @@ public struct WorkLedger: Sendable {
                 if state.settled[index] {
                     outcome.dropped += 1
                 } else {
-                    state.paths[index] = paths[position]
-                    state.samplers[index] = lease.sampler
-                    state.modelVersions[index] = modelVersion
+                    var path = paths[position]
+                    path.sampler = lease.sampler
+                    path.modelVersion = modelVersion
+                    state.paths[index] = path
                     state.settled[index] = true
                 }
             } else {
@@ -270,8 +265,8 @@ public struct WorkLedger: Sendable {
         if state.settled.allSatisfy({ $0 }) {
             units[id] = nil
             queue.removeAll { $0 == id }
-            outcome.completed.append(Group(question: state.question, key: state.work.key, paths: state.paths, samplers: state.samplers,
-                                           modelVersions: state.modelVersions, purpose: state.work.purpose))
+            outcome.completed.append(Group(question: state.question, key: state.work.key, paths: state.paths,
+                                           purpose: state.work.purpose))
         } else {
             units[id] = state
         }

@@ -44,7 +44,7 @@ enum MethodRecords {
 extension MethodRecords {
     /// The record's paths (each with its answer, score and origin, or marked given up) and
     /// their completion tokens.
-    static func recordPaths(_ paths: [MethodPath?], answers: [Answer?], scores: [Double]?) -> ([Selfimprove_V1_RecordPath], Int) {
+    static func recordPaths(_ paths: [SampledPath?], answers: [Answer?], scores: [Double]?) -> ([Selfimprove_V1_RecordPath], Int) {
         var tokens = 0
         let records = paths.indices.map { index in
             var path = Selfimprove_V1_RecordPath()

@@ -4,6 +4,7 @@ import CoreMetrics
 import Foundation
 import Logging
 import Metrics
+import SelfImproveCore
 import Synchronization
 import Wire
 

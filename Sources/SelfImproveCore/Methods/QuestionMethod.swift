@@ -18,7 +18,7 @@ public protocol QuestionMethod: Sendable {
 
     /// The paths drawn for the request `key`: one entry per path asked for, nil where every
     /// attempt at it failed (given up by the lease book).
-    mutating func sampled(_ key: Int, paths: [MethodPath?]) -> [MethodStep]
+    mutating func sampled(_ key: Int, paths: [SampledPath?]) -> [MethodStep]
 
     /// The verifier tier's scores for the request `key`, one per text; `answers` holds the answer
     /// the verifiers extracted from each text, when they report them.
@@ -107,28 +107,6 @@ public struct ScoreWork: Sendable, Hashable {
         self.texts = texts
         self.critic = critic
         self.isCriticCall = isCriticCall ?? (critic != .verifiers)
-    }
-}
-
-/// A path a sampler drew for a method, with who drew it.
-public struct MethodPath: Sendable, Hashable {
-    public var text: String
-    public var completionTokens: Int
-    /// `stop`, `length`, ... as the backend reported it.
-    public var finishReason: String
-    /// Sum of the tokens' log-probabilities, when the backend gave them.
-    public var logProbability: Double?
-    public var sampler: String
-    public var modelVersion: String
-
-    public init(text: String, completionTokens: Int, finishReason: String, logProbability: Double? = nil,
-                sampler: String, modelVersion: String) {
-        self.text = text
-        self.completionTokens = completionTokens
-        self.finishReason = finishReason
-        self.logProbability = logProbability
-        self.sampler = sampler
-        self.modelVersion = modelVersion
     }
 }
 

@@ -50,7 +50,7 @@ public struct RefineMethod: QuestionMethod {
 
     public let question: Question
     private let settings: Settings
-    private var solutions: [MethodPath?] = []
+    private var solutions: [SampledPath?] = []
     private var scores: [Double] = []
     private var answers: [Answer?] = []
     private var reference: Int?
@@ -69,7 +69,7 @@ public struct RefineMethod: QuestionMethod {
         return [.sample(SampleWork(key: 0, prompt: settings.prompts.fewShotChainOfThought(question.text, prefix: settings.promptPrefix), n: settings.n))]
     }
 
-    public mutating func sampled(_ key: Int, paths: [MethodPath?]) -> [MethodStep] {
+    public mutating func sampled(_ key: Int, paths: [SampledPath?]) -> [MethodStep] {
         if key == 0 {
             solutions = paths
             return [.score(ScoreWork(key: 0, texts: paths.map { $0?.text ?? "" }))]
@@ -185,10 +185,10 @@ public struct RefineAttempt: Sendable, Hashable {
 
     /// The solution's index.
     public var solution: Int
-    public var critique: MethodPath?
+    public var critique: SampledPath?
     /// The critique as checked (from `Step 1:` to `[END]`).
     public var critiqueText: String?
-    public var refinement: MethodPath?
+    public var refinement: SampledPath?
     public var refinementScore: Double?
     public var refinementAnswer: Answer?
     public var outcome: Outcome = .pending
@@ -203,7 +203,7 @@ public struct RefineAttempt: Sendable, Hashable {
 /// SCORE's result for one question.
 public struct RefineResult: Sendable {
     public var question: Question
-    public var solutions: [MethodPath?]
+    public var solutions: [SampledPath?]
     /// The verifier tier's score of each solution (0 where given up).
     public var scores: [Double]
     public var answers: [Answer?]

@@ -43,7 +43,7 @@ public struct VerifyRefineMethod: QuestionMethod {
         [.sample(SampleWork(key: 0, prompt: settings.prompts.fewShotChainOfThought(question.text, prefix: settings.promptPrefix), n: 1))]
     }
 
-    public mutating func sampled(_ key: Int, paths: [MethodPath?]) -> [MethodStep] {
+    public mutating func sampled(_ key: Int, paths: [SampledPath?]) -> [MethodStep] {
         switch key {
         case 0:
             guard let answer = paths.first ?? nil else { return [.finish(.verifyRefine(result))] }
@@ -77,12 +77,12 @@ public struct VerifyRefineMethod: QuestionMethod {
 public struct VerifyRefineResult: Sendable {
     public var question: Question
     public var threshold: Double
-    public var solution: MethodPath?
+    public var solution: SampledPath?
     /// The verifier tier's score of the answer (nil: no answer was drawn).
     public var score: Double?
-    public var critique: MethodPath?
+    public var critique: SampledPath?
     public var critiqueText: String?
-    public var refinement: MethodPath?
+    public var refinement: SampledPath?
 
     init(question: Question, threshold: Double) {
         self.question = question

@@ -33,7 +33,7 @@ public struct SearchMethod: QuestionMethod {
         var valueJudge: Double?
         var outcome: Double?
         /// Completions from the node (its text appended), with their answers and outcome rewards.
-        var rollouts: [MethodPath] = []
+        var rollouts: [SampledPath] = []
         var rolloutAnswers: [Answer?] = []
         var rolloutOutcomes: [Double?] = []
         /// The reward it was backed up with.
@@ -78,7 +78,7 @@ public struct SearchMethod: QuestionMethod {
         nextSimulation()
     }
 
-    public mutating func sampled(_ key: Int, paths: [MethodPath?]) -> [MethodStep] {
+    public mutating func sampled(_ key: Int, paths: [SampledPath?]) -> [MethodStep] {
         guard let purpose = purposes.removeValue(forKey: key) else { return [] }
         switch purpose {
         case let .expansion(node):
@@ -185,7 +185,7 @@ public struct SearchMethod: QuestionMethod {
     }
 
     /// Adds the drawn steps under `node` (merging near-duplicates, skipping empty ones).
-    private mutating func expanded(_ node: Int, paths: [MethodPath?]) {
+    private mutating func expanded(_ node: Int, paths: [SampledPath?]) {
         for path in paths.compactMap({ $0 }) {
             counters.completionTokens += path.completionTokens
             counters.stepsDrawn += 1
@@ -317,7 +317,7 @@ public struct SearchMethod: QuestionMethod {
 
     private func result() -> SearchResult {
         var nodes: [SearchResult.Node] = []
-        var paths: [MethodPath] = []
+        var paths: [SampledPath] = []
         var pathAnswers: [Answer?] = []
         var pathOutcomes: [Double?] = []
         for index in tree.nodes.indices {
@@ -330,7 +330,7 @@ public struct SearchMethod: QuestionMethod {
                 node.path = paths.count
                 // A trajectory's tokens are its last step's (the rest are its ancestors'); its
                 // origin is the sampler and model that finished it.
-                paths.append(MethodPath(text: tree.text(to: index), completionTokens: known.completionTokens, finishReason: "stop",
+                paths.append(SampledPath(text: tree.text(to: index), completionTokens: known.completionTokens, finishReason: "stop",
                                         sampler: known.sampler, modelVersion: known.modelVersion))
                 pathAnswers.append(known.answer)
                 pathOutcomes.append(known.outcome)

@@ -7,7 +7,7 @@ public struct SearchResult: Sendable {
     public var question: Question
     public var nodes: [Node]
     /// Full texts after `A:`: finished trajectories and rollouts.
-    public var paths: [MethodPath]
+    public var paths: [SampledPath]
     public var answers: [Answer?]
     public var outcomes: [Double?]
     /// The best trajectory's index in `paths`.

@@ -40,7 +40,7 @@ public struct SelfConsistencyMethod: QuestionMethod {
 
     public let question: Question
     private let settings: Settings
-    private var paths: [MethodPath?] = []
+    private var paths: [SampledPath?] = []
 
     public init(question: Question, settings: Settings) {
         self.question = question
@@ -52,7 +52,7 @@ public struct SelfConsistencyMethod: QuestionMethod {
         return [.sample(SampleWork(key: 0, prompt: prompt, n: settings.m))]
     }
 
-    public mutating func sampled(_ key: Int, paths: [MethodPath?]) -> [MethodStep] {
+    public mutating func sampled(_ key: Int, paths: [SampledPath?]) -> [MethodStep] {
         self.paths = paths
         guard settings.scoresPaths else { return [.finish(.selfConsistency(decide(scores: nil, answers: nil)))] }
         return [.score(ScoreWork(key: 0, texts: paths.map { $0?.text ?? "" }))]
@@ -85,7 +85,7 @@ public struct SelfConsistencyMethod: QuestionMethod {
 public struct SelfConsistencyResult: Sendable {
     public var question: Question
     /// One entry per path index `0 ..< m`, nil where it was given up.
-    public var paths: [MethodPath?]
+    public var paths: [SampledPath?]
     public var answers: [Answer?]
     /// The verifier tier's score per path (nil: the run has no verifiers).
     public var scores: [Double]?
