@@ -8,7 +8,8 @@ import Metrics
 import SelfImproveCore
 import Wire
 
-/// A coordinator runs its questions' methods (``QuestionMethods``) and does what they ask: leases for paths, score work, records.
+/// A coordinator runs its questions' methods (``QuestionMethods``) and does what they ask: leases
+/// for paths, score work, records.
 extension CoordinatorActor {
     /// A unit's every path is settled: its paths go to the question's method.
     func unitDone(_ group: WorkLedger.Group) {

@@ -8,7 +8,8 @@ import Metrics
 import SelfImproveCore
 import Wire
 
-/// What a coordinator tells its operator: metrics, progress lines, stalls and back-pressure, the summary and the output files.
+/// What a coordinator tells its operator: metrics, progress lines, stalls and back-pressure, the
+/// summary and the output files.
 extension CoordinatorActor {
     /// The counts the metrics' counters follow.
     static func metricCounts(_ progress: RunProgress, read: Int) -> CoordinatorMetrics.Counts {

@@ -8,7 +8,8 @@ import Metrics
 import SelfImproveCore
 import Wire
 
-/// The samplers' side of a coordinator: work requests, paths and failures, each checked against the caller.
+/// The samplers' side of a coordinator: work requests, paths and failures, each checked against the
+/// caller.
 extension CoordinatorActor {
     /// Takes the paths of the leases the sampler finished, then leases it up to `credits`
     /// requests of work; an empty grant says when to ask again, and a finished one that the run

@@ -8,7 +8,8 @@ import Metrics
 import SelfImproveCore
 import Wire
 
-/// A coordinator's record stream to the trainer (its rules: ``RecordStream``) and the journal that makes it crash-safe: every record is journaled before the trainer may store it.
+/// A coordinator's record stream to the trainer (its rules: ``RecordStream``) and the journal that
+/// makes it crash-safe: every record is journaled before the trainer may store it.
 extension CoordinatorActor {
     func recordReady(_ verdict: GroupVerdict) {
         guard outcome == nil else { return }
