@@ -63,13 +63,16 @@ struct BenchRounds: AsyncParsableCommand {
         }
 
         /// What the variant sets over the config (whose rounds section holds the full strategy).
-        var overrides: [String] {
-            let noBand = ["rounds.data.min_confidence=0", "rounds.data.max_confidence=1", "rounds.data.max_per_question="]
+        var edits: [ConfigEdit] {
+            func rounds(_ path: String..., to value: ConfigEdit.Value) -> ConfigEdit { ConfigEdit(["rounds"] + path, value) }
+            let noBand = [rounds("data", "min_confidence", to: .int(0)), rounds("data", "max_confidence", to: .int(1)),
+                          rounds("data", "max_per_question", to: .null)]
+            let noImagination = rounds("imagination", to: .null)
             switch self {
             case .full, .imagination: return []
-            case .today: return ["rounds.train_from=best", "rounds.data.accumulate=false", "rounds.imagination="] + noBand
-            case .baseAccumulate: return ["rounds.train_from=base", "rounds.data.accumulate=true", "rounds.imagination="] + noBand
-            case .band: return ["rounds.train_from=base", "rounds.data.accumulate=true", "rounds.imagination="]
+            case .today: return [rounds("train_from", to: .string("best")), rounds("data", "accumulate", to: .bool(false)), noImagination] + noBand
+            case .baseAccumulate: return [rounds("train_from", to: .string("base")), rounds("data", "accumulate", to: .bool(true)), noImagination] + noBand
+            case .band: return [rounds("train_from", to: .string("base")), rounds("data", "accumulate", to: .bool(true)), noImagination]
             }
         }
     }
@@ -83,15 +86,22 @@ struct BenchRounds: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Also evaluate pass@16 from 32 paths on 50 questions and the extra sets (2- and 3-step problems, one-step problems in other wording).")
     var measureMore = true
 
-    /// What the bench measures beyond the config's evaluation (set before the user's --set).
-    static let measurement = [
-        "rounds.evaluation.pass_at_k={k: 16, n: 32, questions: 50}",
-        "rounds.evaluation.extra=[{name: two-step, dataset: {path: data/arithmetic-2step-eval-100.jsonl, format: gsm8k}}, "
-            + "{name: three-step, dataset: {path: data/arithmetic-3step-eval-100.jsonl, format: gsm8k}}, "
-            + "{name: other-wording, dataset: {path: data/wording-1step-eval-60.jsonl, format: gsm8k}}]",
-    ]
+    /// What the bench measures beyond the config's evaluation.
+    static let measurement: [ConfigEdit] = {
+        func extra(_ name: String, _ path: String) -> ConfigEdit.Value {
+            .mapping(["name": .string(name), "dataset": .mapping(["path": .string(path), "format": .string("gsm8k")])])
+        }
+        return [
+            ConfigEdit(["rounds", "evaluation", "pass_at_k"], .mapping(["k": .int(16), "n": .int(32), "questions": .int(50)])),
+            ConfigEdit(["rounds", "evaluation", "extra"], .list([
+                extra("two-step", "data/arithmetic-2step-eval-100.jsonl"), extra("three-step", "data/arithmetic-3step-eval-100.jsonl"),
+                extra("other-wording", "data/wording-1step-eval-60.jsonl"),
+            ])),
+        ]
+    }()
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key (repeatable).", valueName: "key.path=value"))
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a config key (repeatable; the bench's own settings, the pool, evaluation, rounds and variant, apply after it).",
+                                                        valueName: "key.path=value"))
     var overrides: [String] = []
 
     @Option(help: "Keep the run's folder here (a run there is resumed) instead of a temporary one.")
@@ -102,12 +112,13 @@ struct BenchRounds: AsyncParsableCommand {
         BenchEnvironment.warnIfDebug(logger)
         let folder = keep.map { URL(fileURLWithPath: $0).standardizedFileURL }
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("selfimprove-bench-rounds-\(UUID().uuidString)")
-        var settings = ["dataset.limit=\(pool)", "rounds.evaluation.dataset.limit=\(eval)", "rounds.max=\(rounds)"]
-            + (measureMore ? Self.measurement : []) + variant.overrides + overrides
-        if noGate { settings.append("rounds.promotion.min_gain=-1") }
-        let cluster = try ConfigOptions.load(config, overrides: settings, output: folder.path)
+        var edits = [ConfigEdit(["dataset", "limit"], .int(pool)), ConfigEdit(["rounds", "evaluation", "dataset", "limit"], .int(eval)),
+                     ConfigEdit(["rounds", "max"], .int(rounds))]
+            + (measureMore ? Self.measurement : []) + variant.edits
+        if noGate { edits.append(ConfigEdit(["rounds", "promotion", "min_gain"], .int(-1))) }
+        let cluster = try ConfigOptions.load(config, overrides: overrides, edits: edits, output: folder.path)
         guard let roundsSettings = cluster.rounds else { throw ValidationError("\(config) has no rounds: section") }
-        let runner = RoundsRunner(config: cluster, rounds: roundsSettings, configFile: config, overrides: settings,
+        let runner = RoundsRunner(config: cluster, rounds: roundsSettings, configFile: config, overrides: overrides, edits: edits,
                                   loggingArguments: ["--log-level", global.logLevel], terminal: TerminalOutput(drawsBar: false), logger: logger)
         let stopper = Task {
             await StopSignal.wait(watchStandardInput: false)

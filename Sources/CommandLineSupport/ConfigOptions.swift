@@ -11,17 +11,32 @@ public struct ConfigOptions: ParsableArguments {
     @Option(help: "Output folder (overrides the config's 'output'; relative to the working directory).")
     public var output: String?
 
+    @Option(name: .customLong("edits"), help: ArgumentHelp("Typed config changes as JSON, applied after --set (written by the rounds driver for its phases).",
+                                                          valueName: "file", visibility: .hidden))
+    public var editsFile: String?
+
     public init() {}
 
     /// Loads the config, or prints the error and exits with ``ConfigExit/status``.
     public func load(_ file: String) throws -> ClusterConfig {
-        try Self.load(file, overrides: overrides, output: output)
+        try Self.load(file, overrides: overrides, edits: try edits(), output: output)
+    }
+
+    /// The typed edits of `--edits`, or prints why they cannot be read and exits with
+    /// ``ConfigExit/status``.
+    public func edits() throws -> [ConfigEdit] {
+        do {
+            return try editsFile.map { try ConfigEdit.read(URL(fileURLWithPath: $0)) } ?? []
+        } catch {
+            SafeFileWriter.standardError.write(Data("error: cannot read the config edits in \(editsFile ?? "-"): \(error)\n".utf8))
+            throw ExitCode(ConfigExit.status)
+        }
     }
 
     /// Loads a config, or prints the error and exits with ``ConfigExit/status``.
-    public static func load(_ file: String, overrides: [String] = [], output: String? = nil) throws -> ClusterConfig {
+    public static func load(_ file: String, overrides: [String] = [], edits: [ConfigEdit] = [], output: String? = nil) throws -> ClusterConfig {
         do {
-            return try ClusterConfig.load(file: file, overrides: overrides, output: output)
+            return try ClusterConfig.load(file: file, overrides: overrides, edits: edits, output: output)
         } catch {
             SafeFileWriter.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(ConfigExit.status)
@@ -39,7 +54,7 @@ public struct ConfigOptions: ParsableArguments {
 
     /// The same options as arguments, for child processes.
     public var arguments: [String] {
-        overrides.flatMap { ["--set", $0] } + (output.map { ["--output", $0] } ?? [])
+        overrides.flatMap { ["--set", $0] } + (output.map { ["--output", $0] } ?? []) + (editsFile.map { ["--edits", $0] } ?? [])
     }
 }
 

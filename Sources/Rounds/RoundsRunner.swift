@@ -23,6 +23,8 @@ public final class RoundsRunner: Sendable {
     public let configFile: String
     /// `--set` overrides from the command line (every phase gets them).
     public let overrides: [String]
+    /// Typed changes of the config every phase gets (a benchmark's variant), before its own.
+    public let edits: [ConfigEdit]
     /// Logging options for the nodes.
     public let loggingArguments: [String]
     public let terminal: TerminalOutput
@@ -30,13 +32,14 @@ public final class RoundsRunner: Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let currentLauncher = Mutex<ClusterLauncher?>(nil)
 
-    public init(config: ClusterConfig, rounds: RoundsSettings, configFile: String, overrides: [String], loggingArguments: [String],
-         terminal: TerminalOutput, logger: Logger)
+    public init(config: ClusterConfig, rounds: RoundsSettings, configFile: String, overrides: [String], edits: [ConfigEdit] = [],
+                loggingArguments: [String], terminal: TerminalOutput, logger: Logger)
     {
         self.config = config
         self.rounds = rounds
         self.configFile = configFile
         self.overrides = overrides
+        self.edits = edits
         self.loggingArguments = loggingArguments
         self.terminal = terminal
         self.logger = logger
@@ -451,15 +454,22 @@ public final class RoundsRunner: Sendable {
     public func runCluster(folder: URL, model: ModelReference, phase: ClusterPhase) async throws {
         if stopping { throw Stopped() }
         if (try? RoundFiles.finishedManifest(in: folder)) != nil { return }   // finished before a crash
-        let phaseOverrides = overrides + modelOverrides(model) + Self.phaseOverrides(phase, config: config)
+        let phaseEdits = edits + modelEdits(model) + Self.phaseEdits(phase, config: config)
         let phaseConfig: ClusterConfig
+        let editsFile = folder.appendingPathComponent("phase-edits.json")
         do {
-            phaseConfig = try ClusterConfig.load(file: configFile, overrides: phaseOverrides, output: folder.path)
-        } catch {
+            phaseConfig = try ClusterConfig.load(file: configFile, overrides: overrides, edits: phaseEdits, output: folder.path)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try ConfigEdit.write(phaseEdits, to: editsFile)
+        } catch let error as ConfigError {
             throw Failure("the phase's config is invalid: \(error)")
+        } catch {
+            throw Failure("cannot write the phase's config edits (\(editsFile.path)): \(error)")
         }
+        // The nodes read the config file, the user's own --set overrides and the phase's edits.
         let launcher = ClusterLauncher(config: phaseConfig, configFile: configFile,
-                                       childArguments: phaseOverrides.flatMap { ["--set", $0] } + ["--output", folder.path] + loggingArguments,
+                                       childArguments: overrides.flatMap { ["--set", $0] } + ["--edits", editsFile.path, "--output", folder.path]
+                                           + loggingArguments,
                                        terminal: terminal, echoCoordinator: true, logger: logger)
         currentLauncher.withLock { $0 = launcher }
         if stopping { launcher.requestStop() }
@@ -473,59 +483,58 @@ public final class RoundsRunner: Sendable {
     }
 
     /// Every sampler entry serves `model`.
-    private func modelOverrides(_ model: ModelReference) -> [String] {
-        var result: [String] = []
+    private func modelEdits(_ model: ModelReference) -> [ConfigEdit] {
+        var result: [ConfigEdit] = []
         for entry in 0 ..< config.samplerEntries {
+            let backend = ["samplers", String(entry), "backend"]
             switch config.samplers[0].backend {
             case .llamaServer, .synthetic:
-                result.append("samplers.\(entry).backend.model=\(Self.yamlString(model.path))")
+                result.append(ConfigEdit(backend + ["model"], .string(model.path)))
             case .openAI:
                 // Adapters are named in requests by their version (their name on the server); whole
                 // weights are served under the server's own name. Every path records the version.
                 if model.round > 0, rounds.push.kind != .sglangWeights {
-                    result.append("samplers.\(entry).backend.model=\(Self.yamlString(model.version))")
+                    result.append(ConfigEdit(backend + ["model"], .string(model.version)))
                 }
-                result.append("samplers.\(entry).backend.model_version=\(Self.yamlString(model.version))")
+                result.append(ConfigEdit(backend + ["model_version"], .string(model.version)))
             }
         }
         return result
     }
 
-    /// The overrides of a phase: the data set and sampling settings of an evaluation or of the
-    /// imagination (records only: no training data, no rounds), or the round's data set.
-    public static func phaseOverrides(_ phase: ClusterPhase, config: ClusterConfig) -> [String] {
+    /// The changes a phase makes to the config: the data set and sampling settings of an
+    /// evaluation or of the imagination (records only: no training data, no rounds), or the
+    /// round's data set.
+    public static func phaseEdits(_ phase: ClusterPhase, config: ClusterConfig) -> [ConfigEdit] {
         // Evaluations and the imagination use LMSI's sampling of m paths whatever the method, so
         // that rounds of different methods compare (the refine and search settings are cleared).
-        let lmsi = config.method.name == .lmsi ? [] : ["method.name=lmsi", "method.search="] + ClusterConfig.RefineSettings.keys.map { "method.\($0)=" }
-        let recordsOnly = ["trainer.formats=[]", "rounds="]   // (empty: none) a plain run: no training data, no rounds settings
+        let lmsi = config.method.name == .lmsi ? [] : [ConfigEdit(["method", "name"], .string(MethodName.lmsi.rawValue)),
+                                                      ConfigEdit(["method", "search"], .null)]
+            + ClusterConfig.RefineSettings.keys.map { ConfigEdit(["method", $0], .null) }
+        // A plain run: no training data, no rounds settings.
+        let recordsOnly = [ConfigEdit(["trainer", "formats"], .list([])), ConfigEdit(["rounds"], .null)]
+        func method(_ key: String, _ value: ConfigEdit.Value) -> ConfigEdit { ConfigEdit(["method", key], value) }
         switch phase {
         case let .sample(dataset):
-            return dataset.map { ["dataset=\($0.overrideValue)"] } ?? []
+            return dataset.map { [ConfigEdit(["dataset"], $0.editValue)] } ?? []
         case let .evaluate(dataset, m, temperature):
             return lmsi + [
-                "dataset=\(dataset.overrideValue)",
-                "method.m=\(m)",
-                "method.paths_per_request=\(min(m, config.method.pathsPerRequest))",
-                "method.temperature=\(temperature)",
+                ConfigEdit(["dataset"], dataset.editValue),
+                method("m", .int(m)),
+                method("paths_per_request", .int(min(m, config.method.pathsPerRequest))),
+                method("temperature", .double(temperature)),
             ] + recordsOnly
         case let .imagine(dataset, settings):
             return lmsi + [
-                "dataset=\(dataset.overrideValue)",
-                "prompt.template=raw",
-                "method.m=\(settings.paths)",
-                "method.paths_per_request=\(min(settings.paths, config.method.pathsPerRequest))",
-                "method.temperature=\(settings.temperature)",
-                "method.max_tokens=\(settings.maxTokens)",
-                #"method.stop=["\n"]"#,   // one question per continuation
+                ConfigEdit(["dataset"], dataset.editValue),
+                ConfigEdit(["prompt", "template"], .string(ClusterConfig.PromptTemplate.raw.rawValue)),
+                method("m", .int(settings.paths)),
+                method("paths_per_request", .int(min(settings.paths, config.method.pathsPerRequest))),
+                method("temperature", .double(settings.temperature)),
+                method("max_tokens", .int(settings.maxTokens)),
+                method("stop", .list([.string("\n")])),   // one question per continuation
             ] + recordsOnly
         }
-    }
-
-    /// A YAML double-quoted scalar (a path with spaces or colons stays one string).
-    public static func yamlString(_ text: String) -> String {
-        let data = try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])
-        let array = data.map { String(decoding: $0, as: UTF8.self) } ?? "[\"\(text)\"]"
-        return String(array.dropFirst().dropLast())
     }
 
     // MARK: Reporting

@@ -7,10 +7,11 @@ extension ClusterConfig {
     /// - Parameters:
     ///   - file: The YAML file. Relative paths inside it are relative to its folder.
     ///   - overrides: `key.path=value` settings (`--set`), applied in order.
+    ///   - edits: Typed changes a program makes (a rounds phase), applied after the overrides.
     ///   - output: The output folder from `--output` (relative to the working directory);
     ///     replaces the file's `output`.
     /// - Throws: ``ConfigError`` naming the key and its line.
-    public static func load(file: String, overrides: [String] = [], output: String? = nil) throws(ConfigError) -> ClusterConfig {
+    public static func load(file: String, overrides: [String] = [], edits: [ConfigEdit] = [], output: String? = nil) throws(ConfigError) -> ClusterConfig {
         let text: String
         do {
             text = try String(contentsOfFile: file, encoding: .utf8)
@@ -19,6 +20,7 @@ extension ClusterConfig {
         }
         var document = try ConfigDocument(text: text, file: file)
         for override in overrides { try document.apply(override: override) }
+        try document.apply(edits)
         let folder = URL(fileURLWithPath: file).deletingLastPathComponent()
         return try parse(document, baseFolder: folder, outputOverride: output)
     }

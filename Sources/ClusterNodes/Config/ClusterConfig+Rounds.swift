@@ -435,21 +435,20 @@ extension ClusterConfig {
 }
 
 extension ClusterConfig.DatasetSettings {
-    /// These settings as a YAML value for `--set dataset=...` (a JSON object is YAML).
-    public var overrideValue: String {
-        var object: [String: Any] = ["path": path, "on_bad_line": skipBadLines ? "skip" : "fail"]
+    /// These settings as the value of a `dataset` key (a phase's ``ConfigEdit``).
+    public var editValue: ConfigEdit.Value {
+        var entries: [String: ConfigEdit.Value] = ["path": .string(path), "on_bad_line": .string(skipBadLines ? "skip" : "fail")]
         switch format {
-        case .gsm8k: object["format"] = "gsm8k"
-        case .multipleChoice: object["format"] = "multiple_choice"
-        case .inference: object["format"] = "inference"
+        case .gsm8k: entries["format"] = .string("gsm8k")
+        case .multipleChoice: entries["format"] = .string("multiple_choice")
+        case .inference: entries["format"] = .string("inference")
         case let .generic(question, answer, kind):
-            object["format"] = "generic"
-            object["question_field"] = question
-            if let answer { object["answer_field"] = answer }
-            object["answer_kind"] = kind.rawValue
+            entries["format"] = .string("generic")
+            entries["question_field"] = .string(question)
+            if let answer { entries["answer_field"] = .string(answer) }
+            entries["answer_kind"] = .string(kind.rawValue)
         }
-        if let limit { object["limit"] = limit }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        if let limit { entries["limit"] = .int(limit) }
+        return .mapping(entries)
     }
 }

@@ -63,7 +63,7 @@ public struct ConfigDocument {
         (try? Yams.serialize(node: root, sortKeys: true)) ?? ""
     }
 
-    private static func setting(_ value: Node, at keys: ArraySlice<String>, in node: Node, path: String, file: String) throws(ConfigError) -> Node {
+    static func setting(_ value: Node, at keys: ArraySlice<String>, in node: Node, path: String, file: String) throws(ConfigError) -> Node {
         guard let key = keys.first else { return value }
         let rest = keys.dropFirst()
         switch node {

@@ -53,25 +53,28 @@ struct Kubernetes: AsyncParsableCommand {
     func run() async throws {
         let original = try configOptions.loadForAllInterfaces(config)
         let host = "\(KubernetesManifests.dnsName(original.name))-coordinator-0.\(KubernetesManifests.dnsName(original.name))-coordinator"
-        var overrides = configOptions.overrides + [
-            "output=/data/output",
-            "coordinator.host=0.0.0.0", "coordinator.port=\(KubernetesManifests.coordinatorPort)",
-            "coordinator.advertise=tcp://\(host):\(KubernetesManifests.coordinatorPort)",
-            "trainer.host=0.0.0.0", "trainer.port=\(KubernetesManifests.trainerPort)",
-            "trainer.advertise=tcp://\(host):\(KubernetesManifests.trainerPort)",
-        ]
+        // The pods' config: every node listens on all interfaces on its role's port; the
+        // coordinator and the trainer are found at the StatefulSet's stable name.
+        func listening(_ path: [String], port: Int, advertise: String? = nil, replicas: Bool = false) -> [ConfigEdit] {
+            [ConfigEdit(path + ["host"], .string("0.0.0.0")), ConfigEdit(path + ["port"], .int(port))]
+                + (advertise.map { [ConfigEdit(path + ["advertise"], .string($0))] } ?? [])
+                + (replicas ? [ConfigEdit(path + ["replicas"], .null)] : [])
+        }
+        var edits = [ConfigEdit(["output"], .string("/data/output"))]
+            + listening(["coordinator"], port: KubernetesManifests.coordinatorPort, advertise: "tcp://\(host):\(KubernetesManifests.coordinatorPort)")
+            + listening(["trainer"], port: KubernetesManifests.trainerPort, advertise: "tcp://\(host):\(KubernetesManifests.trainerPort)")
         // One entry per Deployment: its replicas are the Deployment's.
         for index in 0 ..< original.samplerEntries {
-            overrides += ["samplers.\(index).host=0.0.0.0", "samplers.\(index).port=\(KubernetesManifests.samplerPort)", "samplers.\(index).replicas="]
+            edits += listening(["samplers", String(index)], port: KubernetesManifests.samplerPort, replicas: true)
         }
         for index in original.verifierEntries.indices {
-            overrides += ["verifiers.\(index).host=0.0.0.0", "verifiers.\(index).port=\(KubernetesManifests.verifierPort)", "verifiers.\(index).replicas="]
+            edits += listening(["verifiers", String(index)], port: KubernetesManifests.verifierPort, replicas: true)
         }
-        if original.monitor.metrics != nil { overrides.append("monitor.metrics.host=0.0.0.0") }
-        if original.security.curve { overrides.append("security.keys=/keys") }
+        if original.monitor.metrics != nil { edits.append(ConfigEdit(["monitor", "metrics", "host"], .string("0.0.0.0"))) }
+        if original.security.curve { edits.append(ConfigEdit(["security", "keys"], .string("/keys"))) }
         let pod: ClusterConfig
         do {
-            pod = try ClusterConfig.load(file: config, overrides: overrides)
+            pod = try ClusterConfig.load(file: config, overrides: configOptions.overrides, edits: edits)
         } catch {
             SafeFileWriter.standardError.write(Data("error: the config rewritten for Kubernetes is invalid: \(error)\n".utf8))
             throw ExitCode(ConfigExit.status)

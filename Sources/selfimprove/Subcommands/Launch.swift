@@ -33,7 +33,7 @@ struct Launch: AsyncParsableCommand {
         let terminal = TerminalOutput()
         if let rounds = cluster.rounds {
             // Self-improvement rounds: every phase is a cluster run of its own (RoundsRunner).
-            let runner = RoundsRunner(config: cluster, rounds: rounds, configFile: config, overrides: configOptions.overrides,
+            let runner = RoundsRunner(config: cluster, rounds: rounds, configFile: config, overrides: configOptions.overrides, edits: try configOptions.edits(),
                                       loggingArguments: ["--log-level", global.logLevel] + (global.logJSON ? ["--log-json"] : []),
                                       terminal: noProgress ? TerminalOutput(drawsBar: false) : terminal, logger: logger)
             let stopper = Task {
