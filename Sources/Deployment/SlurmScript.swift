@@ -17,11 +17,15 @@ public struct SlurmScript {
         var partition: String?
         var time: String?
         var gpusPerNode: Int
-        /// `--set` overrides given to every node (those of the command line).
+        /// The user's `--set` overrides, passed on to every node.
         var overrides: [String]
+        /// The output folder of `--output` (absolute), passed on to every node.
+        var output: String?
+        /// Where ``SlurmScript/edits`` are written for the nodes to read (absolute, beside the script).
+        var editsPath: String
 
         public init(configPath: String, workdir: String, binary: String, basePort: Int, nodes: Int?, partition: String?, time: String?,
-                    gpusPerNode: Int, overrides: [String]) {
+                    gpusPerNode: Int, overrides: [String], output: String?, editsPath: String) {
             self.configPath = configPath
             self.workdir = workdir
             self.binary = binary
@@ -31,6 +35,8 @@ public struct SlurmScript {
             self.time = time
             self.gpusPerNode = gpusPerNode
             self.overrides = overrides
+            self.output = output
+            self.editsPath = editsPath
         }
     }
 
@@ -42,9 +48,16 @@ public struct SlurmScript {
         self.options = options
     }
 
-    /// The run's output folder (after an `output=` override): the job's log goes there.
-    public var outputFolder: String {
-        options.overrides.last { $0.hasPrefix("output=") }.map { String($0.dropFirst("output=".count)) } ?? config.output.path
+    /// The run's output folder: the job's log goes there.
+    public var outputFolder: String { options.output ?? config.output.path }
+
+    /// What the job changes in the config for every node: each listens on all interfaces (the
+    /// others dial the address it advertises, its host name). Written to `editsPath`.
+    public var edits: [ConfigEdit] {
+        let everywhere = ConfigEdit.Value.string("0.0.0.0")
+        return [ConfigEdit(["coordinator", "host"], everywhere), ConfigEdit(["trainer", "host"], everywhere)]
+            + (0 ..< config.samplerEntries).map { ConfigEdit(["samplers", String($0), "host"], everywhere) }
+            + config.verifierEntries.indices.map { ConfigEdit(["verifiers", String($0), "host"], everywhere) }
     }
 
     public func render() -> String {
@@ -60,12 +73,10 @@ public struct SlurmScript {
         if let partition = options.partition { header.append("#SBATCH --partition=\(partition)") }
         if let time = options.time { header.append("#SBATCH --time=\(time)") }
         if options.gpusPerNode > 0 { header.append("#SBATCH --gres=gpu:\(options.gpusPerNode)") }
-        // Every node listens on all interfaces, on the port of its task; the others dial the
-        // address it advertises (its host name).
-        var sets = options.overrides + ["coordinator.host=0.0.0.0", "trainer.host=0.0.0.0"]
-        for index in 0 ..< config.samplerEntries { sets.append("samplers.\(index).host=0.0.0.0") }
-        for index in config.verifierEntries.indices { sets.append("verifiers.\(index).host=0.0.0.0") }
-        let setArguments = sets.map { "--set \(Self.quote($0))" }.joined(separator: " ")
+        // Every node gets the user's overrides, the output folder and the job's edits (listening
+        // on all interfaces, on the port of its task).
+        let setArguments = (options.overrides.map { "--set \(Self.quote($0))" } + (options.output.map { ["--output \(Self.quote($0))"] } ?? [])
+            + ["--edits \(Self.quote(options.editsPath))"]).joined(separator: " ")
         var cases: [String] = []
         for (index, node) in nodes.enumerated() {
             let coordinator = node.role == .coordinator ? "" : " --coordinator \"tcp://$COORDINATOR_HOST:$SELFIMPROVE_BASE_PORT\""

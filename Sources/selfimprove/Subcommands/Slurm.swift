@@ -13,7 +13,9 @@ struct Slurm: AsyncParsableCommand {
         `selfimprove node` for its role, listening on --base-port plus its task id; the others find the \
         coordinator on the first host of the job's node list. The job is requeueable: after a \
         preemption or `scontrol requeue` it starts again and the coordinator resumes from its journal, \
-        so the output folder must be on a file system every node of the job sees.
+        so the output folder must be on a file system every node of the job sees. The nodes' changes \
+        to the config (listening on all interfaces) are written beside the script (OUT.edits.json), \
+        which every node of the job must see too.
         """
     )
 
@@ -53,12 +55,15 @@ struct Slurm: AsyncParsableCommand {
         let executable = binary ?? URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         let workdir = FileManager.default.currentDirectoryPath
         let configPath = URL(fileURLWithPath: config, relativeTo: URL(fileURLWithPath: workdir + "/")).standardizedFileURL.path
+        let destination = URL(fileURLWithPath: out).standardizedFileURL
+        let editsFile = destination.appendingPathExtension("edits.json")
         let script = SlurmScript(config: cluster, options: .init(
             configPath: configPath, workdir: workdir, binary: executable, basePort: basePort, nodes: nodes, partition: partition,
-            time: time, gpusPerNode: gpusPerNode, overrides: configOptions.overrides + (configOptions.output.map { ["output=\(URL(fileURLWithPath: $0).standardizedFileURL.path)"] } ?? [])))
+            time: time, gpusPerNode: gpusPerNode, overrides: configOptions.overrides,
+            output: configOptions.output.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, editsPath: editsFile.path))
         // Slurm opens the job's log (#SBATCH --output) in the output folder before the script runs.
         try FileManager.default.createDirectory(at: URL(fileURLWithPath: script.outputFolder), withIntermediateDirectories: true)
-        let destination = URL(fileURLWithPath: out)
+        try ConfigEdit.write(script.edits, to: editsFile)
         try Data(script.render().utf8).write(to: destination, options: .atomic)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: destination.path)
         print(destination.path)
